@@ -1,0 +1,39 @@
+# trove's front door. `make` builds everything into build/ (executable: build/trove),
+# `make demo` runs the demo, `make test` runs the whole test suite. Each target installs missing
+# Debian/Ubuntu packages first (scripts/install-deps.sh) and configures CMake when needed.
+
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps configure build test demo bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@echo "--- GPU tests (label gpu) are skipped when no CUDA device is usable; this machine:"
+	@$(BUILD)/trove devices | sed 's/^/    /'
+
+demo: build
+	@scripts/demo.sh $(BUILD)/trove
+
+bench: build
+	$(BUILD)/bench/bench_kernels --benchmark_counters_tabular=true
+
+format:
+	clang-format -i $$(git ls-files '*.hpp' '*.cpp' '*.cu' '*.cuh')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,104 @@
+#pragma once
+/// @file agg_table.hpp
+/// @brief Windowed grouped aggregation, device-resident across batches.
+///
+/// Keyed by (group key fingerprint, window start). Every accepted row updates each window that
+/// contains its event time and has not been emitted yet: count, and per numeric field the count of
+/// non-null values, sum, min and max (avg = sum / non-null count is derived on output). Integer
+/// sums are exact modulo 2^64; float sums are exact up to the order of additions (atomics), within
+/// 1e-12 relative for realistic data. The group key values are copied into a device key arena when
+/// a group is created, so string keys come back as the original strings.
+///
+/// Memory policy as for the dedup set: rebuilt (tombstones dropped, arena compacted, capacity
+/// doubled when needed) before a batch could push the load past max_load; a capacity beyond
+/// max_bytes throws trove::capacity_error before any row is applied.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.hpp"
+#include "kernels/column_view.hpp"
+#include "kernels/table_stats.hpp"
+#include "kernels/window.hpp"
+
+namespace trove::kernels {
+
+/// @brief Up to this many numeric fields are aggregated by one table.
+inline constexpr std::size_t max_agg_fields = 16;
+
+/// @brief Configuration of an aggregation table.
+struct agg_options {
+  std::vector<bool> key_is_string;  ///< one entry per group key column (at most max_key_columns)
+  std::vector<value_kind> fields;   ///< numeric fields aggregated (at most max_agg_fields)
+  window_spec window;
+  std::size_t initial_capacity = std::size_t{1} << 16;  ///< slots (rounded up to a power of 2)
+  std::size_t max_bytes = std::size_t{8} << 30;         ///< cap on slots + key arena bytes
+  double max_load = 0.5;
+  bool track_updates = false;  ///< keep the "updated since last extract_updated" list
+};
+
+/// @brief One batch as the aggregation sees it (device pointers).
+struct agg_input {
+  std::size_t num_rows = 0;
+  key_columns keys;  ///< group key columns
+  const std::int64_t* d_event_time = nullptr;
+  const std::uint8_t* d_status = nullptr;  ///< only status_accepted rows are aggregated
+  column_view fields[max_agg_fields];      ///< one per agg_options::fields
+  std::size_t key_string_bytes = 0;        ///< total bytes of the batch's string key columns
+};
+
+/// @brief A group key column of a result, decoded to host values.
+struct result_key_column {
+  bool is_string = false;
+  std::vector<std::uint64_t> values;   ///< fixed-width
+  std::vector<std::uint32_t> offsets;  ///< string: rows+1
+  std::string chars;                   ///< string bytes
+  std::vector<std::uint8_t> valid;     ///< 1 = present
+};
+
+/// @brief Aggregates of one numeric field; 8-byte words read as the field's value_kind.
+struct result_field {
+  value_kind kind = value_kind::f64;
+  std::vector<std::uint64_t> non_null;  ///< values that were present
+  std::vector<std::uint64_t> sum;
+  std::vector<std::uint64_t> min;  ///< meaningless when non_null == 0
+  std::vector<std::uint64_t> max;
+};
+
+/// @brief Rows emitted by the table, ordered by (window_start, group fingerprint) so the same
+/// input gives the same order on every backend and run.
+struct agg_result {
+  std::size_t rows = 0;
+  std::vector<result_key_column> keys;
+  std::vector<std::int64_t> window_start;
+  std::vector<std::int64_t> window_end;
+  std::vector<std::uint64_t> count;
+  std::vector<result_field> fields;
+  std::size_t windows = 0;  ///< distinct windows among the rows
+};
+
+/// @brief A device-resident table of (group, window) aggregates.
+class agg_table {
+ public:
+  virtual ~agg_table() = default;
+
+  /// @brief Applies every accepted row of a batch to each of its open windows.
+  virtual void aggregate(const agg_input& input, stream_view stream) = 0;
+
+  /// @brief Returns and frees every group of every window whose end <= watermark.
+  /// Afterwards rows of those windows are late (see emitted_watermark()).
+  virtual agg_result extract_closed(std::int64_t watermark, stream_view stream) = 0;
+
+  /// @brief Returns the groups updated since the previous call (requires track_updates).
+  virtual agg_result extract_updated(stream_view stream) = 0;
+
+  /// @brief The largest watermark passed to extract_closed (INT64_MIN before the first call).
+  [[nodiscard]] virtual std::int64_t emitted_watermark() const noexcept = 0;
+
+  /// @brief Occupancy of the table.
+  [[nodiscard]] virtual table_stats stats() const = 0;
+};
+
+}  // namespace trove::kernels

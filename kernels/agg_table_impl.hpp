@@ -1,0 +1,771 @@
+#pragma once
+/// @file agg_table_impl.hpp
+/// @brief The aggregation table's single-source implementation, instantiated once per backend.
+///
+/// Storage: an array of fixed-stride slots, each an agg_header followed by one agg_acc per
+/// aggregated field (array of structs: one probe touches one or two cache lines on the CPU and a
+/// single thread's contiguous bytes on the GPU), plus a key arena of 8-byte words holding each
+/// group's key values as a record: [validity mask][per column: value | length, bytes...].
+
+#include <thrust/copy.h>
+#include <thrust/fill.h>
+#include <thrust/for_each.h>
+#include <thrust/functional.h>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/scan.h>
+#include <thrust/sort.h>
+#include <thrust/transform.h>
+#include <thrust/transform_reduce.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <cuda/std/bit>
+#include <limits>
+#include <set>
+#include <string>
+
+#include "kernels/agg_table.hpp"
+#include "kernels/atomics.hpp"
+#include "kernels/error.hpp"
+#include "kernels/row_key.hpp"
+#include "kernels/row_status.hpp"
+#include "kernels/xxhash64.hpp"
+
+namespace trove::kernels::detail {
+
+inline constexpr std::uint32_t agg_empty = 0;  // zeroed memory is an empty table
+inline constexpr std::uint32_t agg_busy = 1;
+inline constexpr std::uint32_t agg_full = 2;
+inline constexpr std::uint32_t agg_freed = 3;  // emitted; a tombstone until the next rebuild
+
+/// @brief The fixed part of a slot.
+struct agg_header {
+  std::uint64_t k0;
+  std::uint64_t k1;
+  std::int64_t window_start;
+  std::uint64_t key_ref;  // word offset of the key record in the arena
+  std::uint64_t count;
+  std::uint32_t state;
+  std::uint32_t dirty;  // updated since the last extract_updated
+};
+static_assert(sizeof(agg_header) == 48);
+
+/// @brief Aggregates of one field; words are read as the field's value_kind.
+struct agg_acc {
+  std::uint64_t non_null;
+  std::uint64_t sum;
+  std::uint64_t min;
+  std::uint64_t max;
+};
+static_assert(sizeof(agg_acc) == 32);
+
+/// @brief Column types of the key and the fields, passed to kernels by value.
+struct agg_layout {
+  std::uint32_t num_keys = 0;
+  std::uint32_t num_fields = 0;
+  bool key_is_string[max_key_columns] = {};
+  value_kind kinds[max_agg_fields] = {};
+  std::size_t stride = sizeof(agg_header);
+};
+
+/// @brief Decodes the rows gathered by an extraction on the host (agg_table.cpp).
+agg_result decode_result(const agg_layout& layout, const window_spec& window,
+                         const unsigned char* h_slots, std::size_t rows,
+                         const std::uint64_t* h_records, const std::uint64_t* h_record_offsets);
+
+TROVE_HD TROVE_FORCEINLINE std::uint64_t min_identity(value_kind kind) noexcept {
+  switch (kind) {
+    case value_kind::i64:
+      return static_cast<std::uint64_t>(INT64_MAX);
+    case value_kind::u64:
+      return ~std::uint64_t{0};
+    default:
+      return cuda::std::bit_cast<std::uint64_t>(cuda::std::numeric_limits<double>::infinity());
+  }
+}
+TROVE_HD TROVE_FORCEINLINE std::uint64_t max_identity(value_kind kind) noexcept {
+  switch (kind) {
+    case value_kind::i64:
+      return static_cast<std::uint64_t>(INT64_MIN);
+    case value_kind::u64:
+      return 0;
+    default:
+      return cuda::std::bit_cast<std::uint64_t>(-cuda::std::numeric_limits<double>::infinity());
+  }
+}
+
+TROVE_HD TROVE_FORCEINLINE void atomic_add_f64(std::uint64_t& word, double value) noexcept {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(reinterpret_cast<double*>(&word), value);  // native double atomics (sm_60+)
+#else
+  std::uint64_t current = load_relaxed(word);
+  while (!atomic_ref<std::uint64_t>(word).compare_exchange_weak(
+      current, cuda::std::bit_cast<std::uint64_t>(cuda::std::bit_cast<double>(current) + value),
+      cuda::std::memory_order_relaxed)) {
+  }
+#endif
+}
+TROVE_HD TROVE_FORCEINLINE void atomic_min_f64(std::uint64_t& word, double value) noexcept {
+  std::uint64_t current = load_relaxed(word);
+  while (value < cuda::std::bit_cast<double>(current) &&
+         !atomic_ref<std::uint64_t>(word).compare_exchange_weak(
+             current, cuda::std::bit_cast<std::uint64_t>(value), cuda::std::memory_order_relaxed)) {
+  }
+}
+TROVE_HD TROVE_FORCEINLINE void atomic_max_f64(std::uint64_t& word, double value) noexcept {
+  std::uint64_t current = load_relaxed(word);
+  while (value > cuda::std::bit_cast<double>(current) &&
+         !atomic_ref<std::uint64_t>(word).compare_exchange_weak(
+             current, cuda::std::bit_cast<std::uint64_t>(value), cuda::std::memory_order_relaxed)) {
+  }
+}
+
+/// @brief Words a row's key record takes in the arena.
+TROVE_HD inline std::uint64_t key_record_words(const key_columns& keys, std::size_t row) noexcept {
+  std::uint64_t words = 1;  // validity mask
+  for (std::uint32_t c = 0; c < keys.count; ++c) {
+    const column_view& col = keys.columns[c];
+    if (col.is_string) {
+      const std::uint64_t len = col.valid(row) ? col.d_offsets[row + 1] - col.d_offsets[row] : 0;
+      words += 1 + (len + 7) / 8;
+    } else {
+      words += 1;
+    }
+  }
+  return words;
+}
+
+/// @brief Words a stored key record takes (read back from the record itself).
+TROVE_HD inline std::uint64_t stored_record_words(const agg_layout& layout,
+                                                  const std::uint64_t* record) noexcept {
+  std::uint64_t words = 1;
+  for (std::uint32_t c = 0; c < layout.num_keys; ++c) {
+    if (layout.key_is_string[c]) {
+      words += 1 + (record[words] + 7) / 8;
+    } else {
+      words += 1;
+    }
+  }
+  return words;
+}
+
+/// @brief Writes a row's key record at `out`.
+TROVE_HD inline void write_key_record(const key_columns& keys, std::size_t row,
+                                      std::uint64_t* out) noexcept {
+  std::uint64_t mask = 0;
+  std::uint64_t word = 1;
+  for (std::uint32_t c = 0; c < keys.count; ++c) {
+    const column_view& col = keys.columns[c];
+    const bool valid = col.valid(row);
+    if (valid) mask |= std::uint64_t{1} << c;
+    if (!col.is_string) {
+      out[word++] = valid ? col.d_values[row] : 0;
+      continue;
+    }
+    const std::uint32_t begin = valid ? col.d_offsets[row] : 0;
+    const std::uint32_t len = valid ? col.d_offsets[row + 1] - begin : 0;
+    out[word++] = len;
+    for (std::uint32_t chunk = 0; chunk < len; chunk += 8) {
+      std::uint64_t packed = 0;  // little-endian bytes, zero padded
+      for (std::uint32_t b = 0; b < 8 && chunk + b < len; ++b) {
+        packed |=
+            static_cast<std::uint64_t>(static_cast<unsigned char>(col.d_chars[begin + chunk + b]))
+            << (8 * b);
+      }
+      out[word++] = packed;
+    }
+  }
+  out[0] = mask;
+}
+
+/// @brief Non-owning view of the table passed to kernels by value.
+struct agg_ref {
+  unsigned char* d_slots;
+  std::uint64_t mask;
+  agg_layout layout;
+  window_spec window;
+  std::uint64_t* d_arena;
+  std::uint64_t* d_counters;  // [0] arena words used, [1] slots inserted, [2] dirty list length
+  std::uint32_t* d_dirty_list;
+
+  TROVE_HD TROVE_FORCEINLINE agg_header& header(std::uint64_t pos) const noexcept {
+    return *reinterpret_cast<agg_header*>(d_slots + pos * layout.stride);
+  }
+  TROVE_HD TROVE_FORCEINLINE agg_acc* accs(std::uint64_t pos) const noexcept {
+    return reinterpret_cast<agg_acc*>(d_slots + pos * layout.stride + sizeof(agg_header));
+  }
+  TROVE_HD TROVE_FORCEINLINE std::uint64_t home(const hash128& key,
+                                                std::int64_t window_start) const noexcept {
+    return mix64(key.hi ^ mix64(key.lo + static_cast<std::uint64_t>(window_start))) & mask;
+  }
+  TROVE_HD TROVE_FORCEINLINE bool matches(const agg_header& h, const hash128& key,
+                                          std::int64_t window_start) const noexcept {
+    return h.k0 == key.hi && h.k1 == key.lo && h.window_start == window_start;
+  }
+
+  /// @brief Appends pos to the dirty list the first time it is updated since the last extraction.
+  TROVE_HD TROVE_FORCEINLINE void mark_dirty(std::uint64_t pos) const noexcept {
+    agg_header& h = header(pos);
+    std::uint32_t clean = 0;
+    if (load_relaxed(h.dirty) == 0 && cas(h.dirty, clean, std::uint32_t{1})) {
+      d_dirty_list[fetch_add(d_counters[2], std::uint64_t{1})] = static_cast<std::uint32_t>(pos);
+    }
+  }
+
+  /// @brief Finds the (key, window) slot or creates it with its key record and identities.
+  TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t window_start,
+                                        const key_columns& keys, std::size_t row) const noexcept {
+    std::uint64_t pos = home(key, window_start);
+    while (true) {
+      agg_header& h = header(pos);
+      std::uint32_t state = load_acquire(h.state);
+      if (state == agg_empty) {
+        if (cas(h.state, state, agg_busy)) {
+          const std::uint64_t words = key_record_words(keys, row);
+          const std::uint64_t ref = fetch_add(d_counters[0], words);
+          write_key_record(keys, row, d_arena + ref);
+          h.k0 = key.hi;
+          h.k1 = key.lo;
+          h.window_start = window_start;
+          h.key_ref = ref;
+          h.count = 0;
+          h.dirty = 0;
+          agg_acc* acc = accs(pos);
+          for (std::uint32_t f = 0; f < layout.num_fields; ++f) {
+            acc[f] = agg_acc{0, 0, min_identity(layout.kinds[f]), max_identity(layout.kinds[f])};
+          }
+          fetch_add(d_counters[1], std::uint64_t{1});
+          store_release(h.state, agg_full);
+          return pos;
+        }
+      }
+      while (state == agg_busy) state = load_acquire(h.state);
+      if (state == agg_full && matches(h, key, window_start)) return pos;
+      pos = (pos + 1) & mask;
+    }
+  }
+};
+
+/// @brief Per-row fingerprint of the group key (accepted rows only); a pass of its own so the
+/// update pass can prefetch slots a few rows ahead on the CPU.
+struct agg_fingerprint_fn {
+  key_columns keys;
+  const std::uint8_t* d_status;
+  hash128* d_fingerprints;
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+    if (d_status[row] == status_accepted) d_fingerprints[row] = row_fingerprint(keys, row);
+  }
+};
+
+/// @brief Applies one accepted row to each of its windows that is still open.
+struct agg_update_fn {
+  agg_ref table;
+  key_columns keys;
+  const std::int64_t* d_event_time;
+  const std::uint8_t* d_status;
+  const hash128* d_fingerprints;
+  column_view fields[max_agg_fields];
+  std::int64_t emitted_watermark;
+  std::size_t n;
+  bool track_updates;
+
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+#if !defined(__CUDA_ARCH__)
+    // CPU only: overlap the cache miss of a row a few iterations ahead (contiguous OpenMP ranges).
+    constexpr std::size_t lookahead = 6;
+    if (row + lookahead < n && d_status[row + lookahead] == status_accepted) {
+      const std::size_t ahead = row + lookahead;
+      __builtin_prefetch(&table.header(
+          table.home(d_fingerprints[ahead], table.window.last_start(d_event_time[ahead]))));
+    }
+#endif
+    if (d_status[row] != status_accepted) return;
+    const std::int64_t t = d_event_time[row];
+    const hash128 key = d_fingerprints[row];
+    const std::int64_t windows = table.window.windows_per_event();
+    for (std::int64_t k = 0; k < windows; ++k) {
+      const std::int64_t start = table.window.start(t, k);
+      // Starts decrease with k: once a window was emitted, so were all earlier ones.
+      if (start + table.window.size_ms <= emitted_watermark) break;
+      const std::uint64_t pos = table.find_or_insert(key, start, keys, row);
+      apply(pos, row);
+      if (track_updates) table.mark_dirty(pos);
+    }
+  }
+
+  TROVE_HD TROVE_FORCEINLINE void apply(std::uint64_t pos, std::size_t row) const noexcept {
+    fetch_add(table.header(pos).count, std::uint64_t{1});
+    agg_acc* acc = table.accs(pos);
+    for (std::uint32_t f = 0; f < table.layout.num_fields; ++f) {
+      const column_view& col = fields[f];
+      if (!col.valid(row)) continue;
+      const std::uint64_t value = col.d_values[row];
+      agg_acc& a = acc[f];
+      fetch_add(a.non_null, std::uint64_t{1});
+      switch (table.layout.kinds[f]) {
+        case value_kind::i64:
+          fetch_add(a.sum, value);  // two's complement: unsigned add == signed add mod 2^64
+          fetch_min(reinterpret_cast<std::int64_t&>(a.min), static_cast<std::int64_t>(value));
+          fetch_max(reinterpret_cast<std::int64_t&>(a.max), static_cast<std::int64_t>(value));
+          break;
+        case value_kind::u64:
+          fetch_add(a.sum, value);
+          fetch_min(a.min, value);
+          fetch_max(a.max, value);
+          break;
+        case value_kind::f64: {
+          const double v = cuda::std::bit_cast<double>(value);
+          atomic_add_f64(a.sum, v);
+          atomic_min_f64(a.min, v);
+          atomic_max_f64(a.max, v);
+          break;
+        }
+      }
+    }
+  }
+};
+
+/// @brief Minimum and maximum event time of the accepted rows.
+struct time_range {
+  std::int64_t min;
+  std::int64_t max;
+};
+struct time_range_fn {
+  const std::int64_t* d_event_time;
+  const std::uint8_t* d_status;
+  TROVE_HD time_range operator()(std::size_t row) const noexcept {
+    if (d_status[row] != status_accepted) return {INT64_MAX, INT64_MIN};
+    return {d_event_time[row], d_event_time[row]};
+  }
+};
+struct time_range_merge {
+  TROVE_HD time_range operator()(const time_range& a, const time_range& b) const noexcept {
+    return {a.min < b.min ? a.min : b.min, a.max > b.max ? a.max : b.max};
+  }
+};
+
+/// @brief Slots of windows closed by the watermark.
+struct closed_slot_fn {
+  agg_ref table;
+  std::int64_t watermark;
+  TROVE_HD bool operator()(std::uint64_t pos) const noexcept {
+    const agg_header& h = table.header(pos);
+    return h.state == agg_full && h.window_start + table.window.size_ms <= watermark;
+  }
+};
+struct closed_count_fn {
+  closed_slot_fn closed;
+  TROVE_HD std::uint64_t operator()(std::uint64_t pos) const noexcept {
+    return closed(pos) ? 1 : 0;
+  }
+};
+/// @brief Live (not emitted) slots in a dirty list.
+struct full_slot_fn {
+  agg_ref table;
+  TROVE_HD bool operator()(std::uint32_t pos) const noexcept {
+    return table.header(pos).state == agg_full;
+  }
+};
+struct full_count_fn {
+  agg_ref table;
+  TROVE_HD std::uint64_t operator()(std::uint64_t pos) const noexcept {
+    return table.header(pos).state == agg_full ? 1 : 0;
+  }
+};
+
+/// @brief Deterministic output order: window start, then group fingerprint.
+struct slot_order_fn {
+  agg_ref table;
+  TROVE_HD bool operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    const agg_header& x = table.header(a);
+    const agg_header& y = table.header(b);
+    if (x.window_start != y.window_start) return x.window_start < y.window_start;
+    if (x.k0 != y.k0) return x.k0 < y.k0;
+    return x.k1 < y.k1;
+  }
+};
+
+/// @brief Key record length of each selected slot (for the gather's exclusive scan).
+struct record_words_fn {
+  agg_ref table;
+  const std::uint32_t* d_positions;
+  TROVE_HD std::uint64_t operator()(std::size_t i) const noexcept {
+    return stored_record_words(table.layout, table.d_arena + table.header(d_positions[i]).key_ref);
+  }
+};
+
+/// @brief Copies each selected slot and its key record into contiguous output buffers.
+struct gather_fn {
+  agg_ref table;
+  const std::uint32_t* d_positions;
+  const std::uint64_t* d_record_offsets;
+  unsigned char* d_out_slots;
+  std::uint64_t* d_out_records;
+  std::uint32_t mark_state;  // agg_freed for extract_closed, agg_full (unchanged) otherwise
+
+  TROVE_HD void operator()(std::size_t i) const noexcept {
+    const std::uint64_t pos = d_positions[i];
+    const unsigned char* src = table.d_slots + pos * table.layout.stride;
+    unsigned char* dst = d_out_slots + i * table.layout.stride;
+    for (std::size_t b = 0; b < table.layout.stride; b += 8) {
+      *reinterpret_cast<std::uint64_t*>(dst + b) = *reinterpret_cast<const std::uint64_t*>(src + b);
+    }
+    const std::uint64_t* record = table.d_arena + table.header(pos).key_ref;
+    const std::uint64_t words = stored_record_words(table.layout, record);
+    for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
+    table.header(pos).dirty = 0;
+    table.header(pos).state = mark_state;
+  }
+};
+
+/// @brief Record length of each old slot that survives a rebuild (0 for the others).
+struct live_record_words_fn {
+  agg_ref table;
+  TROVE_HD std::uint64_t operator()(std::size_t pos) const noexcept {
+    const agg_header& h = table.header(pos);
+    return h.state == agg_full ? stored_record_words(table.layout, table.d_arena + h.key_ref) : 0;
+  }
+};
+
+/// @brief Moves a live slot and its key record into the rebuilt table and arena.
+struct agg_rehash_fn {
+  agg_ref from;
+  agg_ref to;
+  const std::uint64_t* d_new_refs;  // exclusive scan of live_record_words_fn
+
+  TROVE_HD void operator()(std::size_t old_pos) const noexcept {
+    const agg_header& old = from.header(old_pos);
+    if (old.state != agg_full) return;
+    const std::uint64_t* record = from.d_arena + old.key_ref;
+    const std::uint64_t words = stored_record_words(from.layout, record);
+    const std::uint64_t ref = d_new_refs[old_pos];
+    for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = record[w];
+    const hash128 key{old.k0, old.k1};
+    std::uint64_t pos = to.home(key, old.window_start);
+    while (true) {  // keys are distinct: only empty slots need claiming
+      std::uint32_t expected = agg_empty;
+      if (cas(to.header(pos).state, expected, agg_busy)) break;
+      pos = (pos + 1) & to.mask;
+    }
+    agg_header& h = to.header(pos);
+    h.k0 = old.k0;
+    h.k1 = old.k1;
+    h.window_start = old.window_start;
+    h.key_ref = ref;
+    h.count = old.count;
+    h.dirty = old.dirty;
+    const agg_acc* src = from.accs(old_pos);
+    agg_acc* dst = to.accs(pos);
+    for (std::uint32_t f = 0; f < from.layout.num_fields; ++f) dst[f] = src[f];
+    if (old.dirty) {
+      to.d_dirty_list[fetch_add(to.d_counters[2], std::uint64_t{1})] =
+          static_cast<std::uint32_t>(pos);
+    }
+    store_release(h.state, agg_full);
+  }
+};
+
+/// @brief The owning aggregation table for one backend's execution context.
+template <class Exec>
+class agg_table_impl final : public agg_table {
+ public:
+  agg_table_impl(Exec exec, const agg_options& options) : exec_(exec), options_(options) {
+    TROVE_EXPECTS(options.key_is_string.size() <= max_key_columns,
+                  "group_by may name at most 8 fields");
+    TROVE_EXPECTS(options.fields.size() <= max_agg_fields,
+                  "aggregates may use at most 16 distinct numeric fields");
+    TROVE_EXPECTS(options.window.size_ms > 0 && options.window.slide_ms > 0 &&
+                      options.window.size_ms % options.window.slide_ms == 0,
+                  "window size must be a positive multiple of the slide");
+    TROVE_EXPECTS(options.max_load > 0.0 && options.max_load < 1.0, "max_load must be in (0, 1)");
+    layout_.num_keys = static_cast<std::uint32_t>(options.key_is_string.size());
+    layout_.num_fields = static_cast<std::uint32_t>(options.fields.size());
+    for (std::size_t c = 0; c < options.key_is_string.size(); ++c) {
+      layout_.key_is_string[c] = options.key_is_string[c];
+    }
+    for (std::size_t f = 0; f < options.fields.size(); ++f) layout_.kinds[f] = options.fields[f];
+    layout_.stride = sizeof(agg_header) + sizeof(agg_acc) * options.fields.size();
+    counters_ = device_buffer(*exec_.be, 4 * sizeof(std::uint64_t), exec_.stream);
+    exec_.be->fill_bytes(counters_.data(), 0, counters_.size(), exec_.stream);
+    std::size_t capacity = 1024;
+    while (capacity < options.initial_capacity) capacity *= 2;
+    check_bytes(capacity, capacity * 4);
+    slots_ = allocate_slots(capacity);
+    capacity_ = capacity;
+    arena_ = device_buffer(*exec_.be, capacity * 4 * sizeof(std::uint64_t), exec_.stream);
+    arena_words_ = capacity * 4;
+  }
+
+  void aggregate(const agg_input& input, stream_view stream) override {
+    const std::size_t n = input.num_rows;
+    if (n == 0) return;
+    exec_.stream = stream;
+    const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
+    const std::size_t incoming = n * windows;
+    reserve(input, incoming);
+
+    if (fingerprints_.size() < n * sizeof(hash128)) {
+      fingerprints_ = device_buffer(*exec_.be, n * sizeof(hash128), stream);
+    }
+    auto* d_fp = fingerprints_.template as<hash128>();
+    const auto rows = thrust::counting_iterator<std::size_t>(0);
+    thrust::for_each(exec_.policy(), rows, rows + n,
+                     agg_fingerprint_fn{input.keys, input.d_status, d_fp});
+    agg_update_fn update{ref(),       input.keys, input.d_event_time,    input.d_status, d_fp, {},
+                         emitted_wm_, n,          options_.track_updates};
+    for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
+    thrust::for_each(exec_.policy(), rows, rows + n, update);
+
+    const time_range range = thrust::transform_reduce(
+        exec_.policy(), rows, rows + n, time_range_fn{input.d_event_time, input.d_status},
+        time_range{INT64_MAX, INT64_MIN}, time_range_merge{});
+    read_counters();
+    note_open_windows(range);
+  }
+
+  agg_result extract_closed(std::int64_t watermark, stream_view stream) override {
+    exec_.stream = stream;
+    emitted_wm_ = std::max(emitted_wm_, watermark);
+    if (!unknown_windows_ &&
+        (open_starts_.empty() || *open_starts_.begin() + options_.window.size_ms > watermark)) {
+      return empty_result();
+    }
+    const auto positions = thrust::counting_iterator<std::uint64_t>(0);
+    const closed_slot_fn closed{ref(), watermark};
+    const std::size_t m = thrust::transform_reduce(exec_.policy(), positions, positions + capacity_,
+                                                   closed_count_fn{closed}, std::uint64_t{0},
+                                                   thrust::plus<std::uint64_t>());
+    device_buffer selected(*exec_.be, std::max<std::size_t>(m, 1) * sizeof(std::uint32_t), stream);
+    thrust::copy_if(exec_.policy(), positions, positions + capacity_,
+                    selected.template as<std::uint32_t>(), closed);
+    agg_result result = gather(selected.template as<std::uint32_t>(), m, agg_freed);
+    live_ -= m;
+    while (!open_starts_.empty() && *open_starts_.begin() + options_.window.size_ms <= watermark) {
+      open_starts_.erase(open_starts_.begin());
+    }
+    if (live_ == 0) unknown_windows_ = false;
+    return result;
+  }
+
+  agg_result extract_updated(stream_view stream) override {
+    TROVE_EXPECTS(options_.track_updates, "extract_updated needs agg_options::track_updates");
+    exec_.stream = stream;
+    if (dirty_count_ == 0) return empty_result();
+    auto* d_list = dirty_list_.template as<std::uint32_t>();
+    const std::size_t m = thrust::transform_reduce(exec_.policy(), d_list, d_list + dirty_count_,
+                                                   full_count_fn{ref()}, std::uint64_t{0},
+                                                   thrust::plus<std::uint64_t>());
+    device_buffer selected(*exec_.be, std::max<std::size_t>(m, 1) * sizeof(std::uint32_t), stream);
+    thrust::copy_if(exec_.policy(), d_list, d_list + dirty_count_,
+                    selected.template as<std::uint32_t>(), full_slot_fn{ref()});
+    agg_result result = gather(selected.template as<std::uint32_t>(), m, agg_full);
+    dirty_count_ = 0;
+    const std::uint64_t zero = 0;
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 2, &zero, sizeof(zero),
+                             stream);
+    exec_.be->synchronize(stream);
+    return result;
+  }
+
+  [[nodiscard]] std::int64_t emitted_watermark() const noexcept override { return emitted_wm_; }
+
+  [[nodiscard]] table_stats stats() const override {
+    return table_stats{live_, used_, capacity_,
+                       capacity_ * layout_.stride + arena_words_ * sizeof(std::uint64_t),
+                       rebuilds_};
+  }
+
+ private:
+  agg_ref ref() const noexcept {
+    return agg_ref{slots_.template as<unsigned char>(),
+                   capacity_ - 1,
+                   layout_,
+                   options_.window,
+                   arena_.template as<std::uint64_t>(),
+                   counters_.template as<std::uint64_t>(),
+                   dirty_list_.template as<std::uint32_t>()};
+  }
+
+  agg_result empty_result() const {
+    return decode_result(layout_, options_.window, nullptr, 0, nullptr, nullptr);
+  }
+
+  void check_bytes(std::size_t capacity, std::size_t arena_words) const {
+    const std::size_t bytes = capacity * layout_.stride + arena_words * sizeof(std::uint64_t);
+    if (bytes > options_.max_bytes) {
+      throw capacity_error("aggregation table needs " + std::to_string(bytes) + " bytes (" +
+                           std::to_string(capacity) + " slots for " + std::to_string(live_) +
+                           " open groups plus the next batch) but its cap is " +
+                           std::to_string(options_.max_bytes) +
+                           " bytes; raise the cap, shorten the window or lower allowed_lateness");
+    }
+  }
+
+  device_buffer allocate_slots(std::size_t capacity) {
+    device_buffer buffer(*exec_.be, capacity * layout_.stride, exec_.stream);
+    exec_.be->fill_bytes(buffer.data(), 0, buffer.size(), exec_.stream);  // all agg_empty
+    return buffer;
+  }
+
+  /// Makes room, before any row is applied, for the worst case of the batch: every row creating a
+  /// group in every window, and every key record being stored.
+  void reserve(const agg_input& input, std::size_t incoming) {
+    const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
+    std::size_t strings = 0;
+    for (bool s : options_.key_is_string) strings += s ? 1 : 0;
+    const std::size_t record_bound = windows * (input.num_rows * (1 + layout_.num_keys + strings) +
+                                                input.key_string_bytes / 8 + 1);
+    if (static_cast<double>(used_ + incoming) >
+        options_.max_load * static_cast<double>(capacity_)) {
+      rebuild(incoming, record_bound);
+    }
+    if (arena_used_ + record_bound > arena_words_) {
+      const std::size_t words = std::max(arena_words_ * 2, arena_used_ + record_bound);
+      check_bytes(capacity_, words);
+      device_buffer grown(*exec_.be, words * sizeof(std::uint64_t), exec_.stream);
+      exec_.be->copy_on_device(grown.data(), arena_.data(), arena_used_ * sizeof(std::uint64_t),
+                               exec_.stream);
+      arena_ = std::move(grown);
+      arena_words_ = words;
+    }
+    if (options_.track_updates && dirty_capacity_ < dirty_count_ + incoming) {
+      const std::size_t entries = std::max(dirty_capacity_ * 2, dirty_count_ + incoming);
+      device_buffer grown(*exec_.be, entries * sizeof(std::uint32_t), exec_.stream);
+      if (dirty_count_) {
+        exec_.be->copy_on_device(grown.data(), dirty_list_.data(),
+                                 dirty_count_ * sizeof(std::uint32_t), exec_.stream);
+      }
+      dirty_list_ = std::move(grown);
+      dirty_capacity_ = entries;
+    }
+  }
+
+  void rebuild(std::size_t incoming, std::size_t record_bound) {
+    const auto positions = thrust::counting_iterator<std::size_t>(0);
+    const agg_ref old_ref = ref();
+    std::size_t capacity = capacity_;
+    while (static_cast<double>(live_ + incoming) >
+           0.75 * options_.max_load * static_cast<double>(capacity)) {
+      capacity *= 2;
+    }
+    device_buffer new_refs(*exec_.be, capacity_ * sizeof(std::uint64_t), exec_.stream);
+    auto* d_new_refs = new_refs.template as<std::uint64_t>();
+    thrust::transform(exec_.policy(), positions, positions + capacity_, d_new_refs,
+                      live_record_words_fn{old_ref});
+    const std::size_t live_words =
+        thrust::reduce(exec_.policy(), d_new_refs, d_new_refs + capacity_, std::uint64_t{0});
+    thrust::exclusive_scan(exec_.policy(), d_new_refs, d_new_refs + capacity_, d_new_refs);
+    const std::size_t arena_words = std::max(arena_words_, 2 * (live_words + record_bound));
+    check_bytes(capacity, arena_words);
+
+    device_buffer slots = allocate_slots(capacity);
+    device_buffer arena(*exec_.be, arena_words * sizeof(std::uint64_t), exec_.stream);
+    const std::size_t dirty_entries = options_.track_updates ? dirty_count_ + incoming : 0;
+    device_buffer dirty(*exec_.be, std::max<std::size_t>(dirty_entries, 1) * sizeof(std::uint32_t),
+                        exec_.stream);
+    const std::uint64_t counters[4] = {live_words, 0, 0, 0};
+    exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), exec_.stream);
+    agg_ref new_ref = old_ref;
+    new_ref.d_slots = slots.template as<unsigned char>();
+    new_ref.mask = capacity - 1;
+    new_ref.d_arena = arena.template as<std::uint64_t>();
+    new_ref.d_dirty_list = dirty.template as<std::uint32_t>();
+    thrust::for_each(exec_.policy(), positions, positions + capacity_,
+                     agg_rehash_fn{old_ref, new_ref, d_new_refs});
+    slots_ = std::move(slots);
+    arena_ = std::move(arena);
+    dirty_list_ = std::move(dirty);
+    capacity_ = capacity;
+    arena_words_ = arena_words;
+    dirty_capacity_ = std::max<std::size_t>(dirty_entries, 1);
+    read_counters();
+    used_ = live_;
+    ++rebuilds_;
+  }
+
+  /// Reads the device counters after a batch or a rebuild.
+  void read_counters() {
+    std::uint64_t counters[4];
+    exec_.be->copy_to_host(counters, counters_.data(), sizeof(counters), exec_.stream);
+    exec_.be->synchronize(exec_.stream);
+    arena_used_ = counters[0];
+    used_ += counters[1];
+    live_ += counters[1];
+    dirty_count_ = counters[2];
+    if (counters[1]) {  // reset the insert counter; the others are running totals
+      const std::uint64_t zero = 0;
+      exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 1, &zero, sizeof(zero),
+                               exec_.stream);
+    }
+  }
+
+  /// Remembers which windows may hold groups, so extract_closed only scans the table when the
+  /// watermark really closes one. A batch spanning absurdly many windows (a broken clock) switches
+  /// to scanning on every call until the table is empty again.
+  void note_open_windows(const time_range& range) {
+    if (range.min > range.max) return;
+    const window_spec& w = options_.window;
+    const std::int64_t first = w.start(range.min, w.windows_per_event() - 1);
+    const std::int64_t last = w.last_start(range.max);
+    if ((last - first) / w.slide_ms > 4096) {
+      unknown_windows_ = true;
+      return;
+    }
+    for (std::int64_t start = first; start <= last; start += w.slide_ms) {
+      if (start + w.size_ms > emitted_wm_) open_starts_.insert(start);
+    }
+  }
+
+  agg_result gather(std::uint32_t* d_positions, std::size_t m, std::uint32_t mark_state) {
+    if (m == 0) return empty_result();
+    const stream_view stream = exec_.stream;
+    const agg_ref table = ref();
+    thrust::sort(exec_.policy(), d_positions, d_positions + m, slot_order_fn{table});
+    const auto items = thrust::counting_iterator<std::size_t>(0);
+    device_buffer offsets(*exec_.be, (m + 1) * sizeof(std::uint64_t), stream);
+    auto* d_offsets = offsets.template as<std::uint64_t>();
+    thrust::transform(exec_.policy(), items, items + m, d_offsets,
+                      record_words_fn{table, d_positions});
+    const std::size_t words =
+        thrust::reduce(exec_.policy(), d_offsets, d_offsets + m, std::uint64_t{0});
+    thrust::exclusive_scan(exec_.policy(), d_offsets, d_offsets + m, d_offsets);
+    device_buffer out_slots(*exec_.be, m * layout_.stride, stream);
+    device_buffer out_records(*exec_.be, std::max<std::size_t>(words, 1) * 8, stream);
+    thrust::for_each(
+        exec_.policy(), items, items + m,
+        gather_fn{table, d_positions, d_offsets, out_slots.template as<unsigned char>(),
+                  out_records.template as<std::uint64_t>(), mark_state});
+    std::vector<unsigned char> h_slots(m * layout_.stride);
+    std::vector<std::uint64_t> h_records(std::max<std::size_t>(words, 1));
+    std::vector<std::uint64_t> h_offsets(m);
+    exec_.be->copy_to_host(h_slots.data(), out_slots.data(), h_slots.size(), stream);
+    exec_.be->copy_to_host(h_records.data(), out_records.data(), words * 8, stream);
+    exec_.be->copy_to_host(h_offsets.data(), d_offsets, m * 8, stream);
+    exec_.be->synchronize(stream);
+    return decode_result(layout_, options_.window, h_slots.data(), m, h_records.data(),
+                         h_offsets.data());
+  }
+
+  Exec exec_;
+  agg_options options_;
+  agg_layout layout_;
+  device_buffer slots_;
+  device_buffer arena_;
+  device_buffer counters_;
+  device_buffer dirty_list_;
+  device_buffer fingerprints_;
+  std::size_t capacity_ = 0;
+  std::size_t used_ = 0;  // non-empty slots (tombstones included)
+  std::size_t live_ = 0;  // groups not yet emitted
+  std::size_t arena_words_ = 0;
+  std::size_t arena_used_ = 0;
+  std::size_t dirty_capacity_ = 0;
+  std::size_t dirty_count_ = 0;
+  std::uint64_t rebuilds_ = 0;
+  std::int64_t emitted_wm_ = INT64_MIN;
+  std::set<std::int64_t> open_starts_;
+  bool unknown_windows_ = false;
+};
+
+}  // namespace trove::kernels::detail

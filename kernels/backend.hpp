@@ -1,0 +1,156 @@
+#pragma once
+/// @file backend.hpp
+/// @brief The small interface the runtime uses to drive a device: memory, copies, streams and the
+/// factories of the per-backend kernel objects. Raw pointers and sizes only cross this boundary;
+/// Thrust types never do (the CPU and CUDA builds of Thrust differ).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace trove::kernels {
+
+class dedup_set;
+class agg_table;
+struct dedup_options;
+struct agg_options;
+struct classify_input;
+struct hash128;
+
+/// @brief Which backend executes the kernels.
+enum class backend_kind { cpu, cuda };
+
+/// @brief "cpu" or "cuda".
+const char* to_string(backend_kind kind) noexcept;
+
+/// @brief A non-owning handle on a stream of work (a cudaStream_t on CUDA; unused on the CPU).
+struct stream_view {
+  void* handle = nullptr;
+};
+
+/// @brief Description of one CUDA device as seen by the runtime.
+struct cuda_device_info {
+  int ordinal = 0;
+  std::string name;
+  std::size_t total_memory = 0;
+  int cc_major = 0;
+  int cc_minor = 0;
+};
+
+/// @brief What the CUDA runtime reports: usable devices, or why none is usable.
+struct cuda_probe {
+  bool compiled_in = false;  ///< built with the CUDA backend
+  std::vector<cuda_device_info> devices;
+  std::string reason;  ///< why no device is usable (empty when one is)
+  [[nodiscard]] bool usable() const noexcept { return compiled_in && !devices.empty(); }
+};
+
+/// @brief Queries the CUDA runtime; never throws (a missing driver is a reason, not an error).
+cuda_probe probe_cuda() noexcept;
+
+/// @brief Number of threads the CPU backend (Thrust OpenMP system) runs on.
+int cpu_backend_threads() noexcept;
+
+/// @brief A device with its memory, copies, streams and kernel objects.
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  /// @brief The kind of this backend.
+  [[nodiscard]] virtual backend_kind kind() const noexcept = 0;
+  /// @brief Human-readable description, e.g. "cpu (2 threads)" or "cuda:0 NVIDIA H100 (sm_90)".
+  [[nodiscard]] virtual std::string description() const = 0;
+
+  /// @brief Allocates device memory (stream-ordered on CUDA). Throws on failure.
+  virtual void* allocate(std::size_t bytes, stream_view stream) = 0;
+  /// @brief Frees memory from allocate() (stream-ordered on CUDA).
+  virtual void deallocate(void* ptr, std::size_t bytes, stream_view stream) noexcept = 0;
+  /// @brief Allocates host staging memory: pinned on CUDA, 64-byte aligned on the CPU.
+  virtual void* allocate_host(std::size_t bytes) = 0;
+  /// @brief Frees memory from allocate_host().
+  virtual void deallocate_host(void* ptr, std::size_t bytes) noexcept = 0;
+
+  /// @brief Copies host → device, asynchronously with respect to the host on CUDA.
+  virtual void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes,
+                              stream_view stream) = 0;
+  /// @brief Copies device → host, asynchronously with respect to the host on CUDA.
+  virtual void copy_to_host(void* h_dst, const void* d_src, std::size_t bytes,
+                            stream_view stream) = 0;
+  /// @brief Copies device → device.
+  virtual void copy_on_device(void* d_dst, const void* d_src, std::size_t bytes,
+                              stream_view stream) = 0;
+  /// @brief Fills device memory with a byte value.
+  virtual void fill_bytes(void* d_dst, int value, std::size_t bytes, stream_view stream) = 0;
+
+  /// @brief Creates an independent stream (CUDA) or a null handle (CPU).
+  virtual stream_view create_stream() = 0;
+  /// @brief Destroys a stream from create_stream().
+  virtual void destroy_stream(stream_view stream) noexcept = 0;
+  /// @brief Blocks until all work queued on the stream is done.
+  virtual void synchronize(stream_view stream) = 0;
+
+  /// @brief Sum of an int64 device array (a Thrust reduction with this backend's policy).
+  virtual std::int64_t reduce_sum(const std::int64_t* d_values, std::size_t n,
+                                  stream_view stream) = 0;
+
+  /// @brief Filter, late check and dedup keys of a batch (see classify.hpp): writes every row's
+  /// status (accepted, filtered or late) and, for accepted rows, its dedup key.
+  virtual void classify(const classify_input& input, std::uint8_t* d_status, hash128* d_dedup_keys,
+                        stream_view stream) = 0;
+  /// @brief Counts rows per status (counts has row_status::status_count entries).
+  virtual void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
+                            stream_view stream) = 0;
+
+  /// @brief Creates an empty device-resident dedup set.
+  virtual std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) = 0;
+  /// @brief Creates an empty device-resident aggregation table.
+  virtual std::unique_ptr<agg_table> make_agg_table(const agg_options& options) = 0;
+};
+
+/// @brief The CPU backend (always available).
+std::unique_ptr<backend> make_cpu_backend();
+/// @brief The CUDA backend on the given device; throws trove::cuda_error when none is usable.
+std::unique_ptr<backend> make_cuda_backend(int ordinal = 0);
+
+/// @brief RAII device allocation owned through a backend.
+class device_buffer {
+ public:
+  device_buffer() = default;
+  device_buffer(backend& be, std::size_t bytes, stream_view stream = {})
+      : backend_(&be), bytes_(bytes), stream_(stream) {
+    data_ = bytes ? be.allocate(bytes, stream) : nullptr;
+  }
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  device_buffer(device_buffer&& other) noexcept { swap(other); }
+  device_buffer& operator=(device_buffer&& other) noexcept {
+    device_buffer tmp(std::move(other));
+    swap(tmp);
+    return *this;
+  }
+  ~device_buffer() {
+    if (data_) backend_->deallocate(data_, bytes_, stream_);
+  }
+  [[nodiscard]] void* data() const noexcept { return data_; }
+  template <class T>
+  [[nodiscard]] T* as() const noexcept {
+    return static_cast<T*>(data_);
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
+
+ private:
+  void swap(device_buffer& o) noexcept {
+    std::swap(backend_, o.backend_);
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+    std::swap(stream_, o.stream_);
+  }
+  backend* backend_ = nullptr;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  stream_view stream_{};
+};
+
+}  // namespace trove::kernels

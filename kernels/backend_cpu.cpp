@@ -1,0 +1,95 @@
+/// @file backend_cpu.cpp
+/// @brief The CPU backend: host memory, Thrust's OpenMP system, and the CPU instantiation of every
+/// kernel template.
+
+#include <omp.h>
+#include <thrust/reduce.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "kernels/agg_table_impl.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/classify.hpp"
+#include "kernels/dedup_set_impl.hpp"
+#include "kernels/exec_cpu.hpp"
+
+namespace trove::kernels {
+
+int cpu_backend_threads() noexcept {
+  return omp_get_max_threads();
+}
+
+namespace {
+
+/// Memory is host memory; "device" copies are memcpy and every call completes before it returns,
+/// so streams are null handles and synchronize() has nothing to wait for.
+class cpu_backend final : public backend {
+ public:
+  [[nodiscard]] backend_kind kind() const noexcept override { return backend_kind::cpu; }
+  [[nodiscard]] std::string description() const override {
+    return "cpu (" + std::to_string(cpu_backend_threads()) + " OpenMP threads)";
+  }
+  void* allocate(std::size_t bytes, stream_view) override { return aligned(bytes); }
+  void deallocate(void* ptr, std::size_t, stream_view) noexcept override { std::free(ptr); }
+  void* allocate_host(std::size_t bytes) override { return aligned(bytes); }
+  void deallocate_host(void* ptr, std::size_t) noexcept override { std::free(ptr); }
+  void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes, stream_view) override {
+    if (bytes) std::memcpy(d_dst, h_src, bytes);
+  }
+  void copy_to_host(void* h_dst, const void* d_src, std::size_t bytes, stream_view) override {
+    if (bytes) std::memcpy(h_dst, d_src, bytes);
+  }
+  void copy_on_device(void* d_dst, const void* d_src, std::size_t bytes, stream_view) override {
+    if (bytes) std::memcpy(d_dst, d_src, bytes);
+  }
+  void fill_bytes(void* d_dst, int value, std::size_t bytes, stream_view) override {
+    if (bytes) std::memset(d_dst, value, bytes);
+  }
+  stream_view create_stream() override { return {}; }
+  void destroy_stream(stream_view) noexcept override {}
+  void synchronize(stream_view) override {}
+  std::int64_t reduce_sum(const std::int64_t* d_values, std::size_t n, stream_view) override {
+    return thrust::reduce(thrust::omp::par, d_values, d_values + n, std::int64_t{0});
+  }
+  void classify(const classify_input& input, std::uint8_t* d_status, hash128* d_dedup_keys,
+                stream_view) override {
+    const auto rows = thrust::counting_iterator<std::size_t>(0);
+    thrust::for_each(thrust::omp::par, rows, rows + input.num_rows,
+                     detail::classify_fn{input, d_status, d_dedup_keys});
+  }
+  void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
+                    stream_view) override {
+    const auto rows = thrust::counting_iterator<std::size_t>(0);
+    const detail::status_counts total =
+        thrust::transform_reduce(thrust::omp::par, rows, rows + n, detail::status_one_fn{d_status},
+                                 detail::status_counts{}, detail::status_merge_fn{});
+    for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
+  }
+  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) override {
+    return std::make_unique<detail::dedup_set_impl<detail::cpu_exec>>(detail::cpu_exec{this},
+                                                                      options);
+  }
+  std::unique_ptr<agg_table> make_agg_table(const agg_options& options) override {
+    return std::make_unique<detail::agg_table_impl<detail::cpu_exec>>(detail::cpu_exec{this},
+                                                                      options);
+  }
+
+ private:
+  static void* aligned(std::size_t bytes) {
+    // 64-byte aligned (a cache line); aligned_alloc needs a multiple of the alignment.
+    void* ptr = std::aligned_alloc(64, ((bytes + 63) / 64) * 64 + 64);
+    if (!ptr) throw std::bad_alloc();
+    return ptr;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<backend> make_cpu_backend() {
+  return std::make_unique<cpu_backend>();
+}
+
+}  // namespace trove::kernels

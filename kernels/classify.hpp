@@ -1,0 +1,144 @@
+#pragma once
+/// @file classify.hpp
+/// @brief The first per-row pass of a batch: filter, late check and dedup key, fused so the batch
+/// is read once. Rows leave it as status_accepted, status_filtered or status_late; the dedup set
+/// then moves duplicates out of status_accepted.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda/std/bit>
+
+#include "kernels/column_view.hpp"
+#include "kernels/macros.hpp"
+#include "kernels/row_key.hpp"
+#include "kernels/row_status.hpp"
+#include "kernels/window.hpp"
+#include "kernels/xxhash64.hpp"
+
+namespace trove::kernels {
+
+/// @brief Comparison of a filter predicate.
+enum class compare_op : std::uint8_t { eq, ne, lt, le, gt, ge };
+
+/// @brief `column op constant`; a null value never matches (the row is filtered).
+struct predicate {
+  column_view column;
+  compare_op op = compare_op::eq;
+  value_kind kind = value_kind::i64;  ///< how to compare fixed-width values
+  std::uint64_t value = 0;            ///< fixed-width constant (8-byte word)
+  const char* d_string = nullptr;     ///< string constant (device memory)
+  std::uint32_t string_length = 0;
+};
+
+/// @brief Up to this many predicates, all of which must hold (AND).
+inline constexpr std::size_t max_predicates = 8;
+
+/// @brief Everything the classify pass reads.
+struct classify_input {
+  std::size_t num_rows = 0;
+  const std::int64_t* d_event_time = nullptr;
+  window_spec window;
+  std::int64_t emitted_watermark = INT64_MIN;  ///< rows whose windows all end <= this are late
+  predicate predicates[max_predicates];
+  std::uint32_t num_predicates = 0;
+  key_columns dedup_keys;  ///< count 0 = no dedup
+};
+
+namespace detail {
+
+template <class T>
+TROVE_HD TROVE_FORCEINLINE bool compare(compare_op op, T a, T b) noexcept {
+  switch (op) {
+    case compare_op::eq:
+      return a == b;
+    case compare_op::ne:
+      return a != b;
+    case compare_op::lt:
+      return a < b;
+    case compare_op::le:
+      return a <= b;
+    case compare_op::gt:
+      return a > b;
+    default:
+      return a >= b;
+  }
+}
+
+/// @brief Lexicographic byte comparison: <0, 0, >0.
+TROVE_HD inline int compare_bytes(const char* a, std::uint32_t alen, const char* b,
+                                  std::uint32_t blen) noexcept {
+  const std::uint32_t n = alen < blen ? alen : blen;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return alen == blen ? 0 : (alen < blen ? -1 : 1);
+}
+
+/// @brief Whether a row satisfies a predicate.
+TROVE_HD inline bool matches(const predicate& p, std::size_t row) noexcept {
+  if (!p.column.valid(row)) return false;
+  if (p.column.is_string) {
+    const std::uint32_t begin = p.column.d_offsets[row];
+    const int c = compare_bytes(p.column.d_chars + begin, p.column.d_offsets[row + 1] - begin,
+                                p.d_string, p.string_length);
+    return compare(p.op, c, 0);
+  }
+  const std::uint64_t v = p.column.d_values[row];
+  switch (p.kind) {
+    case value_kind::i64:
+      return compare(p.op, static_cast<std::int64_t>(v), static_cast<std::int64_t>(p.value));
+    case value_kind::u64:
+      return compare(p.op, v, p.value);
+    default:
+      return compare(p.op, cuda::std::bit_cast<double>(v), cuda::std::bit_cast<double>(p.value));
+  }
+}
+
+/// @brief The fused classify functor.
+struct classify_fn {
+  classify_input in;
+  std::uint8_t* d_status;
+  hash128* d_dedup_keys;
+
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+    for (std::uint32_t i = 0; i < in.num_predicates; ++i) {
+      if (!matches(in.predicates[i], row)) {
+        d_status[row] = status_filtered;
+        return;
+      }
+    }
+    if (in.window.is_late(in.d_event_time[row], in.emitted_watermark)) {
+      d_status[row] = status_late;
+      return;
+    }
+    d_status[row] = status_accepted;
+    if (in.dedup_keys.count) d_dedup_keys[row] = row_dedup_key(in.dedup_keys, row);
+  }
+};
+
+/// @brief Histogram of row statuses.
+struct status_counts {
+  std::uint64_t counts[status_count];
+};
+struct status_one_fn {
+  const std::uint8_t* d_status;
+  TROVE_HD status_counts operator()(std::size_t row) const noexcept {
+    status_counts c{};
+    const std::uint8_t s = d_status[row];
+    c.counts[s < status_count ? s : static_cast<std::uint8_t>(status_bad)] = 1;
+    return c;
+  }
+};
+struct status_merge_fn {
+  TROVE_HD status_counts operator()(const status_counts& a, const status_counts& b) const noexcept {
+    status_counts c;
+    for (int s = 0; s < status_count; ++s) c.counts[s] = a.counts[s] + b.counts[s];
+    return c;
+  }
+};
+
+}  // namespace detail
+}  // namespace trove::kernels

@@ -1,0 +1,56 @@
+#pragma once
+/// @file dedup_set.hpp
+/// @brief Exact deduplication with an event-time TTL, device-resident across batches.
+///
+/// Semantics (DESIGN.md, "Dedup"): a row is a duplicate when a row with the same key was accepted
+/// earlier and that entry has not expired; an entry accepted with event time t0 expires once the
+/// watermark W reaches t0 + ttl (W >= t0 + ttl), and the key may then be accepted again. Within a
+/// batch the first row in arrival order wins whatever the thread interleaving.
+///
+/// Memory policy: the table is an open-addressing table (linear probing) rebuilt before a batch
+/// would push its load past max_load; a rebuild drops expired entries and doubles the capacity
+/// when live entries need it. If the capacity needed exceeds max_bytes, apply() throws
+/// trove::capacity_error and changes nothing: no row is silently dropped or silently called a
+/// duplicate; the pipeline stops with a message naming dedup.max_bytes and dedup.ttl.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/backend.hpp"
+#include "kernels/table_stats.hpp"
+#include "kernels/xxhash64.hpp"
+
+namespace trove::kernels {
+
+/// @brief Configuration of a dedup set.
+struct dedup_options {
+  std::int64_t ttl_ms = 600'000;
+  std::size_t initial_capacity = std::size_t{1} << 20;  ///< slots (rounded up to a power of 2)
+  std::size_t max_bytes = std::size_t{4} << 30;         ///< cap on the table's device memory
+  double max_load = 0.5;                                ///< rebuild before exceeding this
+};
+
+/// @brief Bytes of one dedup slot (key 16, first-seen event time 8, in-batch claim 8).
+inline constexpr std::size_t dedup_slot_bytes = 32;
+
+/// @brief A device-resident set of accepted keys with their first-seen event times.
+class dedup_set {
+ public:
+  virtual ~dedup_set() = default;
+
+  /// @brief Marks duplicates in a batch.
+  /// @param d_keys per-row 128-bit key (exact value or fingerprint, see row_key.hpp)
+  /// @param d_event_time per-row event time (ms)
+  /// @param d_status per-row status; rows with status_accepted are considered, duplicates are set
+  ///        to status_duplicate, other rows are left alone
+  /// @param watermark the current watermark (entries with first_seen + ttl <= watermark expired)
+  /// @return the number of rows marked duplicate
+  virtual std::size_t apply(const hash128* d_keys, const std::int64_t* d_event_time,
+                            std::uint8_t* d_status, std::size_t n, std::int64_t watermark,
+                            stream_view stream) = 0;
+
+  /// @brief Occupancy of the table.
+  [[nodiscard]] virtual table_stats stats() const = 0;
+};
+
+}  // namespace trove::kernels

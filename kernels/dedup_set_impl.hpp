@@ -1,0 +1,280 @@
+#pragma once
+/// @file dedup_set_impl.hpp
+/// @brief The dedup set's single-source implementation, instantiated once per backend
+/// (dedup_set_cpu in backend_cpu.cpp with Thrust's OpenMP system, dedup_set_cuda in
+/// backend_cuda.cu with the CUDA system). Per-row logic lives in TROVE_HD functors.
+
+#include <thrust/fill.h>
+#include <thrust/for_each.h>
+#include <thrust/functional.h>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/transform_reduce.h>
+
+#include <algorithm>
+#include <climits>
+#include <string>
+
+#include "kernels/atomics.hpp"
+#include "kernels/dedup_set.hpp"
+#include "kernels/error.hpp"
+#include "kernels/row_status.hpp"
+#include "kernels/xxhash64.hpp"
+
+namespace trove::kernels::detail {
+
+// first_seen doubles as the slot's state word, so a slot is 32 bytes and one CAS publishes it.
+inline constexpr std::int64_t fs_empty = INT64_MIN;        // never used
+inline constexpr std::int64_t fs_busy = INT64_MIN + 1;     // being written by its inserter
+inline constexpr std::int64_t fs_pending = INT64_MIN + 2;  // inserted in this batch, winner open
+inline constexpr std::uint64_t no_slot = ~std::uint64_t{0};
+inline constexpr std::uint64_t inserted_bit = std::uint64_t{1} << 63;
+
+/// @brief One dedup slot.
+struct dedup_slot {
+  std::uint64_t k0;
+  std::uint64_t k1;
+  std::int64_t first_seen;  // event time of the accepted row, or one of the fs_* states
+  std::uint64_t claim;      // (batch seq << 32) | ~row: the max is this batch's first row
+};
+static_assert(sizeof(dedup_slot) == dedup_slot_bytes);
+
+/// @brief t0 + ttl <= watermark, without overflow for any t0, ttl >= 0, watermark.
+TROVE_HD TROVE_FORCEINLINE bool ttl_expired(std::int64_t first_seen, std::int64_t ttl,
+                                            std::int64_t watermark) noexcept {
+  return watermark >= INT64_MIN + ttl && first_seen <= watermark - ttl;
+}
+
+/// @brief Non-owning view of the table passed to kernels by value.
+struct dedup_ref {
+  dedup_slot* d_slots;
+  std::uint64_t mask;
+  std::int64_t ttl_ms;
+
+  TROVE_HD TROVE_FORCEINLINE std::uint64_t home(const hash128& key) const noexcept {
+    return mix64(key.hi ^ mix64(key.lo)) & mask;
+  }
+  TROVE_HD TROVE_FORCEINLINE bool live(std::int64_t first_seen,
+                                       std::int64_t watermark) const noexcept {
+    return first_seen != fs_empty && !ttl_expired(first_seen, ttl_ms, watermark);
+  }
+
+  /// @brief Finds the key's slot or inserts it (publishing it with first_seen = initial).
+  /// @return the slot index, with inserted_bit set when this call inserted it.
+  TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t initial,
+                                        std::uint64_t claim) const noexcept {
+    std::uint64_t pos = home(key);
+    while (true) {
+      dedup_slot& slot = d_slots[pos];
+      std::int64_t state = load_acquire(slot.first_seen);
+      if (state == fs_empty) {
+        if (cas(slot.first_seen, state, fs_busy)) {
+          slot.k0 = key.hi;
+          slot.k1 = key.lo;
+          store_relaxed(slot.claim, claim);
+          store_release(slot.first_seen, initial);
+          return pos | inserted_bit;
+        }
+        // Lost the race: `state` now holds the winner's state; fall through and compare keys.
+      }
+      while (state == fs_busy) state = load_acquire(slot.first_seen);
+      if (slot.k0 == key.hi && slot.k1 == key.lo) return pos;
+      pos = (pos + 1) & mask;
+    }
+  }
+};
+
+/// @brief Phase 1: each considered row finds its key. A live entry from an earlier batch makes it
+/// a duplicate at once; otherwise the row raises the slot's claim to its own (batch, row) stamp
+/// and becomes a candidate. Rows are independent, so any interleaving gives the same claims.
+struct dedup_probe_fn {
+  dedup_ref table;
+  const hash128* d_keys;
+  std::uint8_t* d_status;
+  std::uint64_t* d_candidate;
+  std::uint64_t seq;
+  std::int64_t watermark;
+  std::size_t n;
+
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+#if !defined(__CUDA_ARCH__)
+    // CPU only: OpenMP hands each thread a contiguous range, so prefetching the home slot of a
+    // row a few iterations ahead overlaps the cache misses of a table far larger than the cache.
+    constexpr std::size_t lookahead = 8;
+    if (row + lookahead < n)
+      __builtin_prefetch(&table.d_slots[table.home(d_keys[row + lookahead])]);
+#endif
+    if (d_status[row] != status_accepted) {
+      d_candidate[row] = no_slot;
+      return;
+    }
+    const std::uint64_t claim = (seq << 32) | (0xFFFFFFFFu - static_cast<std::uint32_t>(row));
+    const std::uint64_t found = table.find_or_insert(d_keys[row], fs_pending, claim);
+    if (found & inserted_bit) {
+      d_candidate[row] = found;
+      return;
+    }
+    dedup_slot& slot = table.d_slots[found];
+    const std::int64_t first_seen = load_relaxed(slot.first_seen);
+    if (first_seen != fs_pending && table.live(first_seen, watermark)) {
+      d_status[row] = status_duplicate;
+      d_candidate[row] = no_slot;
+      return;
+    }
+    fetch_max(slot.claim, claim);
+    d_candidate[row] = found;
+  }
+};
+
+/// @brief Phase 2: the row holding its slot's claim is the first copy: it is accepted and stamps
+/// first_seen; every other candidate of that key in the batch is a duplicate.
+struct dedup_resolve_fn {
+  dedup_ref table;
+  const std::int64_t* d_event_time;
+  std::uint8_t* d_status;
+  const std::uint64_t* d_candidate;
+  std::uint64_t seq;
+
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+    const std::uint64_t candidate = d_candidate[row];
+    if (candidate == no_slot) return;
+    dedup_slot& slot = table.d_slots[candidate & ~inserted_bit];
+    const std::uint64_t claim = (seq << 32) | (0xFFFFFFFFu - static_cast<std::uint32_t>(row));
+    if (load_relaxed(slot.claim) == claim) {
+      store_relaxed(slot.first_seen, d_event_time[row]);
+    } else {
+      d_status[row] = status_duplicate;
+    }
+  }
+};
+
+/// @brief 1 for every row whose probe inserted a new slot.
+struct inserted_fn {
+  const std::uint64_t* d_candidate;
+  TROVE_HD std::uint64_t operator()(std::size_t row) const noexcept {
+    const std::uint64_t c = d_candidate[row];
+    return (c != no_slot && (c & inserted_bit)) ? 1 : 0;
+  }
+};
+/// @brief 1 for every row marked duplicate.
+struct is_duplicate_fn {
+  const std::uint8_t* d_status;
+  TROVE_HD std::uint64_t operator()(std::size_t row) const noexcept {
+    return d_status[row] == status_duplicate ? 1 : 0;
+  }
+};
+/// @brief 1 for every live slot.
+struct live_slot_fn {
+  dedup_ref table;
+  std::int64_t watermark;
+  TROVE_HD std::uint64_t operator()(std::size_t pos) const noexcept {
+    return table.live(table.d_slots[pos].first_seen, watermark) ? 1 : 0;
+  }
+};
+/// @brief Re-inserts a live slot of the old table into the new one.
+struct rehash_fn {
+  dedup_ref from;
+  dedup_ref to;
+  std::int64_t watermark;
+  TROVE_HD void operator()(std::size_t pos) const noexcept {
+    const dedup_slot& slot = from.d_slots[pos];
+    if (!from.live(slot.first_seen, watermark)) return;
+    to.find_or_insert(hash128{slot.k0, slot.k1}, slot.first_seen, slot.claim);
+  }
+};
+
+/// @brief The owning dedup set for one backend's execution context.
+template <class Exec>
+class dedup_set_impl final : public dedup_set {
+ public:
+  dedup_set_impl(Exec exec, const dedup_options& options) : exec_(exec), options_(options) {
+    TROVE_EXPECTS(options.ttl_ms >= 0, "dedup.ttl must not be negative");
+    TROVE_EXPECTS(options.max_load > 0.0 && options.max_load < 1.0,
+                  "dedup max_load must be in (0, 1)");
+    std::size_t capacity = 1024;
+    while (capacity < options.initial_capacity) capacity *= 2;
+    slots_ = allocate_slots(capacity, 0);
+    capacity_ = capacity;
+  }
+
+  std::size_t apply(const hash128* d_keys, const std::int64_t* d_event_time, std::uint8_t* d_status,
+                    std::size_t n, std::int64_t watermark, stream_view stream) override {
+    if (n == 0) return 0;
+    exec_.stream = stream;
+    TROVE_EXPECTS(n < 0xFFFFFFFFull, "a batch must hold fewer than 2^32 rows");
+    if (static_cast<double>(used_ + n) > options_.max_load * static_cast<double>(capacity_)) {
+      rebuild(watermark, n);
+    }
+    if (candidates_.size() < n * sizeof(std::uint64_t)) {
+      candidates_ = device_buffer(*exec_.be, n * sizeof(std::uint64_t) * 2, stream);
+    }
+    auto* d_candidate = candidates_.template as<std::uint64_t>();
+    ++seq_;
+    const auto rows = thrust::counting_iterator<std::size_t>(0);
+    thrust::for_each(exec_.policy(), rows, rows + n,
+                     dedup_probe_fn{ref(), d_keys, d_status, d_candidate, seq_, watermark, n});
+    thrust::for_each(exec_.policy(), rows, rows + n,
+                     dedup_resolve_fn{ref(), d_event_time, d_status, d_candidate, seq_});
+    used_ += thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
+                                      std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    return thrust::transform_reduce(exec_.policy(), rows, rows + n, is_duplicate_fn{d_status},
+                                    std::uint64_t{0}, thrust::plus<std::uint64_t>());
+  }
+
+  [[nodiscard]] table_stats stats() const override {
+    return table_stats{used_, used_, capacity_, capacity_ * sizeof(dedup_slot), rebuilds_};
+  }
+
+ private:
+  dedup_ref ref() const noexcept {
+    return dedup_ref{slots_.template as<dedup_slot>(), capacity_ - 1, options_.ttl_ms};
+  }
+
+  device_buffer allocate_slots(std::size_t capacity, std::size_t live) {
+    const std::size_t bytes = capacity * sizeof(dedup_slot);
+    if (bytes > options_.max_bytes) {
+      throw capacity_error("dedup table needs " + std::to_string(bytes) + " bytes (" +
+                           std::to_string(capacity) + " slots for " + std::to_string(live) +
+                           " live keys plus the next batch) but dedup.max_bytes is " +
+                           std::to_string(options_.max_bytes) +
+                           "; raise dedup.max_bytes or lower dedup.ttl");
+    }
+    device_buffer buffer(*exec_.be, bytes, exec_.stream);
+    thrust::fill_n(exec_.policy(), buffer.template as<dedup_slot>(), capacity,
+                   dedup_slot{0, 0, fs_empty, 0});
+    return buffer;
+  }
+
+  /// Drops expired entries and grows so that the live entries plus the next batch stay well under
+  /// max_load (at most 3/4 of it, so rebuilds do not follow each other batch after batch).
+  void rebuild(std::int64_t watermark, std::size_t incoming) {
+    const auto positions = thrust::counting_iterator<std::size_t>(0);
+    const dedup_ref old_ref = ref();
+    const std::size_t live = thrust::transform_reduce(
+        exec_.policy(), positions, positions + capacity_, live_slot_fn{old_ref, watermark},
+        std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    std::size_t capacity = capacity_;
+    while (static_cast<double>(live + incoming) >
+           0.75 * options_.max_load * static_cast<double>(capacity)) {
+      capacity *= 2;
+    }
+    device_buffer fresh = allocate_slots(capacity, live);
+    const dedup_ref new_ref{fresh.template as<dedup_slot>(), capacity - 1, options_.ttl_ms};
+    thrust::for_each(exec_.policy(), positions, positions + capacity_,
+                     rehash_fn{old_ref, new_ref, watermark});
+    slots_ = std::move(fresh);
+    capacity_ = capacity;
+    used_ = live;
+    ++rebuilds_;
+  }
+
+  Exec exec_;
+  dedup_options options_;
+  device_buffer slots_;
+  device_buffer candidates_;
+  std::size_t capacity_ = 0;
+  std::size_t used_ = 0;
+  std::uint64_t seq_ = 0;
+  std::uint64_t rebuilds_ = 0;
+};
+
+}  // namespace trove::kernels::detail
