@@ -6,12 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include "host/config.hpp"
 #include "kernels/backend.hpp"
 
 namespace trove::host {
-
-/// @brief The backend the user asked for.
-enum class device_choice { automatic, cpu, cuda };
 
 /// @brief Parses "auto", "cpu" or "cuda"; false otherwise.
 bool parse_device_choice(std::string_view text, device_choice& out) noexcept;

@@ -1,0 +1,1049 @@
+// Tests of the pipeline configuration: durations and sizes, the shipped examples, every default,
+// every error (each names its key, and all errors come back at once), --set overrides, hopping
+// window rules and the effective-config writer.
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "host/config.hpp"
+#include "host/duration.hpp"
+
+#ifndef TROVE_SOURCE_DIR
+#define TROVE_SOURCE_DIR "."
+#endif
+
+namespace trove::host {
+namespace {
+
+// The text of examples/clickstream.yaml; the example must stay exactly this.
+constexpr std::string_view clickstream_yaml =
+    R"(source:    { type: file, path: events.jsonl, format: json }   # file | stdin | synthetic (kafka comes next)
+schema:    { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+event_time: ts
+dedup:     { key: [event_id], ttl: 10m }
+window:    { type: tumbling, size: 1m, allowed_lateness: 5s }      # hopping adds slide:
+group_by:  [user_id, type]
+aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]
+emit:      final                                                   # final | update
+sink:      { type: file, path: out.jsonl, format: json }            # file | stdout; format json | csv
+dead_letter: { path: bad.jsonl }
+)";
+
+// The smallest valid config: every other key takes its default.
+constexpr std::string_view minimal_yaml = R"(
+source: { type: stdin }
+schema: { ts: timestamp_ms }
+event_time: ts
+window: { type: tumbling, size: 1m }
+)";
+
+constexpr std::string_view synthetic_yaml = R"(
+source: { type: synthetic }
+schema: { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+event_time: ts
+window: { type: tumbling, size: 1m }
+)";
+
+constexpr std::string_view kafka_yaml = R"(
+source: { type: kafka, brokers: "broker-1:9092,broker-2:9092", topics: [clicks] }
+schema: { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+event_time: ts
+window: { type: tumbling, size: 1m }
+group_by: [user_id]
+sink: { type: kafka, topic: results }
+)";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string messages(const std::vector<config_error>& errors) {
+  std::string text;
+  for (const auto& error : errors) text += error.message() + "\n";
+  return text;
+}
+
+pipeline_config parse_ok(std::string_view yaml, const std::vector<std::string>& overrides = {}) {
+  std::vector<config_error> errors;
+  pipeline_config config = load_config_string(yaml, overrides, errors);
+  EXPECT_TRUE(errors.empty()) << messages(errors);
+  return config;
+}
+
+std::vector<config_error> parse_errors(std::string_view yaml,
+                                       const std::vector<std::string>& overrides = {}) {
+  std::vector<config_error> errors;
+  load_config_string(yaml, overrides, errors);
+  return errors;
+}
+
+// Compares everything, the schema field by field (io::field has no operator==).
+void expect_same(const pipeline_config& a, const pipeline_config& b) {
+  EXPECT_EQ(a.source, b.source);
+  ASSERT_EQ(a.schema.fields.size(), b.schema.fields.size());
+  for (std::size_t index = 0; index < a.schema.fields.size(); ++index) {
+    EXPECT_EQ(a.schema.fields[index].name, b.schema.fields[index].name);
+    EXPECT_EQ(a.schema.fields[index].type, b.schema.fields[index].type);
+    EXPECT_EQ(a.schema.fields[index].required, b.schema.fields[index].required);
+  }
+  EXPECT_EQ(a.event_time, b.event_time);
+  EXPECT_EQ(a.dedup, b.dedup);
+  EXPECT_EQ(a.window, b.window);
+  EXPECT_EQ(a.group_by, b.group_by);
+  EXPECT_EQ(a.aggregates, b.aggregates);
+  EXPECT_EQ(a.filter, b.filter);
+  EXPECT_EQ(a.emit, b.emit);
+  EXPECT_EQ(a.late, b.late);
+  EXPECT_EQ(a.sink, b.sink);
+  EXPECT_EQ(a.dead_letter, b.dead_letter);
+  EXPECT_EQ(a.batch, b.batch);
+  EXPECT_EQ(a.device, b.device);
+  EXPECT_EQ(a.metrics, b.metrics);
+  EXPECT_EQ(a.log, b.log);
+  EXPECT_EQ(a.shutdown_timeout_ms, b.shutdown_timeout_ms);
+  EXPECT_EQ(a.progress_interval_ms, b.progress_interval_ms);
+}
+
+void expect_round_trip(const pipeline_config& config) {
+  const std::string text = to_yaml(config);
+  SCOPED_TRACE(text);
+  expect_same(parse_ok(text), config);
+  EXPECT_EQ(to_yaml(parse_ok(text)), text);
+}
+
+// ---- durations ---------------------------------------------------------------------------------
+
+std::int64_t duration_ms(std::string_view text) {
+  std::int64_t ms = -1;
+  std::string reason;
+  EXPECT_TRUE(parse_duration(text, ms, reason)) << text << ": " << reason;
+  return ms;
+}
+
+std::string duration_error(std::string_view text) {
+  std::int64_t ms = -7;
+  std::string reason;
+  EXPECT_FALSE(parse_duration(text, ms, reason)) << text << " parsed as " << ms;
+  EXPECT_EQ(ms, -7) << "the output must stay untouched on failure";
+  EXPECT_FALSE(reason.empty()) << text;
+  return reason;
+}
+
+TEST(HostDuration, ParsesEveryUnit) {
+  EXPECT_EQ(duration_ms("500ms"), 500);
+  EXPECT_EQ(duration_ms("10s"), 10'000);
+  EXPECT_EQ(duration_ms("10m"), 600'000);
+  EXPECT_EQ(duration_ms("1h"), 3'600'000);
+  EXPECT_EQ(duration_ms("1d"), 86'400'000);
+  EXPECT_EQ(duration_ms("2000us"), 2);
+  EXPECT_EQ(duration_ms("3000000ns"), 3);
+}
+
+TEST(HostDuration, PlainIntegerIsMilliseconds) {
+  EXPECT_EQ(duration_ms("0"), 0);
+  EXPECT_EQ(duration_ms("250"), 250);
+  EXPECT_EQ(duration_ms("0ms"), 0);
+  EXPECT_EQ(duration_ms("0s"), 0);
+  EXPECT_EQ(duration_ms("9223372036854775807"), std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(HostDuration, CombinedFractionsAndSpaces) {
+  EXPECT_EQ(duration_ms("1m30s"), 90'000);
+  EXPECT_EQ(duration_ms("1h30m"), 5'400'000);
+  EXPECT_EQ(duration_ms("1d2h3m4s5ms"), 93'784'005);
+  EXPECT_EQ(duration_ms("1.5s"), 1'500);
+  EXPECT_EQ(duration_ms("0.25h"), 900'000);
+  EXPECT_EQ(duration_ms(".5s"), 500);
+  EXPECT_EQ(duration_ms(" 10s "), 10'000);
+  EXPECT_EQ(duration_ms("1m 30s"), 90'000);
+  EXPECT_EQ(duration_ms("1.0"), 1);
+}
+
+TEST(HostDuration, RejectsSubMillisecond) {
+  EXPECT_NE(duration_error("250us").find("sub-millisecond"), std::string::npos);
+  EXPECT_NE(duration_error("0.5ms").find("sub-millisecond"), std::string::npos);
+  EXPECT_NE(duration_error("1500us").find("sub-millisecond"), std::string::npos);
+  EXPECT_NE(duration_error("1.5").find("sub-millisecond"), std::string::npos);
+  EXPECT_NE(duration_error("1ns").find("sub-millisecond"), std::string::npos);
+}
+
+TEST(HostDuration, RejectsNegativeOverflowAndJunk) {
+  EXPECT_NE(duration_error("-5s").find("negative"), std::string::npos);
+  EXPECT_NE(duration_error("-0").find("negative"), std::string::npos);
+  EXPECT_NE(duration_error("9223372036854775808").find("too large"), std::string::npos);
+  EXPECT_NE(duration_error("106751991168d").find("too large"), std::string::npos);
+  EXPECT_EQ(duration_ms("106751991167d"), 106'751'991'167 * 86'400'000);
+  EXPECT_NE(duration_error("99999999999999999999999999999999999999d").find("too large"),
+            std::string::npos);
+  EXPECT_NE(duration_error("5x").find("unknown unit 'x'"), std::string::npos);
+  EXPECT_NE(duration_error("10M").find("unknown unit 'M'"), std::string::npos);
+  EXPECT_NE(duration_error("1s1m").find("largest to smallest"), std::string::npos);
+  EXPECT_NE(duration_error("1m1m").find("largest to smallest"), std::string::npos);
+  EXPECT_NE(duration_error("1m30").find("unit"), std::string::npos);
+  duration_error("");
+  duration_error("   ");
+  duration_error("s");
+  duration_error("ten seconds");
+  duration_error("1.s");
+  duration_error("+5s");
+}
+
+TEST(HostDuration, FormatsShortestExactText) {
+  EXPECT_EQ(format_duration(0), "0ms");
+  EXPECT_EQ(format_duration(500), "500ms");
+  EXPECT_EQ(format_duration(1'500), "1s500ms");
+  EXPECT_EQ(format_duration(90'000), "1m30s");
+  EXPECT_EQ(format_duration(3'600'000), "1h");
+  EXPECT_EQ(format_duration(86'400'000), "1d");
+  EXPECT_EQ(format_duration(-1'500), "-1s500ms");
+  EXPECT_EQ(format_duration(std::numeric_limits<std::int64_t>::min()).front(), '-');
+}
+
+TEST(HostDuration, FormatParsesBack) {
+  std::mt19937_64 random(7);
+  for (int round = 0; round < 2000; ++round) {
+    const auto ms = static_cast<std::int64_t>(random() >> (1 + round % 62));
+    EXPECT_EQ(duration_ms(format_duration(ms)), ms) << format_duration(ms);
+  }
+  EXPECT_EQ(duration_ms(format_duration(std::numeric_limits<std::int64_t>::max())),
+            std::numeric_limits<std::int64_t>::max());
+}
+
+// ---- sizes -------------------------------------------------------------------------------------
+
+std::uint64_t size_bytes(std::string_view text) {
+  std::uint64_t bytes = 0;
+  std::string reason;
+  EXPECT_TRUE(parse_size(text, bytes, reason)) << text << ": " << reason;
+  return bytes;
+}
+
+std::string size_error(std::string_view text) {
+  std::uint64_t bytes = 7;
+  std::string reason;
+  EXPECT_FALSE(parse_size(text, bytes, reason)) << text << " parsed as " << bytes;
+  EXPECT_EQ(bytes, 7u);
+  EXPECT_FALSE(reason.empty()) << text;
+  return reason;
+}
+
+TEST(HostSize, ParsesBinaryDecimalAndPlain) {
+  EXPECT_EQ(size_bytes("512MiB"), 512ull << 20);
+  EXPECT_EQ(size_bytes("4GiB"), 4ull << 30);
+  EXPECT_EQ(size_bytes("1GB"), 1'000'000'000ull);
+  EXPECT_EQ(size_bytes("1024"), 1024u);
+  EXPECT_EQ(size_bytes("0"), 0u);
+  EXPECT_EQ(size_bytes("64KiB"), 65'536u);
+  EXPECT_EQ(size_bytes("1KB"), 1'000u);
+  EXPECT_EQ(size_bytes("10B"), 10u);
+  EXPECT_EQ(size_bytes("1.5GiB"), 3ull << 29);
+  EXPECT_EQ(size_bytes("1 MiB"), 1ull << 20);
+  EXPECT_EQ(size_bytes("4gib"), 4ull << 30);
+  EXPECT_EQ(size_bytes("2Gi"), 2ull << 30);
+  EXPECT_EQ(size_bytes("1TiB"), 1ull << 40);
+  EXPECT_EQ(size_bytes("18446744073709551615"), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(size_bytes("15PiB"), 15ull << 50);
+}
+
+TEST(HostSize, RejectsNegativeOverflowAndJunk) {
+  EXPECT_NE(size_error("-1").find("negative"), std::string::npos);
+  EXPECT_NE(size_error("18446744073709551616").find("too large"), std::string::npos);
+  EXPECT_NE(size_error("16384PiB").find("too large"), std::string::npos);
+  EXPECT_NE(size_error("1.5B").find("whole number of bytes"), std::string::npos);
+  EXPECT_NE(size_error("5x").find("unknown unit 'x'"), std::string::npos);
+  EXPECT_NE(size_error("1EiB").find("unknown unit"), std::string::npos);
+  size_error("");
+  size_error("GiB");
+  size_error("1GiB extra");
+}
+
+TEST(HostSize, FormatsShortestExactText) {
+  EXPECT_EQ(format_size(0), "0");
+  EXPECT_EQ(format_size(4ull << 30), "4GiB");
+  EXPECT_EQ(format_size(1'000'000'000), "1GB");
+  EXPECT_EQ(format_size(1ull << 20), "1MiB");
+  EXPECT_EQ(format_size(1'000'001), "1000001");
+  EXPECT_EQ(format_size(1536), "1536");
+  std::mt19937_64 random(11);
+  for (int round = 0; round < 2000; ++round) {
+    const std::uint64_t bytes = random() >> (round % 64);
+    EXPECT_EQ(size_bytes(format_size(bytes)), bytes) << format_size(bytes);
+  }
+}
+
+// ---- the shipped examples ----------------------------------------------------------------------
+
+TEST(HostConfig, ClickstreamExampleIsShippedVerbatim) {
+  EXPECT_EQ(read_text(TROVE_SOURCE_DIR "/examples/clickstream.yaml"), clickstream_yaml);
+}
+
+TEST(HostConfig, ClickstreamExampleParses) {
+  std::vector<config_error> errors;
+  const pipeline_config config =
+      load_config_file(TROVE_SOURCE_DIR "/examples/clickstream.yaml", {}, errors);
+  ASSERT_TRUE(errors.empty()) << messages(errors);
+
+  // source: { type: file, path: events.jsonl, format: json }
+  EXPECT_EQ(config.source.type, source_type::file);
+  EXPECT_EQ(config.source.path, "events.jsonl");
+  EXPECT_EQ(config.source.format, data_format::json);
+  // schema: { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+  const std::vector<std::pair<std::string, io::field_type>> fields = {
+      {"event_id", io::field_type::u64},
+      {"user_id", io::field_type::u64},
+      {"type", io::field_type::string},
+      {"ts", io::field_type::timestamp_ms},
+      {"amount", io::field_type::f64}};
+  ASSERT_EQ(config.schema.fields.size(), fields.size());
+  for (std::size_t index = 0; index < fields.size(); ++index) {
+    EXPECT_EQ(config.schema.fields[index].name, fields[index].first);
+    EXPECT_EQ(config.schema.fields[index].type, fields[index].second);
+    EXPECT_TRUE(config.schema.fields[index].required);
+  }
+  // event_time: ts
+  EXPECT_EQ(config.event_time, "ts");
+  // dedup: { key: [event_id], ttl: 10m }
+  ASSERT_TRUE(config.dedup.has_value());
+  EXPECT_EQ(config.dedup->key, std::vector<std::string>{"event_id"});
+  EXPECT_EQ(config.dedup->ttl_ms, 10 * 60'000);
+  // window: { type: tumbling, size: 1m, allowed_lateness: 5s }
+  EXPECT_EQ(config.window.type, window_type::tumbling);
+  EXPECT_EQ(config.window.size_ms, 60'000);
+  EXPECT_EQ(config.window.slide_ms, 60'000);
+  EXPECT_EQ(config.window.allowed_lateness_ms, 5'000);
+  // group_by: [user_id, type]
+  EXPECT_EQ(config.group_by, (std::vector<std::string>{"user_id", "type"}));
+  // aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]
+  const std::vector<aggregate_spec> aggregates = {{aggregate_fn::count, ""},
+                                                  {aggregate_fn::sum, "amount"},
+                                                  {aggregate_fn::min, "amount"},
+                                                  {aggregate_fn::max, "amount"},
+                                                  {aggregate_fn::avg, "amount"}};
+  EXPECT_EQ(config.aggregates, aggregates);
+  // emit: final
+  EXPECT_EQ(config.emit, emit_mode::final);
+  // sink: { type: file, path: out.jsonl, format: json }
+  EXPECT_EQ(config.sink.type, sink_type::file);
+  EXPECT_EQ(config.sink.path, "out.jsonl");
+  EXPECT_EQ(config.sink.format, data_format::json);
+  // dead_letter: { path: bad.jsonl }
+  EXPECT_EQ(config.dead_letter.path, "bad.jsonl");
+
+  EXPECT_EQ(output_columns(config),
+            (std::vector<std::string>{"user_id", "type", "window_start", "window_end", "count",
+                                      "sum_amount", "min_amount", "max_amount", "avg_amount"}));
+}
+
+TEST(HostConfig, EveryShippedExampleParsesAndRoundTrips) {
+  int examples = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(TROVE_SOURCE_DIR "/examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    ++examples;
+    std::vector<config_error> errors;
+    const pipeline_config config = load_config_file(entry.path().string(), {}, errors);
+    EXPECT_TRUE(errors.empty()) << messages(errors);
+    expect_round_trip(config);
+  }
+  EXPECT_GE(examples, 3);
+}
+
+TEST(HostConfig, SyntheticExample) {
+  std::vector<config_error> errors;
+  const pipeline_config config =
+      load_config_file(TROVE_SOURCE_DIR "/examples/synthetic.yaml", {}, errors);
+  ASSERT_TRUE(errors.empty()) << messages(errors);
+  EXPECT_EQ(config.source.type, source_type::synthetic);
+  EXPECT_EQ(config.source.synthetic.disorder_ms, 2'000);
+  EXPECT_EQ(config.source.synthetic.span_ms, 600'000);
+  EXPECT_EQ(config.sink.type, sink_type::stdout_stream);
+  EXPECT_EQ(config.group_by, (std::vector<std::string>{"user_id", "type"}));
+  ASSERT_TRUE(config.dedup.has_value());
+}
+
+TEST(HostConfig, HoppingExample) {
+  std::vector<config_error> errors;
+  const pipeline_config config =
+      load_config_file(TROVE_SOURCE_DIR "/examples/hopping.yaml", {}, errors);
+  ASSERT_TRUE(errors.empty()) << messages(errors);
+  EXPECT_EQ(config.window.type, window_type::hopping);
+  EXPECT_EQ(config.window.size_ms, 5 * 60'000);
+  EXPECT_EQ(config.window.slide_ms, 60'000);
+  EXPECT_EQ(config.emit, emit_mode::update);
+  EXPECT_EQ(config.sink.type, sink_type::file);
+  EXPECT_EQ(config.sink.format, data_format::csv);
+  EXPECT_FALSE(config.schema.fields.back().required);  // amount: f64?
+}
+
+// ---- defaults ----------------------------------------------------------------------------------
+
+TEST(HostConfig, EveryDefault) {
+  const pipeline_config config = parse_ok(minimal_yaml);
+  EXPECT_EQ(config.source.type, source_type::stdin_stream);
+  EXPECT_EQ(config.source.format, data_format::json);
+  EXPECT_EQ(config.source.max_record_bytes, 1'048'576u);
+  EXPECT_FALSE(config.dedup.has_value());
+  EXPECT_EQ(config.window.allowed_lateness_ms, 0);
+  EXPECT_EQ(config.window.idle_timeout_ms, 30'000);
+  EXPECT_TRUE(config.group_by.empty());
+  EXPECT_EQ(config.aggregates,
+            (std::vector<aggregate_spec>{aggregate_spec{aggregate_fn::count, ""}}));
+  EXPECT_TRUE(config.filter.empty());
+  EXPECT_EQ(config.emit, emit_mode::final);
+  EXPECT_EQ(config.late, late_policy::drop);
+  EXPECT_EQ(config.sink.type, sink_type::stdout_stream);
+  EXPECT_EQ(config.sink.format, data_format::json);
+  EXPECT_TRUE(config.dead_letter.path.empty());
+  EXPECT_EQ(config.batch.max_events, 65'536u);
+  EXPECT_EQ(config.batch.linger_ms, 50);
+  EXPECT_EQ(config.batch.buffers, 4u);
+  EXPECT_EQ(config.batch.max_string_bytes, 32u * 65'536u);
+  EXPECT_EQ(config.device, device_choice::automatic);
+  EXPECT_TRUE(config.metrics.listen.empty());
+  EXPECT_EQ(config.log.format, log_format::text);
+  EXPECT_EQ(config.log.level, log_level::info);
+  EXPECT_EQ(config.shutdown_timeout_ms, 30'000);
+  EXPECT_EQ(config.progress_interval_ms, 5'000);
+  // A default-constructed config holds the same defaults.
+  pipeline_config defaults;
+  EXPECT_EQ(config.batch, defaults.batch);
+  EXPECT_EQ(config.log, defaults.log);
+}
+
+TEST(HostConfig, DedupDefaults) {
+  const pipeline_config config = parse_ok(minimal_yaml, {"dedup={key: ts, ttl: 1h}"});
+  ASSERT_TRUE(config.dedup.has_value());
+  EXPECT_EQ(config.dedup->key, std::vector<std::string>{"ts"});  // a single name is a list
+  EXPECT_EQ(config.dedup->ttl_ms, 3'600'000);
+  EXPECT_EQ(config.dedup->max_bytes, 4ull << 30);
+  EXPECT_EQ(config.dedup->initial_capacity, 1u << 20);
+  const pipeline_config sized =
+      parse_ok(minimal_yaml, {"dedup={key: [ts], ttl: 1h, max_bytes: 512MiB}"});
+  EXPECT_EQ(sized.dedup->max_bytes, 512ull << 20);
+  EXPECT_EQ(parse_ok(minimal_yaml, {"dedup.key=ts", "dedup.ttl=1h", "dedup.max_bytes=1GB"})
+                .dedup->max_bytes,
+            1'000'000'000u);
+}
+
+TEST(HostConfig, BatchStringBytesFollowMaxEvents) {
+  EXPECT_EQ(parse_ok(minimal_yaml, {"batch.max_events=1000"}).batch.max_string_bytes, 32'000u);
+  EXPECT_EQ(parse_ok(minimal_yaml, {"batch.max_events=1000", "batch.max_string_bytes=1MiB"})
+                .batch.max_string_bytes,
+            1u << 20);
+}
+
+TEST(HostConfig, SyntheticDefaults) {
+  const pipeline_config config = parse_ok(synthetic_yaml);
+  const synthetic_source_config& syn = config.source.synthetic;
+  EXPECT_EQ(syn.events, 1'000'000u);
+  EXPECT_EQ(syn.rate, 0.0);
+  EXPECT_EQ(syn.keys, 100'000u);
+  EXPECT_DOUBLE_EQ(syn.zipf, 1.1);
+  EXPECT_DOUBLE_EQ(syn.duplicate_ratio, 0.05);
+  EXPECT_EQ(syn.disorder_ms, 0);
+  EXPECT_EQ(syn.types, 4u);
+  EXPECT_EQ(syn.span_ms, 600'000);
+  EXPECT_EQ(syn.seed, 42u);
+  EXPECT_EQ(syn.start_time_ms, 1'700'000'000'000);
+  EXPECT_EQ(syn, synthetic_source_config{});
+  // `windows` is another name for `span`.
+  EXPECT_EQ(parse_ok(synthetic_yaml, {"source.windows=1h"}).source.synthetic.span_ms, 3'600'000);
+  const pipeline_config set =
+      parse_ok(synthetic_yaml,
+               {"source.events=0", "source.rate=2.5e6", "source.zipf=0", "source.duplicate_ratio=1",
+                "source.seed=7", "source.start_time=0", "source.disorder=1s", "source.types=9"});
+  EXPECT_EQ(set.source.synthetic.events, 0u);
+  EXPECT_EQ(set.source.synthetic.rate, 2.5e6);
+  EXPECT_EQ(set.source.synthetic.zipf, 0.0);
+  EXPECT_EQ(set.source.synthetic.duplicate_ratio, 1.0);
+  EXPECT_EQ(set.source.synthetic.seed, 7u);
+  EXPECT_EQ(set.source.synthetic.start_time_ms, 0);
+  EXPECT_EQ(set.source.synthetic.disorder_ms, 1'000);
+  EXPECT_EQ(set.source.synthetic.types, 9u);
+}
+
+TEST(HostConfig, KafkaDefaults) {
+  const pipeline_config config = parse_ok(kafka_yaml);
+  const kafka_source_config& kafka = config.source.kafka;
+  EXPECT_EQ(kafka.brokers, "broker-1:9092,broker-2:9092");
+  EXPECT_EQ(kafka.topics, std::vector<std::string>{"clicks"});
+  EXPECT_EQ(kafka.group_id, "trove");
+  EXPECT_EQ(kafka.start, kafka_start::committed);
+  EXPECT_FALSE(kafka.exit_at_end);
+  EXPECT_EQ(kafka.idle_timeout_ms, 30'000);
+  EXPECT_TRUE(kafka.properties.empty());
+  EXPECT_EQ(config.source.format, data_format::json);
+  // The sink inherits the source's brokers and keys its messages by group_by.
+  EXPECT_EQ(config.sink.type, sink_type::kafka);
+  EXPECT_EQ(config.sink.kafka.brokers, kafka.brokers);
+  EXPECT_EQ(config.sink.kafka.topic, "results");
+  EXPECT_EQ(config.sink.kafka.key, std::vector<std::string>{"user_id"});
+
+  const pipeline_config set = parse_ok(
+      kafka_yaml, {"source.brokers=embedded", "source.topics=a", "source.group_id=g",
+                   "source.start=earliest", "source.exit_at_end=true", "source.idle_timeout=1m",
+                   "source.properties={security.protocol: SSL}", "sink.brokers=other:9092",
+                   "sink.key=[user_id, window_start]", "sink.properties={acks: all}"});
+  EXPECT_EQ(set.source.kafka.brokers, "embedded");
+  EXPECT_EQ(set.source.kafka.topics, std::vector<std::string>{"a"});
+  EXPECT_EQ(set.source.kafka.group_id, "g");
+  EXPECT_EQ(set.source.kafka.start, kafka_start::earliest);
+  EXPECT_TRUE(set.source.kafka.exit_at_end);
+  EXPECT_EQ(set.source.kafka.idle_timeout_ms, 60'000);
+  EXPECT_EQ(set.source.kafka.properties,
+            (std::map<std::string, std::string>{{"security.protocol", "SSL"}}));
+  EXPECT_EQ(set.sink.kafka.brokers, "other:9092");
+  EXPECT_EQ(set.sink.kafka.key, (std::vector<std::string>{"user_id", "window_start"}));
+  EXPECT_EQ(set.sink.kafka.properties, (std::map<std::string, std::string>{{"acks", "all"}}));
+}
+
+TEST(HostConfig, FormatDefaultsFromExtension) {
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"source={type: file, path: in.csv}"}).source.format,
+            data_format::csv);
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"source={type: file, path: IN.CSV}"}).source.format,
+            data_format::csv);
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"source={type: file, path: in.jsonl}"}).source.format,
+            data_format::json);
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"source={type: file, path: in}"}).source.format,
+            data_format::json);
+  // An explicit format wins over the extension.
+  EXPECT_EQ(
+      parse_ok(clickstream_yaml, {"source={type: file, path: in.csv, format: json}"}).source.format,
+      data_format::json);
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"sink={type: file, path: out.csv}"}).sink.format,
+            data_format::csv);
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"sink={type: stdout, format: csv}"}).sink.format,
+            data_format::csv);
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"sink.path=out.txt", "sink.format="}).sink.format,
+            data_format::json);
+}
+
+// ---- schema, aggregates, filters ---------------------------------------------------------------
+
+TEST(HostConfig, SchemaOptionalFieldsAndOrder) {
+  const pipeline_config config = parse_ok(R"(
+source: { type: stdin }
+schema:
+  zeta: u64
+  amount: f64?
+  flag: { type: bool, required: false }
+  name: { type: string }
+  ts: timestamp_ms
+  delta: i64
+  quoted: "string?"
+event_time: ts
+window: { type: tumbling, size: 1m }
+)");
+  ASSERT_EQ(config.schema.fields.size(), 7u);
+  const std::vector<std::string> names = {"zeta", "amount", "flag",  "name",
+                                          "ts",   "delta",  "quoted"};
+  const std::vector<bool> required = {true, false, false, true, true, true, false};
+  for (std::size_t index = 0; index < names.size(); ++index) {
+    EXPECT_EQ(config.schema.fields[index].name, names[index]);
+    EXPECT_EQ(config.schema.fields[index].required, required[index]) << names[index];
+  }
+  EXPECT_EQ(config.schema.fields[2].type, io::field_type::boolean);
+  EXPECT_EQ(config.schema.fields[5].type, io::field_type::i64);
+  expect_round_trip(config);
+}
+
+TEST(HostConfig, EventTimeMayBeIntegerField) {
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"event_time=event_id"}).event_time, "event_id");
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"schema.t=i64", "event_time=t"}).event_time, "t");
+}
+
+TEST(HostConfig, AggregateNamesAndColumns) {
+  const pipeline_config config =
+      parse_ok(clickstream_yaml, {"aggregates=[count(*), \"sum( amount )\", avg(event_id)]"});
+  const std::vector<aggregate_spec> expected = {
+      {aggregate_fn::count, ""}, {aggregate_fn::sum, "amount"}, {aggregate_fn::avg, "event_id"}};
+  EXPECT_EQ(config.aggregates, expected);
+  EXPECT_EQ(output_column(expected[0]), "count");
+  EXPECT_EQ(output_column(expected[1]), "sum_amount");
+  EXPECT_EQ(to_string(expected[1]), "sum(amount)");
+  EXPECT_EQ(to_string(expected[0]), "count");
+  // A single aggregate may be written without a list; an absent list means [count].
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"aggregates=max(amount)"}).aggregates,
+            (std::vector<aggregate_spec>{{aggregate_fn::max, "amount"}}));
+  EXPECT_EQ(parse_ok(clickstream_yaml, {"aggregates="}).aggregates,
+            (std::vector<aggregate_spec>{{aggregate_fn::count, ""}}));
+  // An empty group_by is one global group per window.
+  const pipeline_config global = parse_ok(clickstream_yaml, {"group_by=[]"});
+  EXPECT_TRUE(global.group_by.empty());
+  EXPECT_EQ(output_columns(global).front(), "window_start");
+}
+
+TEST(HostConfig, FilterPredicates) {
+  const pipeline_config config = parse_ok(R"(
+source: { type: stdin }
+schema: { id: u64, delta: i64, amount: f64, flag: bool, type: string, ts: timestamp_ms }
+event_time: ts
+window: { type: tumbling, size: 1m }
+filter:
+  - { field: id, op: ">=", value: 10 }
+  - { field: delta, op: "<", value: -5 }
+  - { field: amount, op: gt, value: 0.5 }
+  - { field: flag, op: "==", value: yes }
+  - { field: type, op: !=, value: "view" }
+  - { field: ts, op: le, value: 1700000000000 }
+)");
+  ASSERT_EQ(config.filter.size(), 6u);
+  EXPECT_EQ(config.filter[0], (filter_predicate{"id", compare_op::ge, std::uint64_t{10}}));
+  EXPECT_EQ(config.filter[1], (filter_predicate{"delta", compare_op::lt, std::int64_t{-5}}));
+  EXPECT_EQ(config.filter[2], (filter_predicate{"amount", compare_op::gt, 0.5}));
+  EXPECT_EQ(config.filter[3], (filter_predicate{"flag", compare_op::eq, true}));
+  EXPECT_EQ(config.filter[4], (filter_predicate{"type", compare_op::ne, std::string("view")}));
+  EXPECT_EQ(config.filter[5],
+            (filter_predicate{"ts", compare_op::le, std::int64_t{1'700'000'000'000}}));
+  expect_round_trip(config);
+}
+
+// ---- errors ------------------------------------------------------------------------------------
+
+struct error_case {
+  std::string_view base;
+  std::string override_text;
+  std::string key;
+  std::string message_part;
+};
+
+TEST(HostConfigErrors, EachMistakeNamesItsKey) {
+  const std::vector<error_case> cases = {
+      // source
+      {clickstream_yaml, "source.type=ftp", "source.type", "file, stdin, synthetic or kafka"},
+      {clickstream_yaml, "source.type=", "source.type", "required but missing"},
+      {clickstream_yaml, "source.path=", "source.path", "required but missing"},
+      {clickstream_yaml, "source.path=[a, b]", "source.path", "a file path"},
+      {clickstream_yaml, "source.format=xml", "source.format", "json or csv"},
+      {clickstream_yaml, "source.max_record_bytes=1x", "source.max_record_bytes", "a size like"},
+      {clickstream_yaml, "source.max_record_bytes=0", "source.max_record_bytes", "at least"},
+      {clickstream_yaml, "source=file", "source", "a map like"},
+      {clickstream_yaml, "source.rate=5", "source.rate", "applies to source type synthetic"},
+      {synthetic_yaml, "source.events=-5", "source.events", "non-negative integer"},
+      {synthetic_yaml, "source.events=1e6", "source.events", "non-negative integer"},
+      {synthetic_yaml, "source.events=99999999999999999999", "source.events", "too large"},
+      {synthetic_yaml, "source.rate=-1", "source.rate", "events per second"},
+      {synthetic_yaml, "source.keys=0", "source.keys", "an integer >= 1"},
+      {synthetic_yaml, "source.zipf=-0.5", "source.zipf", "Zipf exponent"},
+      {synthetic_yaml, "source.duplicate_ratio=1.5", "source.duplicate_ratio", "from 0 to 1"},
+      {synthetic_yaml, "source.disorder=1us", "source.disorder", "sub-millisecond"},
+      {synthetic_yaml, "source.types=0", "source.types", "an integer from 1"},
+      {synthetic_yaml, "source.span=0", "source.span", "greater than 0"},
+      {synthetic_yaml, "source.seed=x", "source.seed", "non-negative integer"},
+      {synthetic_yaml, "source.start_time=-1", "source.start_time", "non-negative integer"},
+      {synthetic_yaml, "source.path=x", "source.path", "applies to source type file"},
+      {kafka_yaml, "source.brokers=", "source.brokers", "required but missing"},
+      {kafka_yaml, "source.topics=[]", "source.topics", "non-empty list"},
+      {kafka_yaml, "source.topics=", "source.topics", "required but missing"},
+      {kafka_yaml, "source.group_id=\"\"", "source.group_id", "consumer group id"},
+      {kafka_yaml, "source.start=beginning", "source.start", "committed, earliest or latest"},
+      {kafka_yaml, "source.exit_at_end=maybe", "source.exit_at_end", "true or false"},
+      {kafka_yaml, "source.idle_timeout=x", "source.idle_timeout", "a duration like"},
+      {kafka_yaml, "source.properties=[a]", "source.properties", "a map of name: value"},
+      {kafka_yaml, "source.properties={a: [1]}", "source.properties.a", "a string value"},
+      // schema and event time
+      {clickstream_yaml, "schema.amount=float", "schema.amount", "a type: u64, i64, f64"},
+      {clickstream_yaml, "schema.ts=timestamp", "schema.ts", "did you mean 'timestamp_ms'?"},
+      {clickstream_yaml, "schema.amount={type: f64, required: perhaps}", "schema.amount.required",
+       "true or false"},
+      {clickstream_yaml, "schema.amount={type: \"f64?\", required: true}", "schema.amount.required",
+       "says optional"},
+      {clickstream_yaml, "schema.amount={required: false}", "schema.amount.type",
+       "required but missing"},
+      {clickstream_yaml, "schema={}", "schema", "a map of field: type"},
+      {clickstream_yaml, "schema=", "schema", "required but missing"},
+      {clickstream_yaml, "event_time=amount", "event_time", "'amount' is f64"},
+      {clickstream_yaml, "event_time=tss", "event_time", "did you mean 'ts'?"},
+      {clickstream_yaml, "event_time=", "event_time", "required but missing"},
+      {clickstream_yaml, "schema.ts=timestamp_ms?", "event_time", "must be required"},
+      // dedup
+      {clickstream_yaml, "dedup.key=[]", "dedup.key", "non-empty list"},
+      {clickstream_yaml, "dedup.key=[evnt_id]", "dedup.key[0]", "did you mean 'event_id'?"},
+      {clickstream_yaml, "dedup.key=[event_id, event_id]", "dedup.key[1]", "listed twice"},
+      {clickstream_yaml, "dedup.key=", "dedup.key", "required but missing"},
+      {clickstream_yaml, "dedup.ttl=0", "dedup.ttl", "greater than 0"},
+      {clickstream_yaml, "dedup.ttl=abc", "dedup.ttl", "a duration like"},
+      {clickstream_yaml, "dedup.ttl=", "dedup.ttl", "required but missing"},
+      {clickstream_yaml, "dedup.max_bytes=4XB", "dedup.max_bytes", "a size like 512MiB"},
+      {clickstream_yaml, "dedup.initial_capacity=0", "dedup.initial_capacity", ">= 1"},
+      {clickstream_yaml, "dedup=[event_id]", "dedup", "a map like"},
+      // window
+      {clickstream_yaml, "window.type=sliding", "window.type", "tumbling or hopping"},
+      {clickstream_yaml, "window.size=0s", "window.size", "greater than 0"},
+      {clickstream_yaml, "window.size=", "window.size", "required but missing"},
+      {clickstream_yaml, "window.allowed_lateness=-5s", "window.allowed_lateness", "negative"},
+      {clickstream_yaml, "window.idle_timeout=forever", "window.idle_timeout", "a duration like"},
+      {clickstream_yaml, "window=", "window", "required but missing"},
+      // group_by, aggregates, filter
+      {clickstream_yaml, "group_by=[user_id, user_id]", "group_by[1]", "listed twice"},
+      {clickstream_yaml, "group_by=[usr_id]", "group_by[0]", "did you mean 'user_id'?"},
+      {clickstream_yaml, "group_by={a: b}", "group_by", "a list of field names"},
+      {clickstream_yaml, "aggregates=[]", "aggregates", "non-empty list"},
+      {clickstream_yaml, "aggregates=[median(amount)]", "aggregates[0]", "count, sum(field)"},
+      {clickstream_yaml, "aggregates=[sum]", "aggregates[0]", "sum needs a field"},
+      {clickstream_yaml, "aggregates=[count(amount)]", "aggregates[0]", "count takes no field"},
+      {clickstream_yaml, "aggregates=[\"sum(amount\"]", "aggregates[0]", "missing ')'"},
+      {clickstream_yaml, "aggregates=[sum(type)]", "aggregates[0]", "'type' is string"},
+      {clickstream_yaml, "aggregates=[min(ts)]", "aggregates[0]", "'ts' is timestamp_ms"},
+      {clickstream_yaml, "aggregates=[avg(amont)]", "aggregates[0]", "did you mean 'amount'?"},
+      {clickstream_yaml, "aggregates=[count, count]", "aggregates[1]", "already used by count"},
+      {clickstream_yaml, "filter=[{field: amount, op: \"~\", value: 1}]", "filter[0].op",
+       "==, !=, <, <=, > or >="},
+      {clickstream_yaml, "filter=[{field: amount, op: \">\", value: abc}]", "filter[0].value",
+       "a number"},
+      {clickstream_yaml, "filter=[{field: event_id, op: \">\", value: -1}]", "filter[0].value",
+       "a non-negative integer"},
+      {clickstream_yaml, "filter=[{field: ts, op: \">\", value: 1.5}]", "filter[0].value",
+       "an integer"},
+      {clickstream_yaml, "filter=[{field: nope, op: \"==\", value: 1}]", "filter[0].field",
+       "a field declared in schema"},
+      {clickstream_yaml, "filter=[{field: type, op: \"<\", value: a}]", "filter[0].op", "== or !="},
+      {clickstream_yaml, "filter=[{field: amount, op: \">\"}]", "filter[0].value",
+       "required but missing"},
+      {clickstream_yaml, "filter=[{field: amount, op: \">\", value: [1]}]", "filter[0].value",
+       "a constant"},
+      {clickstream_yaml, "filter=[{field: amount, op: \">\", value: 1, vale: 2}]", "filter[0].vale",
+       "did you mean 'filter[0].value'?"},
+      {clickstream_yaml, "filter=amount > 0", "filter", "a list of predicates"},
+      // emit, late, sink, dead letter
+      {clickstream_yaml, "emit=never", "emit", "final or update"},
+      {clickstream_yaml, "late=keep", "late", "drop or dead_letter"},
+      {clickstream_yaml, "sink.type=s3", "sink.type", "file, stdout or kafka"},
+      {clickstream_yaml, "sink.format=parquet", "sink.format", "json or csv"},
+      {clickstream_yaml, "sink.path=", "sink.path", "required but missing"},
+      {clickstream_yaml, "sink.topic=t", "sink.topic", "applies to sink type kafka"},
+      {clickstream_yaml, "sink={type: kafka, topic: t}", "sink.brokers", "required but missing"},
+      {kafka_yaml, "sink.topic=", "sink.topic", "required but missing"},
+      {kafka_yaml, "sink.key=[amount]", "sink.key[0]", "a group_by field, window_start"},
+      {clickstream_yaml, "dead_letter.path=[a]", "dead_letter.path", "a file path"},
+      {clickstream_yaml, "dead_letter=bad.jsonl", "dead_letter", "a map like {path: bad.jsonl}"},
+      // batch and the rest
+      {clickstream_yaml, "batch.max_events=0", "batch.max_events", "an integer from 1"},
+      {clickstream_yaml, "batch.buffers=1", "batch.buffers", "an integer from 2"},
+      {clickstream_yaml, "batch.linger=1h1h", "batch.linger", "largest to smallest"},
+      {clickstream_yaml, "batch.max_string_bytes=8GiB", "batch.max_string_bytes", "at most"},
+      {clickstream_yaml, "device=gpu", "device", "auto, cpu or cuda"},
+      {clickstream_yaml, "metrics.listen=localhost", "metrics.listen", "host:port"},
+      {clickstream_yaml, "metrics.listen=host:99999", "metrics.listen", "host:port"},
+      {clickstream_yaml, "log.format=xml", "log.format", "text or json"},
+      {clickstream_yaml, "log.level=warning", "log.level", "did you mean 'warn'?"},
+      {clickstream_yaml, "shutdown_timeout=soon", "shutdown_timeout", "a duration like"},
+      {clickstream_yaml, "progress_interval=-1s", "progress_interval", "negative"},
+      // unknown keys
+      {clickstream_yaml, "windw.size=1m", "windw", "did you mean 'window'?"},
+      {clickstream_yaml, "window.sise=1m", "window.sise", "did you mean 'window.size'?"},
+      {clickstream_yaml, "window.slide=30s", "window.slide", "applies to window type hopping"},
+      {clickstream_yaml, "dedup.tll=1m", "dedup.tll", "did you mean 'dedup.ttl'?"},
+      {clickstream_yaml, "zzz=1", "zzz", "expected one of source, schema"},
+  };
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.override_text);
+    const std::vector<config_error> errors = parse_errors(test.base, {test.override_text});
+    ASSERT_EQ(errors.size(), 1u) << messages(errors);
+    EXPECT_EQ(errors[0].key, test.key) << errors[0].message();
+    EXPECT_NE(errors[0].message().find(test.key), std::string::npos) << errors[0].message();
+    EXPECT_NE(errors[0].message().find(test.message_part), std::string::npos)
+        << errors[0].message();
+    const std::string set_key = test.override_text.substr(0, test.override_text.find('='));
+    if (errors[0].key.rfind(set_key, 0) == 0) {
+      EXPECT_EQ(errors[0].line, 0) << "an error in a --set value has no line in the file";
+    }
+  }
+}
+
+TEST(HostConfigErrors, MessageReadsKeyGotExpected) {
+  const std::vector<config_error> errors = parse_errors(clickstream_yaml, {"window.size=5x"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key, "window.size");
+  EXPECT_EQ(errors[0].value, "5x");
+  EXPECT_EQ(errors[0].expected, "a duration like 500ms, 10s, 5m, 1h");
+  EXPECT_EQ(errors[0].message().rfind(
+                "window.size: got \"5x\", expected a duration like 500ms, 10s, 5m, 1h", 0),
+            0u)
+      << errors[0].message();
+}
+
+TEST(HostConfigErrors, DedupKeyMustBeRequired) {
+  const std::vector<config_error> errors = parse_errors(clickstream_yaml, {"schema.event_id=u64?"});
+  ASSERT_EQ(errors.size(), 1u) << messages(errors);
+  EXPECT_EQ(errors[0].key, "dedup.key[0]");
+  EXPECT_NE(errors[0].message().find("optional"), std::string::npos);
+}
+
+TEST(HostConfigErrors, AllErrorsAtOnce) {
+  const std::vector<config_error> errors = parse_errors(R"(
+source:    { type: file, path: events.jsonl, format: xml }
+schema:    { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+event_time: ts
+window:    { type: tumbling, size: 5x }
+group_by:  [user_id, typ]
+)");
+  ASSERT_EQ(errors.size(), 3u) << messages(errors);
+  EXPECT_EQ(errors[0].key, "source.format");
+  EXPECT_EQ(errors[1].key, "window.size");
+  EXPECT_EQ(errors[2].key, "group_by[1]");
+  EXPECT_EQ(errors[0].line, 2);
+  EXPECT_EQ(errors[1].line, 5);
+  EXPECT_EQ(errors[2].line, 6);
+  EXPECT_EQ(errors[1].located_message("c.yaml").rfind("c.yaml:5: window.size: got \"5x\"", 0), 0u);
+}
+
+TEST(HostConfigErrors, ManyErrorsInOneFile) {
+  const std::vector<config_error> errors = parse_errors(R"(
+source: { type: file, path: events.jsonl, rate: 5 }
+schema: { event_id: u64, user_id: u64, ts: timestamp, amount: f64 }
+event_time: amount
+dedup: { key: [event_id], ttl: 250us }
+window: { type: hopping, size: 5m, slide: 2m }
+aggregates: [count, sum(amont)]
+emit: finale
+log: { level: verbose }
+sinc: { type: stdout }
+)");
+  std::vector<std::string> keys;
+  for (const auto& error : errors) keys.push_back(error.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"source.rate", "schema.ts", "event_time", "dedup.ttl",
+                                            "window.slide", "aggregates[1]", "emit", "log.level",
+                                            "sinc"}))
+      << messages(errors);
+}
+
+TEST(HostConfigErrors, UnknownKeySuggestsTheClosest) {
+  const std::vector<config_error> errors = parse_errors(R"(
+source: { type: stdin }
+schema: { ts: timestamp_ms }
+event_time: ts
+windw: { type: tumbling, size: 1m }
+)");
+  // The misspelt section is one error, not also "window: required but missing".
+  ASSERT_EQ(errors.size(), 1u) << messages(errors);
+  EXPECT_EQ(errors[0].what, config_error::kind::unknown_key);
+  EXPECT_EQ(errors[0].message(), "unknown key 'windw' (did you mean 'window'?)");
+  EXPECT_EQ(errors[0].line, 5);
+
+  const std::vector<config_error> far = parse_errors(minimal_yaml, {"colour=red"});
+  ASSERT_EQ(far.size(), 1u);
+  EXPECT_EQ(far[0].message().rfind("unknown key 'colour', expected one of source, schema", 0), 0u)
+      << far[0].message();
+}
+
+TEST(HostConfigErrors, MissingRequiredSections) {
+  const std::vector<config_error> errors = parse_errors("");
+  std::vector<std::string> keys;
+  for (const auto& error : errors) {
+    keys.push_back(error.key);
+    EXPECT_EQ(error.what, config_error::kind::missing_key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"source", "schema", "event_time", "window"}));
+}
+
+TEST(HostConfigErrors, DuplicateKeys) {
+  const std::vector<config_error> errors = parse_errors(R"(
+source: { type: stdin, type: file }
+schema: { ts: timestamp_ms, ts: u64 }
+event_time: ts
+window: { type: tumbling, size: 1m }
+window: { type: tumbling, size: 2m }
+)");
+  ASSERT_EQ(errors.size(), 3u) << messages(errors);
+  EXPECT_EQ(errors[0].key, "window");
+  EXPECT_EQ(errors[1].key, "source.type");
+  EXPECT_EQ(errors[2].key, "schema.ts");
+  for (const auto& error : errors) {
+    EXPECT_EQ(error.what, config_error::kind::duplicate_key);
+    EXPECT_NE(error.message().find("duplicate key"), std::string::npos);
+  }
+}
+
+TEST(HostConfigErrors, UnreadableFileAndInvalidYaml) {
+  std::vector<config_error> errors;
+  load_config_file("/nonexistent/trove.yaml", {}, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].what, config_error::kind::unreadable);
+  EXPECT_NE(errors[0].message().find("/nonexistent/trove.yaml"), std::string::npos);
+
+  errors.clear();
+  load_config_string("source: { type: file\nschema: [", {}, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message().find("invalid YAML"), std::string::npos) << errors[0].message();
+
+  // yaml-cpp cannot read `f64?` inside {...}; the error says to quote it.
+  errors.clear();
+  load_config_string("schema: { amount: f64?, ts: timestamp_ms }\n", {}, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message().find("\"f64?\""), std::string::npos) << errors[0].message();
+  errors.clear();
+  load_config_string(clickstream_yaml, {"schema.amount={type: f64?}"}, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key, "schema.amount");
+  EXPECT_NE(errors[0].message().find("\"f64?\""), std::string::npos) << errors[0].message();
+
+  errors.clear();
+  load_config_string("- a\n- b\n", {}, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message().find("a map of sections"), std::string::npos);
+}
+
+// ---- hopping windows ---------------------------------------------------------------------------
+
+TEST(HostConfigWindow, HoppingRules) {
+  const std::vector<std::string> hopping = {"window={type: hopping, size: 5m, slide: 1m}"};
+  const pipeline_config config = parse_ok(clickstream_yaml, hopping);
+  EXPECT_EQ(config.window.size_ms, 300'000);
+  EXPECT_EQ(config.window.slide_ms, 60'000);
+  // slide == size is a tumbling window written as hopping.
+  EXPECT_EQ(
+      parse_ok(clickstream_yaml, {"window={type: hopping, size: 5m, slide: 5m}"}).window.slide_ms,
+      300'000);
+
+  auto single_error = [](const std::string& override_text) {
+    const std::vector<config_error> errors = parse_errors(clickstream_yaml, {override_text});
+    EXPECT_EQ(errors.size(), 1u) << messages(errors);
+    return errors.empty() ? config_error{} : errors[0];
+  };
+  config_error error = single_error("window={type: hopping, size: 5m}");
+  EXPECT_EQ(error.key, "window.slide");
+  EXPECT_EQ(error.what, config_error::kind::missing_key);
+
+  error = single_error("window={type: hopping, size: 5m, slide: 2m}");
+  EXPECT_EQ(error.key, "window.slide");
+  EXPECT_NE(error.message().find("window.size must be a multiple of slide"), std::string::npos)
+      << error.message();
+
+  error = single_error("window={type: hopping, size: 5m, slide: 10m}");
+  EXPECT_EQ(error.key, "window.slide");
+  EXPECT_NE(error.message().find("no longer than window.size (5m)"), std::string::npos)
+      << error.message();
+
+  error = single_error("window={type: hopping, size: 5m, slide: 0}");
+  EXPECT_EQ(error.key, "window.slide");
+  EXPECT_NE(error.message().find("greater than 0"), std::string::npos);
+
+  error = single_error("window={type: tumbling, size: 5m, slide: 1m}");
+  EXPECT_EQ(error.key, "window.slide");
+  EXPECT_EQ(error.what, config_error::kind::unknown_key);
+  EXPECT_NE(error.message().find("hopping"), std::string::npos);
+
+  // A bad size is reported once; the slide rules are not checked against it.
+  error = single_error("window={type: hopping, size: 5x, slide: 1m}");
+  EXPECT_EQ(error.key, "window.size");
+}
+
+// ---- overrides ---------------------------------------------------------------------------------
+
+TEST(HostConfigOverrides, ScalarListAndNewKeys) {
+  const pipeline_config config = parse_ok(
+      clickstream_yaml,
+      {"window.size=5m", "--set source.path=x.jsonl", "--set=dedup.key=[event_id,user_id]",
+       "metrics.listen=0.0.0.0:9464", "batch.max_events=1024", "log={format: json, level: debug}"});
+  EXPECT_EQ(config.window.size_ms, 300'000);
+  EXPECT_EQ(config.source.path, "x.jsonl");
+  EXPECT_EQ(config.dedup->key, (std::vector<std::string>{"event_id", "user_id"}));
+  EXPECT_EQ(config.metrics.listen, "0.0.0.0:9464");  // creates the metrics map
+  EXPECT_EQ(config.batch.max_events, 1024u);         // creates the batch map
+  EXPECT_EQ(config.log.format, log_format::json);
+  EXPECT_EQ(config.log.level, log_level::debug);
+  // Later overrides win; the other keys of a section stay.
+  const pipeline_config twice = parse_ok(clickstream_yaml, {"window.size=5m", "window.size=2m"});
+  EXPECT_EQ(twice.window.size_ms, 120'000);
+  EXPECT_EQ(twice.window.allowed_lateness_ms, 5'000);
+}
+
+TEST(HostConfigOverrides, CreatesIntermediateMaps) {
+  YAML::Node root = YAML::Load("source: {type: stdin}\n");
+  std::vector<config_error> errors;
+  ASSERT_TRUE(apply_override(root, "a.b.c=1", errors));
+  ASSERT_TRUE(apply_override(root, "source.properties.x=y", errors));
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(root["a"]["b"]["c"].as<int>(), 1);
+  EXPECT_EQ(root["source"]["type"].as<std::string>(), "stdin");
+  EXPECT_EQ(root["source"]["properties"]["x"].as<std::string>(), "y");
+
+  YAML::Node empty;
+  ASSERT_TRUE(apply_override(empty, "window.size=5m", errors));
+  EXPECT_EQ(empty["window"]["size"].as<std::string>(), "5m");
+}
+
+TEST(HostConfigOverrides, MalformedOverrides) {
+  std::vector<config_error> errors;
+  YAML::Node root = YAML::Load(std::string(clickstream_yaml));
+  EXPECT_FALSE(apply_override(root, "window.size", errors));
+  EXPECT_FALSE(apply_override(root, "=5m", errors));
+  EXPECT_FALSE(apply_override(root, "window..size=5m", errors));
+  EXPECT_FALSE(apply_override(root, "window.size.x=1", errors));  // size is not a map
+  EXPECT_FALSE(apply_override(root, "window.size=[5m", errors));  // not YAML
+  ASSERT_EQ(errors.size(), 5u);
+  EXPECT_EQ(errors[0].key, "--set");
+  EXPECT_EQ(errors[3].key, "window.size.x");
+  EXPECT_NE(errors[3].message().find("window.size is not a map"), std::string::npos);
+  EXPECT_EQ(errors[4].key, "window.size");
+  // The document is unchanged by the failed overrides.
+  std::vector<config_error> parse;
+  const pipeline_config config = parse_config(root, parse);
+  EXPECT_TRUE(parse.empty()) << messages(parse);
+  EXPECT_EQ(config.window.size_ms, 60'000);
+
+  // Override errors and file errors come back together.
+  const std::vector<config_error> all =
+      parse_errors(clickstream_yaml, {"nonsense", "window.size=5x"});
+  ASSERT_EQ(all.size(), 2u) << messages(all);
+  EXPECT_EQ(all[0].key, "--set");
+  EXPECT_EQ(all[1].key, "window.size");
+}
+
+TEST(HostConfigOverrides, FileAndOverrides) {
+  std::vector<config_error> errors;
+  const pipeline_config config = load_config_file(
+      TROVE_SOURCE_DIR "/examples/clickstream.yaml",
+      {"window={type: hopping, size: 5m, slide: 1m}", "emit=update", "sink.path=out.csv"}, errors);
+  ASSERT_TRUE(errors.empty()) << messages(errors);
+  EXPECT_EQ(config.window.type, window_type::hopping);
+  EXPECT_EQ(config.emit, emit_mode::update);
+  EXPECT_EQ(config.sink.path, "out.csv");
+  EXPECT_EQ(config.sink.format, data_format::json);  // format: json is written in the file
+}
+
+// ---- writing -----------------------------------------------------------------------------------
+
+TEST(HostConfigYaml, RoundTripsEveryKind) {
+  expect_round_trip(parse_ok(clickstream_yaml));
+  expect_round_trip(parse_ok(minimal_yaml));
+  expect_round_trip(parse_ok(synthetic_yaml, {"source.rate=1234.5", "source.zipf=0.99",
+                                              "source.disorder=1m30s", "source.windows=1h"}));
+  expect_round_trip(parse_ok(kafka_yaml, {"source.properties={security.protocol: SSL}",
+                                          "sink.properties={acks: all}", "sink.format=csv"}));
+  expect_round_trip(parse_ok(
+      clickstream_yaml, {"window={type: hopping, size: 5m, slide: 1m}", "dedup.max_bytes=1GB",
+                         "metrics.listen=:9464", "batch={max_events: 1000, buffers: 8}",
+                         "device=cpu", "late=dead_letter", "source={type: stdin, format: csv}"}));
+  const std::string text = to_yaml(parse_ok(clickstream_yaml));
+  EXPECT_NE(text.find("max_bytes: 4GiB"), std::string::npos) << text;
+  EXPECT_NE(text.find("ttl: 10m"), std::string::npos) << text;
+  EXPECT_NE(text.find("aggregates: [count, sum(amount)"), std::string::npos) << text;
+}
+
+TEST(HostConfigYaml, EnumSpellings) {
+  EXPECT_STREQ(to_string(source_type::stdin_stream), "stdin");
+  EXPECT_STREQ(to_string(sink_type::stdout_stream), "stdout");
+  EXPECT_STREQ(to_string(device_choice::automatic), "auto");
+  EXPECT_STREQ(to_string(compare_op::ge), ">=");
+  EXPECT_STREQ(to_string(late_policy::dead_letter), "dead_letter");
+  EXPECT_STREQ(to_string(kafka_start::latest), "latest");
+  EXPECT_EQ(format_from_path("a.csv"), data_format::csv);
+  EXPECT_EQ(format_from_path("csv"), data_format::json);
+}
+
+}  // namespace
+}  // namespace trove::host
