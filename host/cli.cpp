@@ -3,12 +3,29 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+#include <csignal>
+#include <fstream>
+
+#include "host/config.hpp"
 #include "host/device_select.hpp"
+#include "host/duration.hpp"
+#include "host/pipeline.hpp"
 #include "host/version.hpp"
+#include "io/synthetic.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/error.hpp"
 
@@ -31,6 +48,107 @@ int cmd_devices() {
   return exit_ok;
 }
 
+/// Loads and validates a config; prints every error with its key; nullopt when invalid.
+std::optional<pipeline_config> load(const std::string& path, const std::vector<std::string>& sets,
+                                    const std::string& device) {
+  std::vector<std::string> overrides = sets;
+  if (!device.empty()) overrides.push_back("device=" + device);
+  std::vector<config_error> errors;
+  pipeline_config config = load_config_file(path, overrides, errors);
+  if (!errors.empty()) {
+    for (const auto& e : errors) fmt::print(stderr, "{}\n", e.located_message(path));
+    fmt::print(stderr, "trove: {} configuration error{} in {}\n", errors.size(),
+               errors.size() == 1 ? "" : "s", path);
+    return std::nullopt;
+  }
+  return config;
+}
+
+void configure_logging(const pipeline_config& config, bool quiet) {
+  auto logger = spdlog::stderr_color_mt("trove");
+  spdlog::set_default_logger(logger);
+  if (config.log.format == log_format::json) {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+  } else {
+    spdlog::set_pattern("trove %H:%M:%S.%e %^%l%$ %v");
+  }
+  static const spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
+                                                     spdlog::level::info, spdlog::level::warn,
+                                                     spdlog::level::err};
+  spdlog::set_level(quiet ? spdlog::level::warn : levels[static_cast<int>(config.log.level)]);
+}
+
+extern "C" void on_signal(int) {
+  static std::atomic<int> count{0};
+  if (count.fetch_add(1) > 0) std::_Exit(exit_runtime_error);  // a second signal: exit at once
+  request_stop();
+}
+
+int cmd_run(const std::string& path, const std::vector<std::string>& sets,
+            const std::string& device, const run_options& options) {
+  auto config = load(path, sets, device);
+  if (!config) return exit_config_error;
+  configure_logging(*config, options.quiet);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  const run_stats stats = run_pipeline(*config, options);
+  fmt::print(stderr,
+             "trove: in {}  accepted {}  duplicate {}  late {}  filtered {}  bad {}  rows out {}  "
+             "windows {}  {:.3f} s  {:.0f} events/s  device {}\n",
+             stats.in, stats.accepted, stats.duplicate, stats.late, stats.filtered, stats.bad,
+             stats.rows_out, stats.windows_emitted, stats.seconds, stats.events_per_second,
+             stats.device);
+  if (!options.stats_json.empty()) {
+    std::ofstream out(options.stats_json);
+    out << stats.to_json() << "\n";
+    if (!out) throw std::runtime_error("cannot write --stats-json file " + options.stats_json);
+  }
+  return exit_ok;
+}
+
+int cmd_validate(const std::string& path, const std::vector<std::string>& sets, bool print) {
+  auto config = load(path, sets, "");
+  if (!config) return exit_config_error;
+  if (print) fmt::print("{}", to_yaml(*config));
+  fmt::print(stderr, "trove: {} is valid\n", path);
+  return exit_ok;
+}
+
+int cmd_gen(const io::synthetic_options& options, const std::string& out_path) {
+  io::synthetic_generator gen(options);
+  std::FILE* out = stdout;
+  if (!out_path.empty() && out_path != "-") {
+    out = std::fopen(out_path.c_str(), "w");
+    if (!out) throw std::runtime_error("cannot open " + out_path + ": " + std::strerror(errno));
+  }
+  std::string buffer;
+  const auto start = std::chrono::steady_clock::now();
+  while (!gen.done()) {
+    buffer.clear();
+    std::size_t chunk = 65536;
+    if (options.rate > 0) {  // pace: write what is due, then sleep a little
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const auto due = static_cast<std::uint64_t>(elapsed * options.rate) + 1;
+      chunk = due > gen.produced() ? std::min<std::uint64_t>(due - gen.produced(), 65536) : 0;
+      if (chunk == 0) {
+        std::fflush(out);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+    }
+    gen.write_json(chunk, buffer);
+    if (std::fwrite(buffer.data(), 1, buffer.size(), out) != buffer.size()) {
+      throw std::runtime_error("write failed: " + std::string(std::strerror(errno)));
+    }
+  }
+  if (out != stdout)
+    std::fclose(out);
+  else
+    std::fflush(out);
+  return exit_ok;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -47,6 +165,57 @@ int run_cli(int argc, char** argv) {
   auto* devices = app.add_subcommand("devices",
                                      "List CUDA devices (or why none is usable) and "
                                      "the CPU backend's threads");
+
+  std::string config_path;
+  std::vector<std::string> sets;
+  std::string device;
+  run_options options;
+  auto* run = app.add_subcommand("run", "Run a pipeline: read, deduplicate, aggregate, emit");
+  run->add_option("-c,--config", config_path, "Pipeline configuration (YAML)")->required();
+  run->add_option("--set", sets,
+                  "Override a configuration key, e.g. --set window.size=5m (repeatable)");
+  run->add_option("--device", device, "Backend: auto (CUDA when usable, else CPU), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  run->add_option("--stats-json", options.stats_json,
+                  "Write the run's counters to this file as JSON at exit");
+  run->add_flag("-q,--quiet", options.quiet, "No progress lines (warnings and the summary only)");
+  run->add_flag("--strict", options.strict,
+                "Stop at the first bad record (exit code 1) instead of dead-lettering it");
+  run->footer(
+      "Exit codes:\n  0  the input was processed to its end (or stopped by SIGINT/SIGTERM after "
+      "draining)\n  1  runtime error: I/O, device, memory cap, or a bad record with --strict\n"
+      "  2  configuration or command-line error (every problem is listed with its key)\n\n"
+      "At exit a summary goes to stderr: in = accepted + duplicate + late + filtered + bad.");
+
+  bool print = false;
+  auto* validate = app.add_subcommand("validate", "Check a configuration and report every error");
+  validate->add_option("-c,--config", config_path, "Pipeline configuration (YAML)")->required();
+  validate->add_option("--set", sets, "Override a configuration key (repeatable)");
+  validate->add_flag("--print", print, "Print the effective configuration, defaults included");
+
+  io::synthetic_options gen_options;
+  std::string gen_out;
+  std::string disorder = "0ms";
+  std::string span = "10m";
+  auto* gen = app.add_subcommand("gen", "Write synthetic events as JSON lines (test data)");
+  gen->add_option("-n,--events", gen_options.events, "Events to write (0 = unbounded)")
+      ->capture_default_str();
+  gen->add_option("--rate", gen_options.rate, "Events per second (0 = as fast as possible)")
+      ->capture_default_str();
+  gen->add_option("--keys", gen_options.keys, "Distinct users")->capture_default_str();
+  gen->add_option("--zipf", gen_options.zipf, "User skew exponent (0 = uniform)")
+      ->capture_default_str();
+  gen->add_option("--duplicates", gen_options.duplicate_ratio,
+                  "Fraction of events that re-send an earlier event")
+      ->capture_default_str();
+  gen->add_option("--disorder", disorder, "Maximum event-time disorder (duration)")
+      ->capture_default_str();
+  gen->add_option("--span", span, "Event time covered by the run (duration)")
+      ->capture_default_str();
+  gen->add_option("--types", gen_options.types, "Distinct event types")->capture_default_str();
+  gen->add_option("--seed", gen_options.seed, "Random seed (same seed, same events)")
+      ->capture_default_str();
+  gen->add_option("-o,--output", gen_out, "Output file (default: stdout)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -55,6 +224,20 @@ int run_cli(int argc, char** argv) {
   }
   try {
     if (devices->parsed()) return cmd_devices();
+    if (validate->parsed()) return cmd_validate(config_path, sets, print);
+    if (run->parsed()) return cmd_run(config_path, sets, device, options);
+    if (gen->parsed()) {
+      std::string why;
+      if (!parse_duration(disorder, gen_options.disorder_ms, why) ||
+          !parse_duration(span, gen_options.span_ms, why)) {
+        fmt::print(stderr, "trove gen: {}\n", why);
+        return exit_config_error;
+      }
+      return cmd_gen(gen_options, gen_out);
+    }
+  } catch (const trove::logic_error& e) {
+    fmt::print(stderr, "trove: configuration error: {}\n", e.what());
+    return exit_config_error;
   } catch (const trove::cuda_error& e) {
     fmt::print(stderr, "trove: error: {}\n", e.what());
     return exit_runtime_error;

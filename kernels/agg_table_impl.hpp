@@ -501,10 +501,6 @@ class agg_table_impl final : public agg_table {
     const std::size_t n = input.num_rows;
     if (n == 0) return;
     exec_.stream = stream;
-    const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
-    const std::size_t incoming = n * windows;
-    reserve(input, incoming);
-
     if (fingerprints_.size() < n * sizeof(hash128)) {
       fingerprints_ = device_buffer(*exec_.be, n * sizeof(hash128), stream);
     }
@@ -512,15 +508,29 @@ class agg_table_impl final : public agg_table {
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     thrust::for_each(exec_.policy(), rows, rows + n,
                      agg_fingerprint_fn{input.keys, input.d_status, d_fp});
-    agg_update_fn update{ref(),       input.keys, input.d_event_time,    input.d_status, d_fp, {},
-                         emitted_wm_, n,          options_.track_updates};
-    for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
-    thrust::for_each(exec_.policy(), rows, rows + n, update);
-
+    // The batch is applied in chunks that fit the table's headroom below max_load, so probing
+    // never degrades and the table never fills, without reserving for the worst case (every row
+    // a new group) up front: with skewed keys most rows update existing groups.
+    const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
+    for (std::size_t begin = 0; begin < n;) {
+      std::size_t headroom = this->headroom();
+      const std::size_t wanted = (n - begin) * windows;
+      if (headroom < std::min(wanted, capacity_ / 4)) {
+        rebuild(std::min(wanted, capacity_));
+        headroom = this->headroom();
+      }
+      const std::size_t end = std::min(n, begin + std::max<std::size_t>(1, headroom / windows));
+      reserve_side_arrays(input, end - begin);
+      agg_update_fn update{ref(), input.keys, input.d_event_time, input.d_status, d_fp, {},
+                           emitted_wm_, end, options_.track_updates};
+      for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
+      thrust::for_each(exec_.policy(), rows + begin, rows + end, update);
+      read_counters();
+      begin = end;
+    }
     const time_range range = thrust::transform_reduce(
         exec_.policy(), rows, rows + n, time_range_fn{input.d_event_time, input.d_status},
         time_range{INT64_MAX, INT64_MIN}, time_range_merge{});
-    read_counters();
     note_open_windows(range);
   }
 
@@ -608,18 +618,20 @@ class agg_table_impl final : public agg_table {
     return buffer;
   }
 
-  /// Makes room, before any row is applied, for the worst case of the batch: every row creating a
-  /// group in every window, and every key record being stored.
-  void reserve(const agg_input& input, std::size_t incoming) {
+  /// Slots that may still be filled before the load passes max_load.
+  std::size_t headroom() const noexcept {
+    const auto limit = static_cast<std::size_t>(options_.max_load * static_cast<double>(capacity_));
+    return limit > used_ ? limit - used_ : 0;
+  }
+
+  /// Makes room in the key arena and the dirty list for the worst case of a chunk of rows (every
+  /// row creating a group in every window), before any of them is applied.
+  void reserve_side_arrays(const agg_input& input, std::size_t rows) {
     const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
     std::size_t strings = 0;
     for (bool s : options_.key_is_string) strings += s ? 1 : 0;
-    const std::size_t record_bound = windows * (input.num_rows * (1 + layout_.num_keys + strings) +
-                                                input.key_string_bytes / 8 + 1);
-    if (static_cast<double>(used_ + incoming) >
-        options_.max_load * static_cast<double>(capacity_)) {
-      rebuild(incoming, record_bound);
-    }
+    const std::size_t record_bound =
+        windows * (rows * (1 + layout_.num_keys + strings) + input.key_string_bytes / 8 + 1);
     if (arena_used_ + record_bound > arena_words_) {
       const std::size_t words = std::max(arena_words_ * 2, arena_used_ + record_bound);
       check_bytes(capacity_, words);
@@ -629,6 +641,7 @@ class agg_table_impl final : public agg_table {
       arena_ = std::move(grown);
       arena_words_ = words;
     }
+    const std::size_t incoming = rows * windows;
     if (options_.track_updates && dirty_capacity_ < dirty_count_ + incoming) {
       const std::size_t entries = std::max(dirty_capacity_ * 2, dirty_count_ + incoming);
       device_buffer grown(*exec_.be, entries * sizeof(std::uint32_t), exec_.stream);
@@ -641,12 +654,15 @@ class agg_table_impl final : public agg_table {
     }
   }
 
-  void rebuild(std::size_t incoming, std::size_t record_bound) {
+  /// Drops tombstones (emitted groups), compacts the key arena and doubles the capacity until the
+  /// live groups fill at most half of max_load and `incoming` more slots fit under it.
+  void rebuild(std::size_t incoming) {
     const auto positions = thrust::counting_iterator<std::size_t>(0);
     const agg_ref old_ref = ref();
     std::size_t capacity = capacity_;
-    while (static_cast<double>(live_ + incoming) >
-           0.75 * options_.max_load * static_cast<double>(capacity)) {
+    while (static_cast<double>(live_) > 0.5 * options_.max_load * static_cast<double>(capacity) ||
+           static_cast<double>(live_ + std::min(incoming, capacity / 4)) >
+               options_.max_load * static_cast<double>(capacity)) {
       capacity *= 2;
     }
     device_buffer new_refs(*exec_.be, capacity_ * sizeof(std::uint64_t), exec_.stream);
@@ -656,7 +672,7 @@ class agg_table_impl final : public agg_table {
     const std::size_t live_words =
         thrust::reduce(exec_.policy(), d_new_refs, d_new_refs + capacity_, std::uint64_t{0});
     thrust::exclusive_scan(exec_.policy(), d_new_refs, d_new_refs + capacity_, d_new_refs);
-    const std::size_t arena_words = std::max(arena_words_, 2 * (live_words + record_bound));
+    const std::size_t arena_words = std::max(arena_words_, 2 * live_words + 1024);
     check_bytes(capacity, arena_words);
 
     device_buffer slots = allocate_slots(capacity);

@@ -1,0 +1,303 @@
+// Kernel throughput on W1-shaped data (see bench_data.hpp): the per-kernel cost and the whole
+// step (classify → dedup → aggregate → extract), against the baseline a user would write by hand
+// (single-threaded absl::flat_hash_set + absl::flat_hash_map) in the same binary and run.
+//
+//   build/bench/bench_kernels --benchmark_counters_tabular=true
+//
+// The "vs_absl" counter of the trove benchmarks is its events/s divided by the baseline's events/s
+// measured earlier in the same process (run the baseline first: it is registered first).
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <memory>
+#include <string_view>
+
+#include "bench_data.hpp"
+#include "kernels/agg_table.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/classify.hpp"
+#include "kernels/dedup_set.hpp"
+#include "kernels/row_status.hpp"
+
+namespace trove::bench {
+namespace {
+
+constexpr std::int64_t window_ms = 60'000;
+double baseline_events_per_second = 0;
+
+/// The baseline: what a user writes by hand, single-threaded. string_view keys into the batch
+/// (cheaper than std::string keys, so the baseline is not handicapped).
+struct group_key {
+  std::uint64_t user;
+  std::string_view type;
+  std::int64_t window;
+  bool operator==(const group_key&) const = default;
+  template <class H>
+  friend H AbslHashValue(H h, const group_key& k) {
+    return H::combine(std::move(h), k.user, k.type, k.window);
+  }
+};
+struct group_acc {
+  std::uint64_t count = 0;
+  double sum = 0;
+  double min = 1e300;
+  double max = -1e300;
+};
+
+void BM_absl_baseline(benchmark::State& state) {
+  const w1_data& d = shared_w1();
+  const std::size_t n = d.size();
+  for (auto _ : state) {
+    absl::flat_hash_set<std::uint64_t> seen;
+    absl::flat_hash_map<group_key, group_acc> groups;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!seen.insert(d.event_id[i]).second) continue;
+      const std::int64_t t = d.ts[i];
+      const std::string_view type(d.type_chars.data() + d.type_offsets[i],
+                                  d.type_offsets[i + 1] - d.type_offsets[i]);
+      group_acc& a = groups[group_key{d.user_id[i], type, t - t % window_ms}];
+      ++a.count;
+      a.sum += d.amount[i];
+      a.min = std::min(a.min, d.amount[i]);
+      a.max = std::max(a.max, d.amount[i]);
+    }
+    benchmark::DoNotOptimize(groups.size());
+    state.counters["groups"] = static_cast<double>(groups.size());
+  }
+  const double events = static_cast<double>(state.iterations()) * static_cast<double>(n);
+  state.SetItemsProcessed(static_cast<std::int64_t>(events));
+  state.SetBytesProcessed(static_cast<std::int64_t>(events * d.bytes_per_event()));
+  state.counters["events_per_s"] = benchmark::Counter(events, benchmark::Counter::kIsRate);
+}
+
+/// The W1 columns on a backend's device (host memory on the CPU backend).
+struct device_w1 {
+  explicit device_w1(kernels::backend& be) {
+    const w1_data& d = shared_w1();
+    n = d.size();
+    auto put = [&](const void* src, std::size_t bytes) {
+      kernels::device_buffer b(be, std::max<std::size_t>(bytes, 1));
+      be.copy_to_device(b.data(), src, bytes, {});
+      return b;
+    };
+    event_id = put(d.event_id.data(), n * 8);
+    user_id = put(d.user_id.data(), n * 8);
+    type_offsets = put(d.type_offsets.data(), (n + 1) * 4);
+    type_chars = put(d.type_chars.data(), d.type_chars.size());
+    ts = put(d.ts.data(), n * 8);
+    amount = put(d.amount.data(), n * 8);
+    status = kernels::device_buffer(be, n);
+    keys = kernels::device_buffer(be, n * sizeof(kernels::hash128));
+    be.synchronize({});
+    type_bytes = d.type_chars.size();
+  }
+  /// Views of rows [begin, begin + rows).
+  kernels::column_view fixed(const kernels::device_buffer& b, std::size_t begin) const {
+    kernels::column_view v;
+    v.d_values = b.as<std::uint64_t>() + begin;
+    return v;
+  }
+  kernels::column_view type_column(std::size_t begin) const {
+    kernels::column_view v;
+    v.is_string = true;
+    v.d_offsets = type_offsets.as<std::uint32_t>() + begin;  // offsets are absolute: fine
+    v.d_chars = type_chars.as<char>();
+    return v;
+  }
+  std::size_t n = 0;
+  std::size_t type_bytes = 0;
+  kernels::device_buffer event_id, user_id, type_offsets, type_chars, ts, amount, status, keys;
+};
+
+std::unique_ptr<kernels::backend> make_backend(bool cuda) {
+  if (!cuda) return kernels::make_cpu_backend();
+  const auto probe = kernels::probe_cuda();
+  if (!probe.usable()) return nullptr;
+  return kernels::make_cuda_backend(probe.devices.front().ordinal);
+}
+
+kernels::classify_input classify_for(const device_w1& w, std::size_t begin, std::size_t rows,
+                                     std::int64_t emitted) {
+  kernels::classify_input in;
+  in.num_rows = rows;
+  in.d_event_time = w.ts.as<std::int64_t>() + begin;
+  in.window = {window_ms, window_ms};
+  in.emitted_watermark = emitted;
+  in.dedup_keys.count = 1;
+  in.dedup_keys.columns[0] = w.fixed(w.event_id, begin);
+  return in;
+}
+
+kernels::agg_options w1_agg_options() {
+  kernels::agg_options a;
+  a.key_is_string = {false, true};
+  a.fields = {kernels::value_kind::f64};
+  a.window = {window_ms, window_ms};
+  a.initial_capacity = 1 << 20;
+  return a;
+}
+
+kernels::agg_input agg_for(const device_w1& w, std::size_t begin, std::size_t rows) {
+  kernels::agg_input in;
+  in.num_rows = rows;
+  in.keys.count = 2;
+  in.keys.columns[0] = w.fixed(w.user_id, begin);
+  in.keys.columns[1] = w.type_column(begin);
+  in.d_event_time = w.ts.as<std::int64_t>() + begin;
+  in.d_status = w.status.as<std::uint8_t>() + begin;
+  in.fields[0] = w.fixed(w.amount, begin);
+  in.key_string_bytes = w.type_bytes;  // an upper bound for any slice
+  return in;
+}
+
+void report(benchmark::State& state, std::size_t n, const char* name) {
+  const double events = static_cast<double>(state.iterations()) * static_cast<double>(n);
+  state.SetItemsProcessed(static_cast<std::int64_t>(events));
+  state.SetBytesProcessed(static_cast<std::int64_t>(events * shared_w1().bytes_per_event()));
+  state.counters["events_per_s"] = benchmark::Counter(events, benchmark::Counter::kIsRate);
+  if (baseline_events_per_second > 0) {
+    state.counters["vs_absl"] = benchmark::Counter(
+        events / baseline_events_per_second, benchmark::Counter::kIsRate);
+  }
+  state.SetLabel(name);
+}
+
+/// The whole per-batch step, as the runtime runs it, over all events in batches of range(0).
+void BM_trove_step(benchmark::State& state, bool cuda) {
+  auto be = make_backend(cuda);
+  if (!be) {
+    state.SkipWithError("no usable CUDA device");
+    return;
+  }
+  device_w1 w(*be);
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  const w1_data& d = shared_w1();
+  for (auto _ : state) {
+    kernels::dedup_options dopt;
+    dopt.ttl_ms = 600'000;
+    dopt.initial_capacity = 1 << 22;
+    auto dedup = be->make_dedup_set(dopt);
+    auto agg = be->make_agg_table(w1_agg_options());
+    std::int64_t watermark = INT64_MIN;
+    std::int64_t max_ts = INT64_MIN;
+    std::size_t rows_out = 0;
+    for (std::size_t begin = 0; begin < w.n; begin += batch) {
+      const std::size_t rows = std::min(batch, w.n - begin);
+      auto* d_status = w.status.as<std::uint8_t>() + begin;
+      auto* d_keys = w.keys.as<kernels::hash128>() + begin;
+      be->classify(classify_for(w, begin, rows, agg->emitted_watermark()), d_status, d_keys, {});
+      dedup->apply(d_keys, w.ts.as<std::int64_t>() + begin, d_status, rows, watermark, {});
+      agg->aggregate(agg_for(w, begin, rows), {});
+      max_ts = std::max(max_ts, d.ts[begin + rows - 1]);  // host knows it from decoding
+      watermark = max_ts - 5'000;
+      rows_out += agg->extract_closed(watermark, {}).rows;
+    }
+    rows_out += agg->extract_closed(INT64_MAX, {}).rows;
+    state.counters["rows_out"] = static_cast<double>(rows_out);
+  }
+  report(state, w.n, be->description().c_str());
+}
+
+void BM_trove_classify(benchmark::State& state, bool cuda) {
+  auto be = make_backend(cuda);
+  if (!be) {
+    state.SkipWithError("no usable CUDA device");
+    return;
+  }
+  device_w1 w(*be);
+  for (auto _ : state) {
+    be->classify(classify_for(w, 0, w.n, INT64_MIN), w.status.as<std::uint8_t>(),
+                 w.keys.as<kernels::hash128>(), {});
+    be->synchronize({});
+  }
+  report(state, w.n, "classify (filter, late, dedup key)");
+}
+
+void BM_trove_dedup(benchmark::State& state, bool cuda) {
+  auto be = make_backend(cuda);
+  if (!be) {
+    state.SkipWithError("no usable CUDA device");
+    return;
+  }
+  device_w1 w(*be);
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    be->classify(classify_for(w, 0, w.n, INT64_MIN), w.status.as<std::uint8_t>(),
+                 w.keys.as<kernels::hash128>(), {});
+    kernels::dedup_options dopt;
+    dopt.ttl_ms = 600'000;
+    dopt.initial_capacity = 1 << 22;
+    auto dedup = be->make_dedup_set(dopt);
+    be->synchronize({});
+    state.ResumeTiming();
+    for (std::size_t begin = 0; begin < w.n; begin += batch) {
+      const std::size_t rows = std::min(batch, w.n - begin);
+      dedup->apply(w.keys.as<kernels::hash128>() + begin, w.ts.as<std::int64_t>() + begin,
+                   w.status.as<std::uint8_t>() + begin, rows, INT64_MIN, {});
+    }
+    be->synchronize({});
+  }
+  report(state, w.n, "dedup set");
+}
+
+void BM_trove_aggregate(benchmark::State& state, bool cuda) {
+  auto be = make_backend(cuda);
+  if (!be) {
+    state.SkipWithError("no usable CUDA device");
+    return;
+  }
+  device_w1 w(*be);
+  be->fill_bytes(w.status.data(), kernels::status_accepted, w.n, {});
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto agg = be->make_agg_table(w1_agg_options());
+    state.ResumeTiming();
+    for (std::size_t begin = 0; begin < w.n; begin += batch) {
+      agg->aggregate(agg_for(w, begin, std::min(batch, w.n - begin)), {});
+    }
+    be->synchronize({});
+  }
+  report(state, w.n, "aggregation table");
+}
+
+}  // namespace
+}  // namespace trove::bench
+
+using namespace trove::bench;
+
+// The baseline runs first so the others can report their ratio to it.
+BENCHMARK(BM_absl_baseline)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_step, cpu, false)
+    ->Arg(1 << 16)->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_classify, cpu, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_dedup, cpu, false)
+    ->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_aggregate, cpu, false)
+    ->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_step, cuda, true)
+    ->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  // Capture the baseline's rate for the ratio counters: run it through a reporter hook.
+  class ratio_reporter : public benchmark::ConsoleReporter {
+   public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+      for (const auto& run : runs) {
+        if (run.run_name.function_name == "BM_absl_baseline" && !run.error_occurred) {
+          auto it = run.counters.find("events_per_s");
+          if (it != run.counters.end()) baseline_events_per_second = it->second.value;
+        }
+      }
+      ConsoleReporter::ReportRuns(runs);
+    }
+  } reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,346 @@
+#include "host/device_stage.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <variant>
+
+#include "kernels/error.hpp"
+
+namespace trove::host {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+kernels::value_kind kind_of(io::field_type type) {
+  switch (type) {
+    case io::field_type::u64:
+      return kernels::value_kind::u64;
+    case io::field_type::f64:
+      return kernels::value_kind::f64;
+    default:
+      return kernels::value_kind::i64;  // i64, timestamp_ms, bool (0/1)
+  }
+}
+
+kernels::compare_op to_kernel(compare_op op) {
+  switch (op) {
+    case compare_op::eq:
+      return kernels::compare_op::eq;
+    case compare_op::ne:
+      return kernels::compare_op::ne;
+    case compare_op::lt:
+      return kernels::compare_op::lt;
+    case compare_op::le:
+      return kernels::compare_op::le;
+    case compare_op::gt:
+      return kernels::compare_op::gt;
+    default:
+      return kernels::compare_op::ge;
+  }
+}
+
+}  // namespace
+
+device_stage::device_stage(const pipeline_config& config, kernels::backend& backend)
+    : config_(config),
+      backend_(backend),
+      stream_(backend.create_stream()),
+      zero_copy_(backend.kind() == kernels::backend_kind::cpu) {
+  const io::schema& schema = config.schema;
+  auto index = [&](const std::string& name) {
+    const int i = schema.index_of(name);
+    TROVE_EXPECTS(i >= 0, "unknown field '" + name + "'");
+    return i;
+  };
+  event_time_column_ = index(config.event_time);
+  for (const auto& name : config.group_by) group_columns_.push_back(index(name));
+  TROVE_EXPECTS(group_columns_.size() <= kernels::max_key_columns,
+                "group_by may name at most 8 fields");
+  TROVE_EXPECTS(config.filter.size() <= kernels::max_predicates,
+                "filter may hold at most 8 predicates");
+
+  kernels::agg_options agg;
+  for (int c : group_columns_) {
+    agg.key_is_string.push_back(schema.fields[static_cast<std::size_t>(c)].type ==
+                                io::field_type::string);
+  }
+  for (const auto& spec : config.aggregates) {
+    aggregate_output out{output_column(spec), spec.fn, -1, io::field_type::u64};
+    if (spec.fn != aggregate_fn::count) {
+      const int column = index(spec.field);
+      auto it = std::find(field_columns_.begin(), field_columns_.end(), column);
+      if (it == field_columns_.end()) {
+        field_columns_.push_back(column);
+        agg.fields.push_back(kind_of(schema.fields[static_cast<std::size_t>(column)].type));
+        it = field_columns_.end() - 1;
+      }
+      out.field_slot = static_cast<int>(it - field_columns_.begin());
+      const io::field_type type = schema.fields[static_cast<std::size_t>(column)].type;
+      out.type = spec.fn == aggregate_fn::avg ? io::field_type::f64 : type;
+    }
+    outputs_.push_back(out);
+  }
+  agg.window = {config.window.size_ms,
+                config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
+  agg.track_updates = config.emit == emit_mode::update;
+  agg_ = backend.make_agg_table(agg);
+
+  if (config.dedup) {
+    for (const auto& name : config.dedup->key) dedup_columns_.push_back(index(name));
+    TROVE_EXPECTS(dedup_columns_.size() <= kernels::max_key_columns,
+                  "dedup.key may name at most 8 fields");
+    kernels::dedup_options d;
+    d.ttl_ms = config.dedup->ttl_ms;
+    d.initial_capacity = config.dedup->initial_capacity;
+    d.max_bytes = config.dedup->max_bytes;
+    dedup_ = backend.make_dedup_set(d);
+  }
+
+  // String constants of filters live on the device for the whole run.
+  std::string constants;
+  for (const auto& p : config.filter) {
+    if (const auto* s = std::get_if<std::string>(&p.value)) constants += *s;
+  }
+  if (!constants.empty()) {
+    filter_strings_ = kernels::device_buffer(backend, constants.size(), stream_);
+    backend.copy_to_device(filter_strings_.data(), constants.data(), constants.size(), stream_);
+    backend.synchronize(stream_);
+  }
+}
+
+device_stage::~device_stage() {
+  uploads_.clear();
+  status_ = {};
+  keys_ = {};
+  filter_strings_ = {};
+  dedup_.reset();
+  agg_.reset();
+  backend_.destroy_stream(stream_);
+}
+
+kernels::column_view device_stage::column(const io::host_batch& batch, int index) {
+  const auto c = static_cast<std::size_t>(index);
+  const io::field& field = batch.schema().fields[c];
+  const std::size_t n = batch.size();
+  kernels::column_view view;
+  view.is_string = field.type == io::field_type::string;
+  // Required fields are present in every row (the decoder guarantees it): no bitmap to read.
+  const std::uint8_t* validity = field.required ? nullptr : batch.validity(c);
+  if (zero_copy_) {  // CPU backend: the host batch is already "device" memory
+    if (view.is_string) {
+      view.d_offsets = batch.offsets(c);
+      view.d_chars = batch.chars(c);
+    } else {
+      view.d_values = batch.fixed(c);
+    }
+    view.d_validity = validity;
+    return view;
+  }
+  auto upload = [&](const void* src, std::size_t bytes) {
+    uploads_.emplace_back(backend_, std::max<std::size_t>(bytes, 1), stream_);
+    backend_.copy_to_device(uploads_.back().data(), src, bytes, stream_);
+    return uploads_.back().data();
+  };
+  if (view.is_string) {
+    view.d_offsets = static_cast<const std::uint32_t*>(upload(batch.offsets(c), (n + 1) * 4));
+    view.d_chars = static_cast<const char*>(upload(batch.chars(c), batch.offsets(c)[n]));
+  } else {
+    view.d_values = static_cast<const std::uint64_t*>(upload(batch.fixed(c), n * 8));
+  }
+  if (validity) view.d_validity = static_cast<const std::uint8_t*>(upload(validity, (n + 7) / 8));
+  return view;
+}
+
+step_output device_stage::process(const io::host_batch& batch, std::int64_t before,
+                                  std::int64_t after) {
+  step_output out;
+  out.rows = empty_result();
+  const std::size_t n = batch.size();
+  if (n > 0) {
+    auto start = clock_type::now();
+    uploads_.clear();
+    if (status_.size() < n) status_ = kernels::device_buffer(backend_, n * 2, stream_);
+    if (dedup_ && keys_.size() < n * sizeof(kernels::hash128)) {
+      keys_ = kernels::device_buffer(backend_, n * 2 * sizeof(kernels::hash128), stream_);
+    }
+    kernels::classify_input in;
+    in.num_rows = n;
+    in.d_event_time =
+        reinterpret_cast<const std::int64_t*>(column(batch, event_time_column_).d_values);
+    in.window = {config_.window.size_ms,
+                 config_.window.slide_ms > 0 ? config_.window.slide_ms : config_.window.size_ms};
+    in.emitted_watermark = agg_->emitted_watermark();
+    std::uint32_t string_at = 0;
+    for (const auto& p : config_.filter) {
+      kernels::predicate& k = in.predicates[in.num_predicates++];
+      const int c = config_.schema.index_of(p.field);
+      k.column = column(batch, c);
+      k.op = to_kernel(p.op);
+      k.kind = kind_of(config_.schema.fields[static_cast<std::size_t>(c)].type);
+      std::visit(
+          [&](const auto& v) {
+            using V = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<V, std::string>) {
+              k.d_string = filter_strings_.as<char>() + string_at;
+              k.string_length = static_cast<std::uint32_t>(v.size());
+              string_at += k.string_length;
+            } else if constexpr (std::is_same_v<V, double>) {
+              k.value = k.kind == kernels::value_kind::f64
+                            ? std::bit_cast<std::uint64_t>(v)
+                            : static_cast<std::uint64_t>(static_cast<std::int64_t>(v));
+            } else if constexpr (std::is_same_v<V, bool>) {
+              k.value = v ? 1 : 0;
+            } else {
+              k.value = k.kind == kernels::value_kind::f64
+                            ? std::bit_cast<std::uint64_t>(static_cast<double>(v))
+                            : static_cast<std::uint64_t>(v);
+            }
+          },
+          p.value);
+    }
+    for (int c : dedup_columns_) in.dedup_keys.columns[in.dedup_keys.count++] = column(batch, c);
+    kernels::agg_input agg;
+    agg.num_rows = n;
+    for (int c : group_columns_) {
+      agg.keys.columns[agg.keys.count++] = column(batch, c);
+      if (batch.schema().fields[static_cast<std::size_t>(c)].type == io::field_type::string) {
+        agg.key_string_bytes += batch.offsets(static_cast<std::size_t>(c))[n];
+      }
+    }
+    for (std::size_t f = 0; f < field_columns_.size(); ++f) {
+      agg.fields[f] = column(batch, field_columns_[f]);
+    }
+    timings_.h2d = seconds_since(start);
+    start = clock_type::now();
+
+    auto* d_status = status_.as<std::uint8_t>();
+    auto* d_keys = keys_.as<kernels::hash128>();
+    backend_.classify(in, d_status, d_keys, stream_);
+    if (dedup_) dedup_->apply(d_keys, in.d_event_time, d_status, n, before, stream_);
+    agg.d_event_time = in.d_event_time;
+    agg.d_status = d_status;
+    agg_->aggregate(agg, stream_);
+    backend_.count_status(d_status, n, out.status_counts, stream_);
+    if (config_.late == late_policy::dead_letter && out.status_counts[kernels::status_late] > 0) {
+      std::vector<std::uint8_t> status(n);
+      backend_.copy_to_host(status.data(), d_status, n, stream_);
+      backend_.synchronize(stream_);
+      for (std::size_t row = 0; row < n; ++row) {
+        if (status[row] == kernels::status_late)
+          out.late_rows.push_back(static_cast<std::uint32_t>(row));
+      }
+    }
+    timings_.kernels = seconds_since(start);
+  }
+  const auto start = clock_type::now();
+  if (config_.emit == emit_mode::update && n > 0) emit(agg_->extract_updated(stream_), out, true);
+  emit(agg_->extract_closed(after, stream_), out, config_.emit == emit_mode::final);
+  timings_.extract = seconds_since(start);
+  return out;
+}
+
+step_output device_stage::close_windows(std::int64_t watermark) {
+  step_output out;
+  out.rows = empty_result();
+  if (config_.emit == emit_mode::update) emit(agg_->extract_updated(stream_), out, true);
+  emit(agg_->extract_closed(watermark, stream_), out, config_.emit == emit_mode::final);
+  return out;
+}
+
+void device_stage::emit(kernels::agg_result&& result, step_output& out, bool rows) {
+  if (result.rows == 0) return;
+  if (rows) convert(result, out.rows);
+  // In update mode closed windows were already emitted as updates; they only count here.
+  if (!rows || config_.emit == emit_mode::final) out.windows_emitted += result.windows;
+}
+
+io::result_batch device_stage::empty_result() const {
+  io::result_batch batch;
+  for (int c : group_columns_) {
+    const io::field& f = config_.schema.fields[static_cast<std::size_t>(c)];
+    batch.add_column(f.name, f.type);
+  }
+  batch.add_column("window_start", io::field_type::timestamp_ms);
+  batch.add_column("window_end", io::field_type::timestamp_ms);
+  for (const auto& o : outputs_) batch.add_column(o.name, o.type);
+  return batch;
+}
+
+void device_stage::convert(const kernels::agg_result& r, io::result_batch& out) const {
+  std::size_t col = 0;
+  for (std::size_t k = 0; k < group_columns_.size(); ++k, ++col) {
+    io::result_column& dst = out.columns[col];
+    const kernels::result_key_column& src = r.keys[k];
+    for (std::size_t row = 0; row < r.rows; ++row) {
+      if (!src.valid[row]) {
+        dst.append_null();
+      } else if (src.is_string) {
+        dst.append_string(std::string_view(src.chars).substr(
+            src.offsets[row], src.offsets[row + 1] - src.offsets[row]));
+      } else {
+        dst.append_u64(src.values[row]);  // the 8-byte word, whatever its type
+      }
+    }
+  }
+  for (std::size_t row = 0; row < r.rows; ++row) out.columns[col].append_i64(r.window_start[row]);
+  ++col;
+  for (std::size_t row = 0; row < r.rows; ++row) out.columns[col].append_i64(r.window_end[row]);
+  ++col;
+  for (const auto& o : outputs_) {
+    io::result_column& dst = out.columns[col++];
+    if (o.fn == aggregate_fn::count) {
+      for (std::size_t row = 0; row < r.rows; ++row) dst.append_u64(r.count[row]);
+      continue;
+    }
+    const kernels::result_field& f = r.fields[static_cast<std::size_t>(o.field_slot)];
+    for (std::size_t row = 0; row < r.rows; ++row) {
+      if (f.non_null[row] == 0) {  // every value was null: no sum/min/max/avg
+        dst.append_null();
+        continue;
+      }
+      switch (o.fn) {
+        case aggregate_fn::sum:
+          dst.append_u64(f.sum[row]);
+          break;
+        case aggregate_fn::min:
+          dst.append_u64(f.min[row]);
+          break;
+        case aggregate_fn::max:
+          dst.append_u64(f.max[row]);
+          break;
+        default: {
+          double sum = 0;
+          switch (f.kind) {
+            case kernels::value_kind::f64:
+              sum = std::bit_cast<double>(f.sum[row]);
+              break;
+            case kernels::value_kind::i64:
+              sum = static_cast<double>(static_cast<std::int64_t>(f.sum[row]));
+              break;
+            case kernels::value_kind::u64:
+              sum = static_cast<double>(f.sum[row]);
+              break;
+          }
+          dst.append_f64(sum / static_cast<double>(f.non_null[row]));
+        }
+      }
+    }
+  }
+  out.rows += r.rows;
+}
+
+kernels::table_stats device_stage::dedup_stats() const {
+  return dedup_ ? dedup_->stats() : kernels::table_stats{};
+}
+kernels::table_stats device_stage::agg_stats() const {
+  return agg_->stats();
+}
+
+}  // namespace trove::host

@@ -1,0 +1,93 @@
+#pragma once
+/// @file device_stage.hpp
+/// @brief The device step of the pipeline: one decoded batch in, emitted rows out. Maps the
+/// pipeline's configuration onto the kernels (which columns are keys, fields, filters), moves the
+/// batch to the device (zero-copy on the CPU backend, async H2D copies on CUDA), runs
+/// classify → dedup → aggregate, and extracts changed and closed windows as result rows.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/config.hpp"
+#include "io/batch.hpp"
+#include "io/result_batch.hpp"
+#include "kernels/agg_table.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/classify.hpp"
+#include "kernels/dedup_set.hpp"
+#include "kernels/row_status.hpp"
+#include "kernels/table_stats.hpp"
+
+namespace trove::host {
+
+/// @brief What one step produced.
+struct step_output {
+  io::result_batch rows;  ///< rows to hand to the sink, in order
+  std::uint64_t status_counts[kernels::status_count] = {};
+  std::uint64_t windows_emitted = 0;     ///< windows closed by this step
+  std::vector<std::uint32_t> late_rows;  ///< filled when late: dead_letter
+};
+
+/// @brief Per-stage timings of the last step, in seconds (for metrics and the load harness).
+struct step_timings {
+  double h2d = 0;
+  double kernels = 0;
+  double extract = 0;
+};
+
+/// @brief Runs batches through the kernels of one backend, keeping device state across them.
+class device_stage {
+ public:
+  device_stage(const pipeline_config& config, kernels::backend& backend);
+  ~device_stage();
+  device_stage(const device_stage&) = delete;
+  device_stage& operator=(const device_stage&) = delete;
+
+  /// @brief Processes a batch: rows are deduplicated with the watermark `before` (in force when
+  /// the batch arrived), then windows closed by `after` are extracted.
+  step_output process(const io::host_batch& batch, std::int64_t before, std::int64_t after);
+
+  /// @brief Emits every window closed by the watermark (INT64_MAX at end of input).
+  step_output close_windows(std::int64_t watermark);
+
+  /// @brief Columns of the result rows, in output order.
+  [[nodiscard]] io::result_batch empty_result() const;
+
+  [[nodiscard]] kernels::table_stats dedup_stats() const;
+  [[nodiscard]] kernels::table_stats agg_stats() const;
+  [[nodiscard]] const step_timings& timings() const noexcept { return timings_; }
+  [[nodiscard]] kernels::backend& backend() noexcept { return backend_; }
+
+ private:
+  kernels::column_view column(const io::host_batch& batch, int index);
+  void convert(const kernels::agg_result& result, io::result_batch& out) const;
+  void emit(kernels::agg_result&& result, step_output& out, bool rows);
+
+  struct aggregate_output {
+    std::string name;
+    aggregate_fn fn;
+    int field_slot;  // index into agg_options::fields; -1 for count
+    io::field_type type;
+  };
+
+  const pipeline_config& config_;
+  kernels::backend& backend_;
+  kernels::stream_view stream_;
+  bool zero_copy_;
+  std::unique_ptr<kernels::dedup_set> dedup_;
+  std::unique_ptr<kernels::agg_table> agg_;
+  int event_time_column_ = -1;
+  std::vector<int> dedup_columns_;
+  std::vector<int> group_columns_;
+  std::vector<int> field_columns_;  // schema columns of the aggregated numeric fields
+  std::vector<aggregate_output> outputs_;
+  kernels::device_buffer status_;
+  kernels::device_buffer keys_;
+  kernels::device_buffer filter_strings_;
+  std::vector<kernels::device_buffer> uploads_;  // per-batch copies (CUDA)
+  step_timings timings_;
+};
+
+}  // namespace trove::host

@@ -1,0 +1,52 @@
+#pragma once
+/// @file pipeline.hpp
+/// @brief `trove run`: source → decode → batcher → device → encode → sink, each stage on its own
+/// thread, connected by bounded queues over a fixed pool of (pinned) batch buffers.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "host/config.hpp"
+
+namespace trove::host {
+
+/// @brief Command-line options of a run that are not part of the pipeline's configuration.
+struct run_options {
+  std::string stats_json;  ///< write the final stats here (empty: don't)
+  bool quiet = false;      ///< no progress lines
+  bool strict = false;     ///< the first bad record stops the run (exit code 1)
+};
+
+/// @brief Counters of a run; `in = accepted + duplicate + late + filtered + bad` always.
+struct run_stats {
+  std::uint64_t in = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t duplicate = 0;
+  std::uint64_t late = 0;
+  std::uint64_t filtered = 0;
+  std::uint64_t bad = 0;
+  std::uint64_t rows_out = 0;
+  std::uint64_t windows_emitted = 0;
+  std::uint64_t batches = 0;
+  double seconds = 0;
+  double events_per_second = 0;
+  std::string device;
+  std::int64_t watermark = INT64_MIN;
+  std::uint64_t open_groups = 0;  ///< groups still open at exit (non-zero only after a signal)
+  bool interrupted = false;
+
+  /// @brief The stats as one JSON object (the --stats-json file).
+  [[nodiscard]] std::string to_json() const;
+};
+
+/// @brief Asks every running pipeline to stop: stop reading, drain, flush (signal-safe).
+void request_stop() noexcept;
+
+/// @brief Runs a pipeline to the end of its input (or until request_stop()).
+/// @throws trove::logic_error for configuration problems found at start-up, std::runtime_error
+/// (or a subclass) for I/O, device and capacity failures.
+run_stats run_pipeline(const pipeline_config& config, const run_options& options);
+
+}  // namespace trove::host

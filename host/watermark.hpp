@@ -1,0 +1,65 @@
+#pragma once
+/// @file watermark.hpp
+/// @brief Event-time watermarks with bounded out-of-orderness, per source partition.
+///
+/// Each partition's watermark is its maximum event time seen minus allowed_lateness; the
+/// pipeline's watermark is the minimum over active partitions. A partition that has received
+/// nothing for idle_timeout (processing time) stops holding the watermark back. End of a finite
+/// input moves the watermark to +infinity (INT64_MAX). Before any event it is -infinity.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+
+namespace trove::host {
+
+/// @brief Tracks the watermark of a multi-partition source.
+class watermark_tracker {
+ public:
+  using clock = std::chrono::steady_clock;
+  static constexpr std::int64_t minus_infinity = std::numeric_limits<std::int64_t>::min();
+  static constexpr std::int64_t plus_infinity = std::numeric_limits<std::int64_t>::max();
+
+  watermark_tracker(std::int64_t allowed_lateness_ms, std::int64_t idle_timeout_ms)
+      : lateness_(allowed_lateness_ms), idle_(std::chrono::milliseconds(idle_timeout_ms)) {}
+
+  /// @brief Records the largest event time seen in a partition (at processing time `now`).
+  void observe(std::int32_t partition, std::int64_t max_event_time, clock::time_point now) {
+    auto& p = partitions_[partition];
+    if (max_event_time > p.max_event_time) p.max_event_time = max_event_time;
+    p.last_seen = now;
+  }
+
+  /// @brief Marks the end of a finite input: every window may close.
+  void finish() noexcept { finished_ = true; }
+
+  /// @brief The current watermark (monotone: it never moves back).
+  std::int64_t current(clock::time_point now) {
+    if (finished_) return high_ = plus_infinity;
+    std::int64_t low = plus_infinity;
+    bool any_active = false;
+    for (const auto& [id, p] : partitions_) {
+      if (now - p.last_seen >= idle_ && partitions_.size() > 1) continue;  // idle: ignored
+      any_active = true;
+      if (p.max_event_time < low) low = p.max_event_time;
+    }
+    if (!any_active || low == minus_infinity) return high_;
+    const std::int64_t candidate = low - lateness_;
+    if (candidate > high_) high_ = candidate;
+    return high_;
+  }
+
+ private:
+  struct partition_state {
+    std::int64_t max_event_time = minus_infinity;
+    clock::time_point last_seen{};
+  };
+  std::int64_t lateness_;
+  clock::duration idle_;
+  std::map<std::int32_t, partition_state> partitions_;
+  std::int64_t high_ = minus_infinity;
+  bool finished_ = false;
+};
+
+}  // namespace trove::host
