@@ -68,8 +68,8 @@ inline w1_data make_w1(std::size_t events, std::uint64_t users = 1'000'000, doub
       d.user_id.push_back(static_cast<std::uint64_t>(
           std::lower_bound(cdf.begin(), cdf.end(), unit(rng)) - cdf.begin()));
       type_of.push_back(static_cast<std::uint32_t>(rng() % 4));
-      d.ts.push_back(start + static_cast<std::int64_t>(i) * span_ms /
-                                 static_cast<std::int64_t>(events));
+      d.ts.push_back(start +
+                     static_cast<std::int64_t>(i) * span_ms / static_cast<std::int64_t>(events));
       d.amount.push_back(static_cast<double>(rng() % 100000) / 100.0);
     }
     d.type_chars += types[type_of.back()];

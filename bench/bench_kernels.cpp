@@ -135,6 +135,7 @@ kernels::agg_options w1_agg_options() {
   kernels::agg_options a;
   a.key_is_string = {false, true};
   a.fields = {kernels::value_kind::f64};
+  a.field_nullable = {false};  // amount is a required field in W1
   a.window = {window_ms, window_ms};
   a.initial_capacity = 1 << 20;
   return a;
@@ -159,8 +160,8 @@ void report(benchmark::State& state, std::size_t n, const char* name) {
   state.SetBytesProcessed(static_cast<std::int64_t>(events * shared_w1().bytes_per_event()));
   state.counters["events_per_s"] = benchmark::Counter(events, benchmark::Counter::kIsRate);
   if (baseline_events_per_second > 0) {
-    state.counters["vs_absl"] = benchmark::Counter(
-        events / baseline_events_per_second, benchmark::Counter::kIsRate);
+    state.counters["vs_absl"] =
+        benchmark::Counter(events / baseline_events_per_second, benchmark::Counter::kIsRate);
   }
   state.SetLabel(name);
 }
@@ -179,6 +180,7 @@ void BM_trove_step(benchmark::State& state, bool cuda) {
     kernels::dedup_options dopt;
     dopt.ttl_ms = 600'000;
     dopt.initial_capacity = 1 << 22;
+    dopt.exact_64bit_keys = true;  // event_id: one required u64, as the runtime configures it
     auto dedup = be->make_dedup_set(dopt);
     auto agg = be->make_agg_table(w1_agg_options());
     std::int64_t watermark = INT64_MIN;
@@ -231,6 +233,7 @@ void BM_trove_dedup(benchmark::State& state, bool cuda) {
     kernels::dedup_options dopt;
     dopt.ttl_ms = 600'000;
     dopt.initial_capacity = 1 << 22;
+    dopt.exact_64bit_keys = true;  // event_id: one required u64, as the runtime configures it
     auto dedup = be->make_dedup_set(dopt);
     be->synchronize({});
     state.ResumeTiming();
@@ -273,14 +276,27 @@ using namespace trove::bench;
 // The baseline runs first so the others can report their ratio to it.
 BENCHMARK(BM_absl_baseline)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_trove_step, cpu, false)
-    ->Arg(1 << 16)->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+    ->Arg(1 << 16)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_trove_classify, cpu, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_trove_dedup, cpu, false)
-    ->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_trove_aggregate, cpu, false)
-    ->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_trove_step, cuda, true)
-    ->Arg(1 << 20)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

@@ -79,6 +79,7 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
       if (it == field_columns_.end()) {
         field_columns_.push_back(column);
         agg.fields.push_back(kind_of(schema.fields[static_cast<std::size_t>(column)].type));
+        agg.field_nullable.push_back(!schema.fields[static_cast<std::size_t>(column)].required);
         it = field_columns_.end() - 1;
       }
       out.field_slot = static_cast<int>(it - field_columns_.begin());
@@ -100,6 +101,10 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
     d.ttl_ms = config.dedup->ttl_ms;
     d.initial_capacity = config.dedup->initial_capacity;
     d.max_bytes = config.dedup->max_bytes;
+    // One required integer key compares exactly in 16-byte slots.
+    const io::field& key = schema.fields[static_cast<std::size_t>(dedup_columns_.front())];
+    d.exact_64bit_keys =
+        dedup_columns_.size() == 1 && key.required && key.type != io::field_type::string;
     dedup_ = backend.make_dedup_set(d);
   }
 

@@ -28,6 +28,7 @@ struct step_output {
   std::uint64_t status_counts[kernels::status_count] = {};
   std::uint64_t windows_emitted = 0;     ///< windows closed by this step
   std::vector<std::uint32_t> late_rows;  ///< filled when late: dead_letter
+  std::vector<std::uint32_t> bad_rows;   ///< event time out of range (dead-lettered)
 };
 
 /// @brief Per-stage timings of the last step, in seconds (for metrics and the load harness).

@@ -22,6 +22,7 @@
 #include "io/line_reader.hpp"
 #include "io/synthetic.hpp"
 #include "kernels/error.hpp"
+#include "kernels/window.hpp"
 
 namespace trove::host {
 namespace {
@@ -390,10 +391,16 @@ class pipeline {
     stats_.duplicate += out.status_counts[kernels::status_duplicate];
     stats_.late += out.status_counts[kernels::status_late];
     stats_.filtered += out.status_counts[kernels::status_filtered];
+    bad_.fetch_add(out.status_counts[kernels::status_bad], std::memory_order_relaxed);
     stats_.windows_emitted += out.windows_emitted;
     stats_.rows_out += out.rows.rows;
     stats_.watermark = watermark_.current(clock_type::now());
     if (batch) {
+      for (std::uint32_t row : out.bad_rows) {
+        dead_letter_.write(fmt::format("event time out of range [{}, {}] ms",
+                                       kernels::min_event_time, kernels::max_event_time),
+                           source_name(), batch->positions()[row], row_as_json(*batch, row));
+      }
       for (std::uint32_t row : out.late_rows) {
         dead_letter_.write(fmt::format("late: every window of the record was already emitted "
                                        "(watermark {})",

@@ -32,6 +32,9 @@ inline constexpr std::size_t max_agg_fields = 16;
 struct agg_options {
   std::vector<bool> key_is_string;  ///< one entry per group key column (at most max_key_columns)
   std::vector<value_kind> fields;   ///< numeric fields aggregated (at most max_agg_fields)
+  /// Per field: may hold nulls (default: all nullable). A field that cannot be null needs no
+  /// non-null counter (it equals count), which saves an atomic per row.
+  std::vector<bool> field_nullable;
   window_spec window;
   std::size_t initial_capacity = std::size_t{1} << 16;  ///< slots (rounded up to a power of 2)
   std::size_t max_bytes = std::size_t{8} << 30;         ///< cap on slots + key arena bytes

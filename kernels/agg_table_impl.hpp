@@ -13,7 +13,6 @@
 #include <thrust/functional.h>
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/scan.h>
-#include <thrust/sort.h>
 #include <thrust/transform.h>
 #include <thrust/transform_reduce.h>
 
@@ -66,10 +65,14 @@ struct agg_layout {
   std::uint32_t num_fields = 0;
   bool key_is_string[max_key_columns] = {};
   value_kind kinds[max_agg_fields] = {};
+  bool nullable[max_agg_fields] = {};
   std::size_t stride = sizeof(agg_header);
 };
 
-/// @brief Decodes the rows gathered by an extraction on the host (agg_table.cpp).
+/// @brief Decodes the rows gathered by an extraction on the host, in the deterministic output
+/// order (window start, then group fingerprint), whatever order the slots were gathered in
+/// (agg_table.cpp). Sorting compact host copies beats sorting slot indices on the device with a
+/// comparator that chases them (and Thrust's OpenMP sort is sequential).
 agg_result decode_result(const agg_layout& layout, const window_spec& window,
                          const unsigned char* h_slots, std::size_t rows,
                          const std::uint64_t* h_records, const std::uint64_t* h_record_offsets);
@@ -302,7 +305,7 @@ struct agg_update_fn {
       if (!col.valid(row)) continue;
       const std::uint64_t value = col.d_values[row];
       agg_acc& a = acc[f];
-      fetch_add(a.non_null, std::uint64_t{1});
+      if (table.layout.nullable[f]) fetch_add(a.non_null, std::uint64_t{1});
       switch (table.layout.kinds[f]) {
         case value_kind::i64:
           fetch_add(a.sum, value);  // two's complement: unsigned add == signed add mod 2^64
@@ -371,18 +374,6 @@ struct full_count_fn {
   agg_ref table;
   TROVE_HD std::uint64_t operator()(std::uint64_t pos) const noexcept {
     return table.header(pos).state == agg_full ? 1 : 0;
-  }
-};
-
-/// @brief Deterministic output order: window start, then group fingerprint.
-struct slot_order_fn {
-  agg_ref table;
-  TROVE_HD bool operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    const agg_header& x = table.header(a);
-    const agg_header& y = table.header(b);
-    if (x.window_start != y.window_start) return x.window_start < y.window_start;
-    if (x.k0 != y.k0) return x.k0 < y.k0;
-    return x.k1 < y.k1;
   }
 };
 
@@ -484,7 +475,10 @@ class agg_table_impl final : public agg_table {
     for (std::size_t c = 0; c < options.key_is_string.size(); ++c) {
       layout_.key_is_string[c] = options.key_is_string[c];
     }
-    for (std::size_t f = 0; f < options.fields.size(); ++f) layout_.kinds[f] = options.fields[f];
+    for (std::size_t f = 0; f < options.fields.size(); ++f) {
+      layout_.kinds[f] = options.fields[f];
+      layout_.nullable[f] = f >= options.field_nullable.size() || options.field_nullable[f];
+    }
     layout_.stride = sizeof(agg_header) + sizeof(agg_acc) * options.fields.size();
     counters_ = device_buffer(*exec_.be, 4 * sizeof(std::uint64_t), exec_.stream);
     exec_.be->fill_bytes(counters_.data(), 0, counters_.size(), exec_.stream);
@@ -521,8 +515,8 @@ class agg_table_impl final : public agg_table {
       }
       const std::size_t end = std::min(n, begin + std::max<std::size_t>(1, headroom / windows));
       reserve_side_arrays(input, end - begin);
-      agg_update_fn update{ref(), input.keys, input.d_event_time, input.d_status, d_fp, {},
-                           emitted_wm_, end, options_.track_updates};
+      agg_update_fn update{ref(),       input.keys, input.d_event_time,    input.d_status, d_fp, {},
+                           emitted_wm_, end,        options_.track_updates};
       for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
       thrust::for_each(exec_.policy(), rows + begin, rows + end, update);
       read_counters();
@@ -724,7 +718,10 @@ class agg_table_impl final : public agg_table {
     const window_spec& w = options_.window;
     const std::int64_t first = w.start(range.min, w.windows_per_event() - 1);
     const std::int64_t last = w.last_start(range.max);
-    if ((last - first) / w.slide_ms > 4096) {
+    // Unsigned: the span of a batch with absurd event times must not overflow.
+    if ((static_cast<std::uint64_t>(last) - static_cast<std::uint64_t>(first)) /
+            static_cast<std::uint64_t>(w.slide_ms) >
+        4096) {
       unknown_windows_ = true;
       return;
     }
@@ -737,7 +734,6 @@ class agg_table_impl final : public agg_table {
     if (m == 0) return empty_result();
     const stream_view stream = exec_.stream;
     const agg_ref table = ref();
-    thrust::sort(exec_.policy(), d_positions, d_positions + m, slot_order_fn{table});
     const auto items = thrust::counting_iterator<std::size_t>(0);
     device_buffer offsets(*exec_.be, (m + 1) * sizeof(std::uint64_t), stream);
     auto* d_offsets = offsets.template as<std::uint64_t>();

@@ -120,8 +120,7 @@ class cuda_backend final : public backend {
     for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
   }
   std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) override {
-    return std::make_unique<detail::dedup_set_impl<detail::cuda_exec>>(detail::cuda_exec{this},
-                                                                       options);
+    return detail::make_dedup_set(detail::cuda_exec{this}, options);
   }
   std::unique_ptr<agg_table> make_agg_table(const agg_options& options) override {
     return std::make_unique<detail::agg_table_impl<detail::cuda_exec>>(detail::cuda_exec{this},

@@ -1,7 +1,8 @@
 #pragma once
 /// @file classify.hpp
-/// @brief The first per-row pass of a batch: filter, late check and dedup key, fused so the batch
-/// is read once. Rows leave it as status_accepted, status_filtered or status_late; the dedup set
+/// @brief The first per-row pass of a batch: event-time range, filter, late check and dedup key,
+/// fused so the batch is read once. Rows leave it as status_accepted, status_bad (event time out of
+/// range), status_filtered or status_late; the dedup set
 /// then moves duplicates out of status_accepted.
 
 #include <cstddef>
@@ -104,13 +105,18 @@ struct classify_fn {
   hash128* d_dedup_keys;
 
   TROVE_HD void operator()(std::size_t row) const noexcept {
+    const std::int64_t t = in.d_event_time[row];
+    if (t < min_event_time || t > max_event_time) {
+      d_status[row] = status_bad;
+      return;
+    }
     for (std::uint32_t i = 0; i < in.num_predicates; ++i) {
       if (!matches(in.predicates[i], row)) {
         d_status[row] = status_filtered;
         return;
       }
     }
-    if (in.window.is_late(in.d_event_time[row], in.emitted_watermark)) {
+    if (in.window.is_late(t, in.emitted_watermark)) {
       d_status[row] = status_late;
       return;
     }

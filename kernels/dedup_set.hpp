@@ -5,7 +5,8 @@
 /// Semantics (DESIGN.md, "Dedup"): a row is a duplicate when a row with the same key was accepted
 /// earlier and that entry has not expired; an entry accepted with event time t0 expires once the
 /// watermark W reaches t0 + ttl (W >= t0 + ttl), and the key may then be accepted again. Within a
-/// batch the first row in arrival order wins whatever the thread interleaving.
+/// batch the first row in arrival order wins whatever the thread interleaving (a key accepted in
+/// the batch is a duplicate for the rest of the batch, even if the watermark already expired it).
 ///
 /// Memory policy: the table is an open-addressing table (linear probing) rebuilt before a batch
 /// would push its load past max_load; a rebuild drops expired entries and doubles the capacity
@@ -27,11 +28,11 @@ struct dedup_options {
   std::int64_t ttl_ms = 600'000;
   std::size_t initial_capacity = std::size_t{1} << 20;  ///< slots (rounded up to a power of 2)
   std::size_t max_bytes = std::size_t{4} << 30;         ///< cap on the table's device memory
-  double max_load = 0.5;                                ///< rebuild before exceeding this
+  double max_load = 0.7;                                ///< rebuild before exceeding this
+  /// Keys are one exact, never-null 64-bit value (key.hi; key.lo ignored): 16-byte slots instead
+  /// of 24. Set by the runtime for a single required integer dedup field.
+  bool exact_64bit_keys = false;
 };
-
-/// @brief Bytes of one dedup slot (key 16, first-seen event time 8, in-batch claim 8).
-inline constexpr std::size_t dedup_slot_bytes = 32;
 
 /// @brief A device-resident set of accepted keys with their first-seen event times.
 class dedup_set {

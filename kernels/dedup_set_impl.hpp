@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <memory>
 #include <string>
 
 #include "kernels/atomics.hpp"
@@ -22,21 +23,53 @@
 
 namespace trove::kernels::detail {
 
-// first_seen doubles as the slot's state word, so a slot is 32 bytes and one CAS publishes it.
-inline constexpr std::int64_t fs_empty = INT64_MIN;        // never used
-inline constexpr std::int64_t fs_busy = INT64_MIN + 1;     // being written by its inserter
-inline constexpr std::int64_t fs_pending = INT64_MIN + 2;  // inserted in this batch, winner open
+// first_seen doubles as the slot's state word, so one CAS publishes a slot and one word decides a
+// batch's winner. Event times are validated to lie in [min_event_time, max_event_time] (classify
+// marks others bad), far from these sentinels.
+inline constexpr std::int64_t fs_empty = INT64_MIN;       // never used
+inline constexpr std::int64_t fs_busy = INT64_MIN + 1;    // being written by its inserter
+inline constexpr std::int64_t fs_claim0 = INT64_MIN + 2;  // fs_claim0 + row: claimed by row
+inline constexpr std::int64_t fs_claim_end = fs_claim0 + (std::int64_t{1} << 32);
 inline constexpr std::uint64_t no_slot = ~std::uint64_t{0};
 inline constexpr std::uint64_t inserted_bit = std::uint64_t{1} << 63;
 
-/// @brief One dedup slot.
-struct dedup_slot {
+TROVE_HD TROVE_FORCEINLINE constexpr std::int64_t claim_of(std::size_t row) noexcept {
+  return fs_claim0 + static_cast<std::int64_t>(row);
+}
+TROVE_HD TROVE_FORCEINLINE constexpr bool is_claim(std::int64_t first_seen) noexcept {
+  return first_seen >= fs_claim0 && first_seen < fs_claim_end;
+}
+
+/// @brief Slot of a table whose keys are one exact 64-bit value (a required integer field):
+/// 16 bytes, four per cache line.
+struct dedup_slot64 {
+  std::uint64_t key;
+  std::int64_t first_seen;  // event time of the accepted row, or one of the fs_* states
+  TROVE_HD TROVE_FORCEINLINE bool holds(const hash128& k) const noexcept { return key == k.hi; }
+  TROVE_HD TROVE_FORCEINLINE void store(const hash128& k) noexcept { key = k.hi; }
+  TROVE_HD TROVE_FORCEINLINE hash128 get() const noexcept { return {key, 0}; }
+  TROVE_HD static TROVE_FORCEINLINE std::uint64_t hash(const hash128& k) noexcept {
+    return mix64(k.hi);
+  }
+};
+
+/// @brief Slot of a table whose keys are 128-bit (fingerprints, or a nullable exact value).
+struct dedup_slot128 {
   std::uint64_t k0;
   std::uint64_t k1;
-  std::int64_t first_seen;  // event time of the accepted row, or one of the fs_* states
-  std::uint64_t claim;      // (batch seq << 32) | ~row: the max is this batch's first row
+  std::int64_t first_seen;
+  TROVE_HD TROVE_FORCEINLINE bool holds(const hash128& k) const noexcept {
+    return k0 == k.hi && k1 == k.lo;
+  }
+  TROVE_HD TROVE_FORCEINLINE void store(const hash128& k) noexcept {
+    k0 = k.hi;
+    k1 = k.lo;
+  }
+  TROVE_HD TROVE_FORCEINLINE hash128 get() const noexcept { return {k0, k1}; }
+  TROVE_HD static TROVE_FORCEINLINE std::uint64_t hash(const hash128& k) noexcept {
+    return mix64(k.hi ^ mix64(k.lo));
+  }
 };
-static_assert(sizeof(dedup_slot) == dedup_slot_bytes);
 
 /// @brief t0 + ttl <= watermark, without overflow for any t0, ttl >= 0, watermark.
 TROVE_HD TROVE_FORCEINLINE bool ttl_expired(std::int64_t first_seen, std::int64_t ttl,
@@ -45,53 +78,52 @@ TROVE_HD TROVE_FORCEINLINE bool ttl_expired(std::int64_t first_seen, std::int64_
 }
 
 /// @brief Non-owning view of the table passed to kernels by value.
+template <class Slot>
 struct dedup_ref {
-  dedup_slot* d_slots;
+  Slot* d_slots;
   std::uint64_t mask;
   std::int64_t ttl_ms;
 
   TROVE_HD TROVE_FORCEINLINE std::uint64_t home(const hash128& key) const noexcept {
-    return mix64(key.hi ^ mix64(key.lo)) & mask;
+    return Slot::hash(key) & mask;
   }
+  /// An accepted entry (not a sentinel) that has not expired.
   TROVE_HD TROVE_FORCEINLINE bool live(std::int64_t first_seen,
                                        std::int64_t watermark) const noexcept {
-    return first_seen != fs_empty && !ttl_expired(first_seen, ttl_ms, watermark);
+    return first_seen >= fs_claim_end && !ttl_expired(first_seen, ttl_ms, watermark);
   }
 
-  /// @brief Finds the key's slot or inserts it (publishing it with first_seen = initial).
+  /// @brief Finds the key's slot or inserts it, publishing it with first_seen = initial.
   /// @return the slot index, with inserted_bit set when this call inserted it.
-  TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t initial,
-                                        std::uint64_t claim) const noexcept {
+  TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t initial) const noexcept {
     std::uint64_t pos = home(key);
     while (true) {
-      dedup_slot& slot = d_slots[pos];
+      Slot& slot = d_slots[pos];
       std::int64_t state = load_acquire(slot.first_seen);
       if (state == fs_empty) {
         if (cas(slot.first_seen, state, fs_busy)) {
-          slot.k0 = key.hi;
-          slot.k1 = key.lo;
-          store_relaxed(slot.claim, claim);
+          slot.store(key);
           store_release(slot.first_seen, initial);
           return pos | inserted_bit;
         }
         // Lost the race: `state` now holds the winner's state; fall through and compare keys.
       }
       while (state == fs_busy) state = load_acquire(slot.first_seen);
-      if (slot.k0 == key.hi && slot.k1 == key.lo) return pos;
+      if (slot.holds(key)) return pos;
       pos = (pos + 1) & mask;
     }
   }
 };
 
 /// @brief Phase 1: each considered row finds its key. A live entry from an earlier batch makes it
-/// a duplicate at once; otherwise the row raises the slot's claim to its own (batch, row) stamp
-/// and becomes a candidate. Rows are independent, so any interleaving gives the same claims.
+/// a duplicate at once; otherwise the row lowers the slot's claim to its own row index (an atomic
+/// min on first_seen) and becomes a candidate. The smallest row wins whatever the interleaving.
+template <class Slot>
 struct dedup_probe_fn {
-  dedup_ref table;
+  dedup_ref<Slot> table;
   const hash128* d_keys;
   std::uint8_t* d_status;
   std::uint64_t* d_candidate;
-  std::uint64_t seq;
   std::int64_t watermark;
   std::size_t n;
 
@@ -107,40 +139,52 @@ struct dedup_probe_fn {
       d_candidate[row] = no_slot;
       return;
     }
-    const std::uint64_t claim = (seq << 32) | (0xFFFFFFFFu - static_cast<std::uint32_t>(row));
-    const std::uint64_t found = table.find_or_insert(d_keys[row], fs_pending, claim);
-    if (found & inserted_bit) {
-      d_candidate[row] = found;
-      return;
-    }
-    dedup_slot& slot = table.d_slots[found];
-    const std::int64_t first_seen = load_relaxed(slot.first_seen);
-    if (first_seen != fs_pending && table.live(first_seen, watermark)) {
-      d_status[row] = status_duplicate;
-      d_candidate[row] = no_slot;
-      return;
-    }
-    fetch_max(slot.claim, claim);
+    const std::int64_t claim = claim_of(row);
+    const std::uint64_t found = table.find_or_insert(d_keys[row], claim);
     d_candidate[row] = found;
+    if (found & inserted_bit) return;
+    std::int64_t& first_seen = table.d_slots[found].first_seen;
+    std::int64_t current = load_relaxed(first_seen);
+    while (true) {
+      if (is_claim(current)) {
+        if (current <= claim) return;  // an earlier row of this batch holds it
+      } else if (table.live(current, watermark)) {
+        d_status[row] = status_duplicate;
+        d_candidate[row] = no_slot;
+        return;
+      }
+      // Expired entry, or a later row's claim: take it (on failure `current` is reloaded).
+      if (atomic_ref<std::int64_t>(first_seen)
+              .compare_exchange_weak(current, claim, cuda::std::memory_order_relaxed)) {
+        return;
+      }
+    }
   }
 };
 
-/// @brief Phase 2: the row holding its slot's claim is the first copy: it is accepted and stamps
-/// first_seen; every other candidate of that key in the batch is a duplicate.
+/// @brief Phase 2: the row whose claim survived is the first copy: it is accepted and stamps
+/// first_seen with its event time; every other candidate of that key is a duplicate.
+template <class Slot>
 struct dedup_resolve_fn {
-  dedup_ref table;
+  dedup_ref<Slot> table;
   const std::int64_t* d_event_time;
   std::uint8_t* d_status;
   const std::uint64_t* d_candidate;
-  std::uint64_t seq;
+  std::size_t n;
 
   TROVE_HD void operator()(std::size_t row) const noexcept {
+#if !defined(__CUDA_ARCH__)
+    constexpr std::size_t lookahead = 8;
+    if (row + lookahead < n && d_candidate[row + lookahead] != no_slot) {
+      __builtin_prefetch(&table.d_slots[d_candidate[row + lookahead] & ~inserted_bit]);
+    }
+#endif
     const std::uint64_t candidate = d_candidate[row];
     if (candidate == no_slot) return;
-    dedup_slot& slot = table.d_slots[candidate & ~inserted_bit];
-    const std::uint64_t claim = (seq << 32) | (0xFFFFFFFFu - static_cast<std::uint32_t>(row));
-    if (load_relaxed(slot.claim) == claim) {
-      store_relaxed(slot.first_seen, d_event_time[row]);
+    std::int64_t& first_seen = table.d_slots[candidate & ~inserted_bit].first_seen;
+    // Losers may read the winner's event time instead of its claim: either way not their claim.
+    if (load_relaxed(first_seen) == claim_of(row)) {
+      store_relaxed(first_seen, d_event_time[row]);
     } else {
       d_status[row] = status_duplicate;
     }
@@ -163,27 +207,29 @@ struct is_duplicate_fn {
   }
 };
 /// @brief 1 for every live slot.
+template <class Slot>
 struct live_slot_fn {
-  dedup_ref table;
+  dedup_ref<Slot> table;
   std::int64_t watermark;
   TROVE_HD std::uint64_t operator()(std::size_t pos) const noexcept {
     return table.live(table.d_slots[pos].first_seen, watermark) ? 1 : 0;
   }
 };
 /// @brief Re-inserts a live slot of the old table into the new one.
+template <class Slot>
 struct rehash_fn {
-  dedup_ref from;
-  dedup_ref to;
+  dedup_ref<Slot> from;
+  dedup_ref<Slot> to;
   std::int64_t watermark;
   TROVE_HD void operator()(std::size_t pos) const noexcept {
-    const dedup_slot& slot = from.d_slots[pos];
+    const Slot& slot = from.d_slots[pos];
     if (!from.live(slot.first_seen, watermark)) return;
-    to.find_or_insert(hash128{slot.k0, slot.k1}, slot.first_seen, slot.claim);
+    to.find_or_insert(slot.get(), slot.first_seen);
   }
 };
 
-/// @brief The owning dedup set for one backend's execution context.
-template <class Exec>
+/// @brief The owning dedup set for one backend's execution context and slot layout.
+template <class Exec, class Slot>
 class dedup_set_impl final : public dedup_set {
  public:
   dedup_set_impl(Exec exec, const dedup_options& options) : exec_(exec), options_(options) {
@@ -200,7 +246,7 @@ class dedup_set_impl final : public dedup_set {
                     std::size_t n, std::int64_t watermark, stream_view stream) override {
     if (n == 0) return 0;
     exec_.stream = stream;
-    TROVE_EXPECTS(n < 0xFFFFFFFFull, "a batch must hold fewer than 2^32 rows");
+    TROVE_EXPECTS(n < (std::size_t{1} << 32), "a batch must hold fewer than 2^32 rows");
     if (static_cast<double>(used_ + n) > options_.max_load * static_cast<double>(capacity_)) {
       rebuild(watermark, n);
     }
@@ -208,12 +254,11 @@ class dedup_set_impl final : public dedup_set {
       candidates_ = device_buffer(*exec_.be, n * sizeof(std::uint64_t) * 2, stream);
     }
     auto* d_candidate = candidates_.template as<std::uint64_t>();
-    ++seq_;
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     thrust::for_each(exec_.policy(), rows, rows + n,
-                     dedup_probe_fn{ref(), d_keys, d_status, d_candidate, seq_, watermark, n});
+                     dedup_probe_fn<Slot>{ref(), d_keys, d_status, d_candidate, watermark, n});
     thrust::for_each(exec_.policy(), rows, rows + n,
-                     dedup_resolve_fn{ref(), d_event_time, d_status, d_candidate, seq_});
+                     dedup_resolve_fn<Slot>{ref(), d_event_time, d_status, d_candidate, n});
     used_ += thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
                                       std::uint64_t{0}, thrust::plus<std::uint64_t>());
     return thrust::transform_reduce(exec_.policy(), rows, rows + n, is_duplicate_fn{d_status},
@@ -221,16 +266,16 @@ class dedup_set_impl final : public dedup_set {
   }
 
   [[nodiscard]] table_stats stats() const override {
-    return table_stats{used_, used_, capacity_, capacity_ * sizeof(dedup_slot), rebuilds_};
+    return table_stats{used_, used_, capacity_, capacity_ * sizeof(Slot), rebuilds_};
   }
 
  private:
-  dedup_ref ref() const noexcept {
-    return dedup_ref{slots_.template as<dedup_slot>(), capacity_ - 1, options_.ttl_ms};
+  dedup_ref<Slot> ref() const noexcept {
+    return dedup_ref<Slot>{slots_.template as<Slot>(), capacity_ - 1, options_.ttl_ms};
   }
 
   device_buffer allocate_slots(std::size_t capacity, std::size_t live) {
-    const std::size_t bytes = capacity * sizeof(dedup_slot);
+    const std::size_t bytes = capacity * sizeof(Slot);
     if (bytes > options_.max_bytes) {
       throw capacity_error("dedup table needs " + std::to_string(bytes) + " bytes (" +
                            std::to_string(capacity) + " slots for " + std::to_string(live) +
@@ -239,8 +284,9 @@ class dedup_set_impl final : public dedup_set {
                            "; raise dedup.max_bytes or lower dedup.ttl");
     }
     device_buffer buffer(*exec_.be, bytes, exec_.stream);
-    thrust::fill_n(exec_.policy(), buffer.template as<dedup_slot>(), capacity,
-                   dedup_slot{0, 0, fs_empty, 0});
+    Slot empty{};
+    empty.first_seen = fs_empty;
+    thrust::fill_n(exec_.policy(), buffer.template as<Slot>(), capacity, empty);
     return buffer;
   }
 
@@ -248,9 +294,9 @@ class dedup_set_impl final : public dedup_set {
   /// max_load (at most 3/4 of it, so rebuilds do not follow each other batch after batch).
   void rebuild(std::int64_t watermark, std::size_t incoming) {
     const auto positions = thrust::counting_iterator<std::size_t>(0);
-    const dedup_ref old_ref = ref();
+    const dedup_ref<Slot> old_ref = ref();
     const std::size_t live = thrust::transform_reduce(
-        exec_.policy(), positions, positions + capacity_, live_slot_fn{old_ref, watermark},
+        exec_.policy(), positions, positions + capacity_, live_slot_fn<Slot>{old_ref, watermark},
         std::uint64_t{0}, thrust::plus<std::uint64_t>());
     std::size_t capacity = capacity_;
     while (static_cast<double>(live + incoming) >
@@ -258,9 +304,9 @@ class dedup_set_impl final : public dedup_set {
       capacity *= 2;
     }
     device_buffer fresh = allocate_slots(capacity, live);
-    const dedup_ref new_ref{fresh.template as<dedup_slot>(), capacity - 1, options_.ttl_ms};
+    const dedup_ref<Slot> new_ref{fresh.template as<Slot>(), capacity - 1, options_.ttl_ms};
     thrust::for_each(exec_.policy(), positions, positions + capacity_,
-                     rehash_fn{old_ref, new_ref, watermark});
+                     rehash_fn<Slot>{old_ref, new_ref, watermark});
     slots_ = std::move(fresh);
     capacity_ = capacity;
     used_ = live;
@@ -273,8 +319,16 @@ class dedup_set_impl final : public dedup_set {
   device_buffer candidates_;
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;
-  std::uint64_t seq_ = 0;
   std::uint64_t rebuilds_ = 0;
 };
+
+/// @brief The dedup set for the options' key layout.
+template <class Exec>
+std::unique_ptr<dedup_set> make_dedup_set(Exec exec, const dedup_options& options) {
+  if (options.exact_64bit_keys) {
+    return std::make_unique<dedup_set_impl<Exec, dedup_slot64>>(exec, options);
+  }
+  return std::make_unique<dedup_set_impl<Exec, dedup_slot128>>(exec, options);
+}
 
 }  // namespace trove::kernels::detail

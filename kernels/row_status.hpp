@@ -13,7 +13,7 @@ enum row_status : std::uint8_t {
   status_duplicate = 1,  ///< its dedup key was accepted earlier and has not expired
   status_late = 2,       ///< every window containing it was already emitted
   status_filtered = 3,   ///< rejected by the pipeline's filter
-  status_bad = 4,        ///< could not be decoded (counted by the decoder, never sent to kernels)
+  status_bad = 4,        ///< undecodable (counted by the decoder) or event time out of range
   status_count = 5
 };
 

@@ -12,6 +12,12 @@
 
 namespace trove::kernels {
 
+/// @brief Event times outside [min_event_time, max_event_time] (about ±146 million years around
+/// 1970) are rejected as bad records, so window and TTL arithmetic can never overflow and the
+/// dedup set's sentinel states can never be mistaken for an event time.
+inline constexpr std::int64_t max_event_time = (std::int64_t{1} << 62) - 1;
+inline constexpr std::int64_t min_event_time = -max_event_time;
+
 /// @brief Window geometry in milliseconds; size must be a positive multiple of slide.
 struct window_spec {
   std::int64_t size_ms = 60'000;

@@ -101,6 +101,7 @@ class kernel_driver {
       d.ttl_ms = options.ttl_ms;
       d.initial_capacity = options.dedup_capacity;
       d.max_bytes = options.dedup_max_bytes;
+      d.exact_64bit_keys = !options.string_dedup;
       dedup_ = fx.be().make_dedup_set(d);
     }
     kernels::agg_options a;
