@@ -226,9 +226,10 @@ class pipeline {
     return ready_.push(std::move(item));
   }
 
-  void bad_record(std::string_view reason, io::source_position pos, std::string_view text) {
+  void bad_record(std::string_view reason, io::source_position pos, std::string_view text,
+                  std::size_t original_bytes = 0) {
     bad_.fetch_add(1, std::memory_order_relaxed);
-    dead_letter_.write(reason, source_name(), pos, text);
+    dead_letter_.write(reason, source_name(), pos, text, original_bytes);
     if (options_.strict) {
       throw std::runtime_error(fmt::format("bad record at {}:{} ({}) and --strict is set",
                                            source_name(), pos.offset, reason));
@@ -267,7 +268,8 @@ class pipeline {
     std::uint64_t since_check = 0;
     while (batch && !stop_flag.load(std::memory_order_relaxed) && reader.next(line)) {
       const io::source_position pos{0, static_cast<std::int64_t>(line.number)};
-      if (line.text.empty() && line.length == 0) continue;  // blank lines are not records
+      // Blank lines (empty or only whitespace) are not records.
+      if (line.text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
       if (csv && !csvd.has_header()) {
         const auto r = csvd.set_header(line.text);
         if (!r.ok()) throw logic_error("CSV header of " + source_name() + ": " + r.reason);
@@ -276,7 +278,7 @@ class pipeline {
       if (line.overlong()) {
         bad_record(fmt::format("record too long: {} bytes > max_record_bytes ({})", line.length,
                                config_.source.max_record_bytes),
-                   pos, line.text);
+                   pos, line.text, line.length);
         continue;
       }
       auto decode = [&] {

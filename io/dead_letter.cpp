@@ -1,4 +1,5 @@
 #include "io/dead_letter.hpp"
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -52,9 +53,11 @@ dead_letter_writer::~dead_letter_writer() {
 }
 
 void dead_letter_writer::write(std::string_view reason, std::string_view source,
-                               source_position position, std::string_view record) {
+                               source_position position, std::string_view record,
+                               std::size_t original_bytes) {
+  const std::size_t total = std::max(original_bytes, record.size());
   const std::size_t kept = utf8_cut(record, max_record_bytes_);
-  const bool truncated = kept < record.size();
+  const bool truncated = kept < total;
   records_.fetch_add(1, std::memory_order_relaxed);
   if (truncated) truncated_.fetch_add(1, std::memory_order_relaxed);
   if (file_ == nullptr) return;
@@ -69,7 +72,7 @@ void dead_letter_writer::write(std::string_view reason, std::string_view source,
                  ",\"partition\":{},\"offset\":{},\"record\":", position.partition,
                  position.offset);
   append_json_string(line_, record.substr(0, kept));
-  fmt::format_to(std::back_inserter(line_), ",\"record_bytes\":{}", record.size());
+  fmt::format_to(std::back_inserter(line_), ",\"record_bytes\":{}", total);
   if (truncated) line_.append(",\"truncated\":true");
   line_.append("}\n");
   if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size()) {

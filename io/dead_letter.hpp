@@ -50,8 +50,10 @@ class dead_letter_writer {
   /// @param reason why it is bad (a decoder's decode_result::reason)
   /// @param source the file path or topic it came from
   /// @throws std::runtime_error when the file cannot be written (e.g. disk full)
+  /// @param original_bytes the record's true length when `record` is already a cut prefix (an
+  ///        overlong line the reader did not keep whole); 0 = record.size()
   void write(std::string_view reason, std::string_view source, source_position position,
-             std::string_view record);
+             std::string_view record, std::size_t original_bytes = 0);
 
   /// @brief Flushes buffered lines to the operating system (before a checkpoint is declared).
   /// @throws std::runtime_error when the file cannot be written

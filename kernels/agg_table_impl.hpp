@@ -261,6 +261,10 @@ struct agg_fingerprint_fn {
   }
 };
 
+template <bool Atomic>
+TROVE_HD void apply_row(const agg_ref& table, const column_view* fields, std::uint64_t pos,
+                        std::size_t row) noexcept;
+
 /// @brief Applies one accepted row to each of its windows that is still open.
 struct agg_update_fn {
   agg_ref table;
@@ -298,13 +302,28 @@ struct agg_update_fn {
   }
 
   TROVE_HD TROVE_FORCEINLINE void apply(std::uint64_t pos, std::size_t row) const noexcept {
-    fetch_add(table.header(pos).count, std::uint64_t{1});
-    agg_acc* acc = table.accs(pos);
-    for (std::uint32_t f = 0; f < table.layout.num_fields; ++f) {
-      const column_view& col = fields[f];
-      if (!col.valid(row)) continue;
-      const std::uint64_t value = col.d_values[row];
-      agg_acc& a = acc[f];
+    apply_row<true>(table, fields, pos, row);
+  }
+};
+
+/// @brief Adds one row to a slot's aggregates: with atomics when rows update slots concurrently,
+/// with plain arithmetic when the calling thread owns the slot (cpu_exec's owned passes).
+template <bool Atomic>
+TROVE_HD TROVE_FORCEINLINE void apply_row(const agg_ref& table, const column_view* fields,
+                                          std::uint64_t pos, std::size_t row) noexcept {
+  agg_header& h = table.header(pos);
+  if constexpr (Atomic) {
+    fetch_add(h.count, std::uint64_t{1});
+  } else {
+    ++h.count;
+  }
+  agg_acc* acc = table.accs(pos);
+  for (std::uint32_t f = 0; f < table.layout.num_fields; ++f) {
+    const column_view& col = fields[f];
+    if (!col.valid(row)) continue;
+    const std::uint64_t value = col.d_values[row];
+    agg_acc& a = acc[f];
+    if constexpr (Atomic) {
       if (table.layout.nullable[f]) fetch_add(a.non_null, std::uint64_t{1});
       switch (table.layout.kinds[f]) {
         case value_kind::i64:
@@ -325,7 +344,72 @@ struct agg_update_fn {
           break;
         }
       }
+    } else {
+      if (table.layout.nullable[f]) ++a.non_null;
+      switch (table.layout.kinds[f]) {
+        case value_kind::i64: {
+          a.sum += value;
+          const auto v = static_cast<std::int64_t>(value);
+          if (v < static_cast<std::int64_t>(a.min)) a.min = value;
+          if (v > static_cast<std::int64_t>(a.max)) a.max = value;
+          break;
+        }
+        case value_kind::u64:
+          a.sum += value;
+          if (value < a.min) a.min = value;
+          if (value > a.max) a.max = value;
+          break;
+        case value_kind::f64: {
+          const double v = cuda::std::bit_cast<double>(value);
+          a.sum = cuda::std::bit_cast<std::uint64_t>(cuda::std::bit_cast<double>(a.sum) + v);
+          if (v < cuda::std::bit_cast<double>(a.min)) a.min = value;
+          if (v > cuda::std::bit_cast<double>(a.max)) a.max = value;
+          break;
+        }
+      }
     }
+  }
+}
+
+/// @brief The CPU's owner-partitioned update pass (see cpu_exec): one thread applies, in arrival
+/// order, every (row, window) whose slot's home is in [lo, hi). One writer per slot: plain adds,
+/// and float sums in arrival order, so the result is the same on every run.
+struct agg_owned_pass {
+  agg_ref table;
+  key_columns keys;
+  const std::int64_t* d_event_time;
+  const std::uint8_t* d_status;
+  const hash128* d_fingerprints;
+  const column_view* fields;
+  std::int64_t emitted_watermark;
+  std::size_t begin;
+  std::size_t end;
+  bool track_updates;
+
+  std::uint64_t operator()(std::uint64_t lo, std::uint64_t hi) const noexcept {
+    constexpr std::size_t lookahead = 8;
+    const std::int64_t windows = table.window.windows_per_event();
+    for (std::size_t row = begin; row < end; ++row) {
+      if (row + lookahead < end && d_status[row + lookahead] == status_accepted) {
+        const std::size_t ahead = row + lookahead;
+        const std::uint64_t home =
+            table.home(d_fingerprints[ahead], table.window.last_start(d_event_time[ahead]));
+        if (home >= lo && home < hi) __builtin_prefetch(&table.header(home));
+      }
+      if (d_status[row] != status_accepted) continue;
+      const std::int64_t t = d_event_time[row];
+      const hash128 key = d_fingerprints[row];
+      for (std::int64_t k = 0; k < windows; ++k) {
+        const std::int64_t start = table.window.start(t, k);
+        if (start + table.window.size_ms <= emitted_watermark) break;
+        const std::uint64_t home = table.home(key, start);
+        if (home < lo || home >= hi) continue;
+        const std::uint64_t pos = table.find_or_insert(key, start, keys, row);
+        apply_row<false>(table, fields, pos, row);
+        if (track_updates) table.mark_dirty(pos);
+      }
+    }
+    return 0;
   }
 };
 
@@ -515,10 +599,25 @@ class agg_table_impl final : public agg_table {
       }
       const std::size_t end = std::min(n, begin + std::max<std::size_t>(1, headroom / windows));
       reserve_side_arrays(input, end - begin);
-      agg_update_fn update{ref(),       input.keys, input.d_event_time,    input.d_status, d_fp, {},
-                           emitted_wm_, end,        options_.track_updates};
-      for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
-      thrust::for_each(exec_.policy(), rows + begin, rows + end, update);
+      if constexpr (Exec::owner_partitioned) {
+        const agg_owned_pass pass{ref(),
+                                  input.keys,
+                                  input.d_event_time,
+                                  input.d_status,
+                                  d_fp,
+                                  input.fields,
+                                  emitted_wm_,
+                                  begin,
+                                  end,
+                                  options_.track_updates};
+        exec_.owned(capacity_, pass);
+      } else {
+        agg_update_fn update{ref(),          input.keys, input.d_event_time,
+                             input.d_status, d_fp,       {},
+                             emitted_wm_,    end,        options_.track_updates};
+        for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
+        thrust::for_each(exec_.policy(), rows + begin, rows + end, update);
+      }
       read_counters();
       begin = end;
     }
@@ -598,11 +697,12 @@ class agg_table_impl final : public agg_table {
   void check_bytes(std::size_t capacity, std::size_t arena_words) const {
     const std::size_t bytes = capacity * layout_.stride + arena_words * sizeof(std::uint64_t);
     if (bytes > options_.max_bytes) {
-      throw capacity_error("aggregation table needs " + std::to_string(bytes) + " bytes (" +
-                           std::to_string(capacity) + " slots for " + std::to_string(live_) +
-                           " open groups plus the next batch) but its cap is " +
-                           std::to_string(options_.max_bytes) +
-                           " bytes; raise the cap, shorten the window or lower allowed_lateness");
+      throw capacity_error(
+          "aggregation table needs " + std::to_string(bytes) + " bytes (" +
+          std::to_string(capacity) + " slots for " + std::to_string(live_) +
+          " open groups plus the next batch) but its cap is " + std::to_string(options_.max_bytes) +
+          " bytes (agg_options::max_bytes, 8 GiB by default); fewer groups must be open at "
+          "once: shorten window.size or lower window.allowed_lateness");
     }
   }
 

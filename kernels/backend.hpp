@@ -110,7 +110,11 @@ class backend {
 };
 
 /// @brief The CPU backend (always available).
-std::unique_ptr<backend> make_cpu_backend();
+/// @param owner_partitioned true (the default): probing passes give each thread the keys whose home
+/// slot lies in its share of the table (no atomics on aggregates, deterministic float sums);
+/// false: run the single-source kernels exactly as the GPU does (rows in parallel, atomics) —
+/// the tests run both and compare.
+std::unique_ptr<backend> make_cpu_backend(bool owner_partitioned = true);
 /// @brief The CUDA backend on the given device; throws trove::cuda_error when none is usable.
 std::unique_ptr<backend> make_cuda_backend(int ordinal = 0);
 

@@ -27,11 +27,13 @@ namespace {
 
 /// Memory is host memory; "device" copies are memcpy and every call completes before it returns,
 /// so streams are null handles and synchronize() has nothing to wait for.
+template <class Exec>
 class cpu_backend final : public backend {
  public:
   [[nodiscard]] backend_kind kind() const noexcept override { return backend_kind::cpu; }
   [[nodiscard]] std::string description() const override {
-    return "cpu (" + std::to_string(cpu_backend_threads()) + " OpenMP threads)";
+    return "cpu (" + std::to_string(cpu_backend_threads()) + " OpenMP threads" +
+           (Exec::owner_partitioned ? "" : ", shared-slot kernels") + ")";
   }
   void* allocate(std::size_t bytes, stream_view) override { return aligned(bytes); }
   void deallocate(void* ptr, std::size_t, stream_view) noexcept override { std::free(ptr); }
@@ -70,11 +72,10 @@ class cpu_backend final : public backend {
     for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
   }
   std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) override {
-    return detail::make_dedup_set(detail::cpu_exec{this}, options);
+    return detail::make_dedup_set(Exec{this}, options);
   }
   std::unique_ptr<agg_table> make_agg_table(const agg_options& options) override {
-    return std::make_unique<detail::agg_table_impl<detail::cpu_exec>>(detail::cpu_exec{this},
-                                                                      options);
+    return std::make_unique<detail::agg_table_impl<Exec>>(Exec{this}, options);
   }
 
  private:
@@ -98,8 +99,9 @@ class cpu_backend final : public backend {
 
 }  // namespace
 
-std::unique_ptr<backend> make_cpu_backend() {
-  return std::make_unique<cpu_backend>();
+std::unique_ptr<backend> make_cpu_backend(bool owner_partitioned) {
+  if (owner_partitioned) return std::make_unique<cpu_backend<detail::cpu_exec>>();
+  return std::make_unique<cpu_backend<detail::cpu_shared_exec>>();
 }
 
 }  // namespace trove::kernels

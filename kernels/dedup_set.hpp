@@ -45,7 +45,7 @@ class dedup_set {
   /// @param d_status per-row status; rows with status_accepted are considered, duplicates are set
   ///        to status_duplicate, other rows are left alone
   /// @param watermark the current watermark (entries with first_seen + ttl <= watermark expired)
-  /// @return the number of rows marked duplicate
+  /// @return the number of rows whose status is status_duplicate afterwards
   virtual std::size_t apply(const hash128* d_keys, const std::int64_t* d_event_time,
                             std::uint8_t* d_status, std::size_t n, std::int64_t watermark,
                             stream_view stream) = 0;

@@ -77,6 +77,14 @@ TROVE_HD TROVE_FORCEINLINE bool ttl_expired(std::int64_t first_seen, std::int64_
   return watermark >= INT64_MIN + ttl && first_seen <= watermark - ttl;
 }
 
+/// @brief The first_seen an accepted row stamps: its event time, raised if needed so that the entry
+/// is live under the watermark it was accepted with. (A row older than ttl behind the watermark is
+/// accepted, and its later copies in the same batch must still be duplicates.)
+TROVE_HD TROVE_FORCEINLINE std::int64_t acceptance_stamp(std::int64_t event_time, std::int64_t ttl,
+                                                         std::int64_t watermark) noexcept {
+  return ttl_expired(event_time, ttl, watermark) ? watermark - ttl + 1 : event_time;
+}
+
 /// @brief Non-owning view of the table passed to kernels by value.
 template <class Slot>
 struct dedup_ref {
@@ -170,6 +178,7 @@ struct dedup_resolve_fn {
   const std::int64_t* d_event_time;
   std::uint8_t* d_status;
   const std::uint64_t* d_candidate;
+  std::int64_t watermark;
   std::size_t n;
 
   TROVE_HD void operator()(std::size_t row) const noexcept {
@@ -184,10 +193,51 @@ struct dedup_resolve_fn {
     std::int64_t& first_seen = table.d_slots[candidate & ~inserted_bit].first_seen;
     // Losers may read the winner's event time instead of its claim: either way not their claim.
     if (load_relaxed(first_seen) == claim_of(row)) {
-      store_relaxed(first_seen, d_event_time[row]);
+      store_relaxed(first_seen, acceptance_stamp(d_event_time[row], table.ttl_ms, watermark));
     } else {
       d_status[row] = status_duplicate;
     }
+  }
+};
+
+/// @brief The CPU's owner-partitioned dedup (see cpu_exec): one thread visits, in arrival order,
+/// the rows whose key's home slot is in [lo, hi), so the first copy wins by construction and one
+/// pass decides every row. Returns the slots it inserted.
+template <class Slot>
+struct dedup_owned_pass {
+  dedup_ref<Slot> table;
+  const hash128* d_keys;
+  const std::int64_t* d_event_time;
+  std::uint8_t* d_status;
+  std::int64_t watermark;
+  std::size_t n;
+
+  std::uint64_t operator()(std::uint64_t lo, std::uint64_t hi) const noexcept {
+    constexpr std::size_t lookahead = 8;
+    std::uint64_t inserted = 0;
+    for (std::size_t row = 0; row < n; ++row) {
+      if (row + lookahead < n && d_status[row + lookahead] == status_accepted) {
+        const std::uint64_t ahead = table.home(d_keys[row + lookahead]);
+        if (ahead >= lo && ahead < hi) __builtin_prefetch(&table.d_slots[ahead]);
+      }
+      if (d_status[row] != status_accepted) continue;
+      const hash128 key = d_keys[row];
+      const std::uint64_t home = table.home(key);
+      if (home < lo || home >= hi) continue;
+      const std::int64_t stamp = acceptance_stamp(d_event_time[row], table.ttl_ms, watermark);
+      const std::uint64_t found = table.find_or_insert(key, stamp);
+      if (found & inserted_bit) {
+        ++inserted;
+        continue;
+      }
+      std::int64_t& first_seen = table.d_slots[found].first_seen;
+      if (table.live(load_relaxed(first_seen), watermark)) {
+        d_status[row] = status_duplicate;
+      } else {
+        store_relaxed(first_seen, stamp);  // expired: accepted again
+      }
+    }
+    return inserted;
   }
 };
 
@@ -237,7 +287,12 @@ class dedup_set_impl final : public dedup_set {
     TROVE_EXPECTS(options.max_load > 0.0 && options.max_load < 1.0,
                   "dedup max_load must be in (0, 1)");
     std::size_t capacity = 1024;
-    while (capacity < options.initial_capacity) capacity *= 2;
+    // The initial capacity yields to the memory cap: a small cap with the default initial
+    // capacity must not fail before the first key.
+    while (capacity < options.initial_capacity &&
+           2 * capacity * sizeof(Slot) <= options.max_bytes) {
+      capacity *= 2;
+    }
     slots_ = allocate_slots(capacity, 0);
     capacity_ = capacity;
   }
@@ -250,17 +305,23 @@ class dedup_set_impl final : public dedup_set {
     if (static_cast<double>(used_ + n) > options_.max_load * static_cast<double>(capacity_)) {
       rebuild(watermark, n);
     }
-    if (candidates_.size() < n * sizeof(std::uint64_t)) {
+    if (!Exec::owner_partitioned && candidates_.size() < n * sizeof(std::uint64_t)) {
       candidates_ = device_buffer(*exec_.be, n * sizeof(std::uint64_t) * 2, stream);
     }
-    auto* d_candidate = candidates_.template as<std::uint64_t>();
     const auto rows = thrust::counting_iterator<std::size_t>(0);
-    thrust::for_each(exec_.policy(), rows, rows + n,
-                     dedup_probe_fn<Slot>{ref(), d_keys, d_status, d_candidate, watermark, n});
-    thrust::for_each(exec_.policy(), rows, rows + n,
-                     dedup_resolve_fn<Slot>{ref(), d_event_time, d_status, d_candidate, n});
-    used_ += thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
-                                      std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    if constexpr (Exec::owner_partitioned) {
+      const dedup_owned_pass<Slot> pass{ref(), d_keys, d_event_time, d_status, watermark, n};
+      used_ += exec_.owned(capacity_, pass);
+    } else {
+      auto* d_candidate = candidates_.template as<std::uint64_t>();
+      thrust::for_each(exec_.policy(), rows, rows + n,
+                       dedup_probe_fn<Slot>{ref(), d_keys, d_status, d_candidate, watermark, n});
+      thrust::for_each(
+          exec_.policy(), rows, rows + n,
+          dedup_resolve_fn<Slot>{ref(), d_event_time, d_status, d_candidate, watermark, n});
+      used_ += thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
+                                        std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    }
     return thrust::transform_reduce(exec_.policy(), rows, rows + n, is_duplicate_fn{d_status},
                                     std::uint64_t{0}, thrust::plus<std::uint64_t>());
   }

@@ -12,6 +12,7 @@ namespace trove::kernels::detail {
 
 /// @brief What the kernel templates need from a backend: a policy and memory.
 struct cuda_exec {
+  static constexpr bool owner_partitioned = false;  // rows in parallel, atomics on shared slots
   backend* be;
   stream_view stream{};
 

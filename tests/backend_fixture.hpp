@@ -23,6 +23,14 @@ struct cpu_param {
   }
 };
 
+/// The CPU backend running the GPU's shared-slot (atomic) kernels.
+struct cpu_atomic_param {
+  static constexpr const char* name = "CpuAtomic";
+  static std::unique_ptr<kernels::backend> make(std::string&) {
+    return kernels::make_cpu_backend(false);
+  }
+};
+
 struct cuda_param {
   static constexpr const char* name = "Cuda";
   static std::unique_ptr<kernels::backend> make(std::string& skip_reason) {
@@ -42,7 +50,7 @@ struct backend_names {
   }
 };
 
-using all_backends = ::testing::Types<cpu_param, cuda_param>;
+using all_backends = ::testing::Types<cpu_param, cpu_atomic_param, cuda_param>;
 
 /// @brief Fixture holding the backend under test and helpers to move data to and from it.
 template <class Param>

@@ -92,7 +92,9 @@ class reference {
           status[i] = kernels::status_duplicate;
           continue;
         }
-        seen_[key] = e.ts;
+        // The entry's first-seen time, raised so it is live under the watermark it was accepted
+        // with (a record older than ttl behind the watermark still shadows its later copies).
+        seen_[key] = e.ts + ttl_ <= watermark ? watermark - ttl_ + 1 : e.ts;
         accepted_in_batch[key] = true;
       }
       status[i] = kernels::status_accepted;
