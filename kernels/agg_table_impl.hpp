@@ -182,6 +182,43 @@ TROVE_HD inline void write_key_record(const key_columns& keys, std::size_t row,
   out[0] = mask;
 }
 
+/// @brief Key-arena words taken one record at a time from the shared counter (rows in parallel).
+struct arena_shared {
+  std::uint64_t* d_used;
+  TROVE_HD TROVE_FORCEINLINE std::uint64_t allocate(std::uint64_t words) const noexcept {
+    return fetch_add(*d_used, words);
+  }
+};
+/// @brief Key-arena words taken from the shared counter a chunk at a time and handed out by one
+/// thread: two threads inserting groups would otherwise bounce the counter's cache line on every
+/// new group. A pass wastes at most one chunk per thread (reclaimed by the next rebuild).
+struct arena_chunked {
+  static constexpr std::uint64_t chunk_words = 512;
+  std::uint64_t* d_used;
+  std::uint64_t next = 0;
+  std::uint64_t end = 0;
+  TROVE_HD std::uint64_t allocate(std::uint64_t words) noexcept {
+    if (next + words > end) {
+      const std::uint64_t grab = words > chunk_words ? words : chunk_words;
+      next = fetch_add(*d_used, grab);
+      end = next + grab;
+    }
+    const std::uint64_t at = next;
+    next += words;
+    return at;
+  }
+};
+/// @brief Counts created slots on the shared device counter.
+struct count_shared {
+  std::uint64_t* d_count;
+  TROVE_HD TROVE_FORCEINLINE void add(std::uint64_t n) const noexcept { fetch_add(*d_count, n); }
+};
+/// @brief Counts created slots in a thread-local variable.
+struct count_local {
+  std::uint64_t value = 0;
+  TROVE_HD void add(std::uint64_t n) noexcept { value += n; }
+};
+
 /// @brief Non-owning view of the table passed to kernels by value.
 struct agg_ref {
   unsigned char* d_slots;
@@ -217,8 +254,11 @@ struct agg_ref {
   }
 
   /// @brief Finds the (key, window) slot or creates it with its key record and identities.
+  /// Arena words come from `arena` (arena_shared or arena_chunked); `inserted` counts creations.
+  template <class Arena, class Counter>
   TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t window_start,
-                                        const key_columns& keys, std::size_t row) const noexcept {
+                                        const key_columns& keys, std::size_t row, Arena& arena,
+                                        Counter& inserted) const noexcept {
     std::uint64_t pos = home(key, window_start);
     while (true) {
       agg_header& h = header(pos);
@@ -226,7 +266,7 @@ struct agg_ref {
       if (state == agg_empty) {
         if (cas(h.state, state, agg_busy)) {
           const std::uint64_t words = key_record_words(keys, row);
-          const std::uint64_t ref = fetch_add(d_counters[0], words);
+          const std::uint64_t ref = arena.allocate(words);
           write_key_record(keys, row, d_arena + ref);
           h.k0 = key.hi;
           h.k1 = key.lo;
@@ -238,7 +278,7 @@ struct agg_ref {
           for (std::uint32_t f = 0; f < layout.num_fields; ++f) {
             acc[f] = agg_acc{0, 0, min_identity(layout.kinds[f]), max_identity(layout.kinds[f])};
           }
-          fetch_add(d_counters[1], std::uint64_t{1});
+          inserted.add(1);
           store_release(h.state, agg_full);
           return pos;
         }
@@ -295,7 +335,9 @@ struct agg_update_fn {
       const std::int64_t start = table.window.start(t, k);
       // Starts decrease with k: once a window was emitted, so were all earlier ones.
       if (start + table.window.size_ms <= emitted_watermark) break;
-      const std::uint64_t pos = table.find_or_insert(key, start, keys, row);
+      arena_shared arena{&table.d_counters[0]};
+      count_shared inserted{&table.d_counters[1]};
+      const std::uint64_t pos = table.find_or_insert(key, start, keys, row, arena, inserted);
       apply(pos, row);
       if (track_updates) table.mark_dirty(pos);
     }
@@ -389,6 +431,8 @@ struct agg_owned_pass {
   std::uint64_t operator()(std::uint64_t lo, std::uint64_t hi) const noexcept {
     constexpr std::size_t lookahead = 8;
     const std::int64_t windows = table.window.windows_per_event();
+    arena_chunked arena{&table.d_counters[0]};
+    count_local inserted;
     for (std::size_t row = begin; row < end; ++row) {
       if (row + lookahead < end && d_status[row + lookahead] == status_accepted) {
         const std::size_t ahead = row + lookahead;
@@ -404,12 +448,12 @@ struct agg_owned_pass {
         if (start + table.window.size_ms <= emitted_watermark) break;
         const std::uint64_t home = table.home(key, start);
         if (home < lo || home >= hi) continue;
-        const std::uint64_t pos = table.find_or_insert(key, start, keys, row);
+        const std::uint64_t pos = table.find_or_insert(key, start, keys, row, arena, inserted);
         apply_row<false>(table, fields, pos, row);
         if (track_updates) table.mark_dirty(pos);
       }
     }
-    return 0;
+    return inserted.value;
   }
 };
 
@@ -610,7 +654,7 @@ class agg_table_impl final : public agg_table {
                                   begin,
                                   end,
                                   options_.track_updates};
-        exec_.owned(capacity_, pass);
+        owned_inserts_ += exec_.owned(capacity_, pass);
       } else {
         agg_update_fn update{ref(),          input.keys, input.d_event_time,
                              input.d_status, d_fp,       {},
@@ -724,8 +768,11 @@ class agg_table_impl final : public agg_table {
     const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
     std::size_t strings = 0;
     for (bool s : options_.key_is_string) strings += s ? 1 : 0;
+    // Chunked arena allocation (owner-partitioned passes) may leave one chunk per thread unused.
+    const std::size_t chunk_slack = exec_.parallelism() * arena_chunked::chunk_words;
     const std::size_t record_bound =
-        windows * (rows * (1 + layout_.num_keys + strings) + input.key_string_bytes / 8 + 1);
+        windows * (rows * (1 + layout_.num_keys + strings) + input.key_string_bytes / 8 + 1) +
+        chunk_slack;
     if (arena_used_ + record_bound > arena_words_) {
       const std::size_t words = std::max(arena_words_ * 2, arena_used_ + record_bound);
       check_bytes(capacity_, words);
@@ -800,8 +847,9 @@ class agg_table_impl final : public agg_table {
     exec_.be->copy_to_host(counters, counters_.data(), sizeof(counters), exec_.stream);
     exec_.be->synchronize(exec_.stream);
     arena_used_ = counters[0];
-    used_ += counters[1];
-    live_ += counters[1];
+    used_ += counters[1] + owned_inserts_;
+    live_ += counters[1] + owned_inserts_;
+    owned_inserts_ = 0;
     dirty_count_ = counters[2];
     if (counters[1]) {  // reset the insert counter; the others are running totals
       const std::uint64_t zero = 0;
@@ -874,6 +922,7 @@ class agg_table_impl final : public agg_table {
   std::size_t arena_used_ = 0;
   std::size_t dirty_capacity_ = 0;
   std::size_t dirty_count_ = 0;
+  std::uint64_t owned_inserts_ = 0;  // groups created by owner-partitioned passes (CPU)
   std::uint64_t rebuilds_ = 0;
   std::int64_t emitted_wm_ = INT64_MIN;
   std::set<std::int64_t> open_starts_;

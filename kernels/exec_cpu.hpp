@@ -21,6 +21,7 @@ struct cpu_shared_exec {
 
   /// @brief Thrust policy running algorithms on the OpenMP thread pool.
   [[nodiscard]] auto policy() const { return thrust::omp::par; }
+  [[nodiscard]] static std::size_t parallelism() noexcept { return 0; }  // no owned passes
 };
 
 /// @brief The CPU backend's default context: like cpu_shared_exec, but the table passes that
@@ -35,6 +36,11 @@ struct cpu_exec {
   stream_view stream{};
 
   [[nodiscard]] auto policy() const { return thrust::omp::par; }
+
+  /// @brief Threads an owned pass runs on.
+  [[nodiscard]] static std::size_t parallelism() noexcept {
+    return static_cast<std::size_t>(omp_get_max_threads());
+  }
 
   /// @brief Runs fn(lo, hi) on every thread for its share [lo, hi) of a table's slots and returns
   /// the sum of the results.

@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 #include <thrust/system/cuda/execution_policy.h>
 
+#include <cstddef>
+
 #include "kernels/backend.hpp"
 
 namespace trove::kernels::detail {
@@ -21,6 +23,8 @@ struct cuda_exec {
   [[nodiscard]] auto policy() const {
     return thrust::cuda::par_nosync.on(static_cast<cudaStream_t>(stream.handle));
   }
+  /// @brief Owned passes are a CPU strategy: none here.
+  [[nodiscard]] static std::size_t parallelism() noexcept { return 0; }
 };
 
 }  // namespace trove::kernels::detail
