@@ -7,6 +7,9 @@
 #include <thrust/reduce.h>
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <new>
 #include <string>
@@ -35,8 +38,44 @@ class cpu_backend final : public backend {
     return "cpu (" + std::to_string(cpu_backend_threads()) + " OpenMP threads" +
            (Exec::owner_partitioned ? "" : ", shared-slot kernels") + ")";
   }
-  void* allocate(std::size_t bytes, stream_view) override { return aligned(bytes); }
-  void deallocate(void* ptr, std::size_t, stream_view) noexcept override { std::free(ptr); }
+  ~cpu_backend() override {
+    for (auto& [bytes, ptr] : cache_) std::free(ptr);
+  }
+  void* allocate(std::size_t bytes, stream_view) override {
+    if (bytes >= cache_min_bytes) {
+      // Reuse a cached block of up to twice the size: per-extraction scratch would otherwise be
+      // mmap'ed, zeroed by the kernel page by page, and unmapped again, batch after batch.
+      std::lock_guard lock(cache_mutex_);
+      auto it = cache_.lower_bound(bytes);
+      if (it != cache_.end() && it->first <= 2 * bytes) {
+        void* ptr = it->second;
+        cached_bytes_ -= it->first;
+        sizes_[ptr] = it->first;
+        cache_.erase(it);
+        return ptr;
+      }
+    }
+    void* ptr = aligned(bytes);
+    if (bytes >= cache_min_bytes) {
+      std::lock_guard lock(cache_mutex_);
+      sizes_[ptr] = bytes;
+    }
+    return ptr;
+  }
+  void deallocate(void* ptr, std::size_t bytes, stream_view) noexcept override {
+    if (ptr && bytes >= cache_min_bytes) {
+      std::lock_guard lock(cache_mutex_);
+      auto size = sizes_.find(ptr);
+      const std::size_t real = size != sizes_.end() ? size->second : bytes;
+      if (size != sizes_.end()) sizes_.erase(size);
+      if (cached_bytes_ + real <= cache_max_bytes) {
+        cache_.emplace(real, ptr);
+        cached_bytes_ += real;
+        return;
+      }
+    }
+    std::free(ptr);
+  }
   void* allocate_host(std::size_t bytes) override { return aligned(bytes); }
   void deallocate_host(void* ptr, std::size_t) noexcept override { std::free(ptr); }
   void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes, stream_view) override {
@@ -79,6 +118,13 @@ class cpu_backend final : public backend {
   }
 
  private:
+  static constexpr std::size_t cache_min_bytes = std::size_t{1} << 20;
+  static constexpr std::size_t cache_max_bytes = std::size_t{1} << 30;
+  std::mutex cache_mutex_;
+  std::multimap<std::size_t, void*> cache_;         // free blocks by size
+  std::unordered_map<void*, std::size_t> sizes_;    // size of each block handed out
+  std::size_t cached_bytes_ = 0;
+
   static void* aligned(std::size_t bytes) {
     // Tables are probed at random: on large allocations 2 MiB pages cut TLB misses, which
     // otherwise cost as much as the cache misses themselves once a table outgrows the TLB reach.

@@ -360,9 +360,16 @@ class dedup_set_impl final : public dedup_set {
         exec_.policy(), positions, positions + capacity_, live_slot_fn<Slot>{old_ref, watermark},
         std::uint64_t{0}, thrust::plus<std::uint64_t>());
     std::size_t capacity = capacity_;
+    // Grow four-fold: a growing key set (a ttl longer than the data seen so far) then pays for
+    // half as many rebuilds and freshly zeroed pages as with doubling.
     while (static_cast<double>(live + incoming) >
            0.75 * options_.max_load * static_cast<double>(capacity)) {
-      capacity *= 2;
+      capacity *= 4;
+    }
+    while (capacity > capacity_ && capacity * sizeof(Slot) > options_.max_bytes &&
+           static_cast<double>(live + incoming) <=
+               0.75 * options_.max_load * static_cast<double>(capacity / 2)) {
+      capacity /= 2;  // four-fold would pass the cap but two-fold fits: take two-fold
     }
     device_buffer fresh = allocate_slots(capacity, live);
     const dedup_ref<Slot> new_ref{fresh.template as<Slot>(), capacity - 1, options_.ttl_ms};
