@@ -11,7 +11,7 @@
 ///
 /// Memory policy as for the dedup set: rebuilt (tombstones dropped, arena compacted, capacity
 /// doubled when needed) before a batch could push the load past max_load; a capacity beyond
-/// max_bytes throws trove::capacity_error before any row is applied.
+/// max_bytes throws trove::capacity_error before any row of the batch is applied.
 
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +38,7 @@ struct agg_options {
   window_spec window;
   std::size_t initial_capacity = std::size_t{1} << 16;  ///< slots (rounded up to a power of 2)
   std::size_t max_bytes = std::size_t{8} << 30;         ///< cap on slots + key arena bytes
-  double max_load = 0.5;
+  double max_load = 0.7;       ///< rebuild before the load (tombstones included) passes this
   bool track_updates = false;  ///< keep the "updated since last extract_updated" list
 };
 

@@ -457,6 +457,37 @@ struct agg_owned_pass {
   }
 };
 
+/// @brief (group, window) pairs of a row not yet in the table: an upper bound of the groups the row
+/// can create (read-only; pairs repeated within the batch are counted each time).
+struct agg_missing_fn {
+  agg_ref table;
+  const std::int64_t* d_event_time;
+  const std::uint8_t* d_status;
+  const hash128* d_fingerprints;
+  std::int64_t emitted_watermark;
+
+  TROVE_HD std::uint64_t operator()(std::size_t row) const noexcept {
+    if (d_status[row] != status_accepted) return 0;
+    std::uint64_t missing = 0;
+    const hash128 key = d_fingerprints[row];
+    for (std::int64_t k = 0; k < table.window.windows_per_event(); ++k) {
+      const std::int64_t start = table.window.start(d_event_time[row], k);
+      if (start + table.window.size_ms <= emitted_watermark) break;
+      std::uint64_t pos = table.home(key, start);
+      while (true) {
+        const agg_header& h = table.header(pos);
+        if (h.state == agg_empty) {
+          ++missing;
+          break;
+        }
+        if (h.state == agg_full && table.matches(h, key, start)) break;
+        pos = (pos + 1) & table.mask;
+      }
+    }
+    return missing;
+  }
+};
+
 /// @brief Minimum and maximum event time of the accepted rows.
 struct time_range {
   std::int64_t min;
@@ -630,41 +661,32 @@ class agg_table_impl final : public agg_table {
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     thrust::for_each(exec_.policy(), rows, rows + n,
                      agg_fingerprint_fn{input.keys, input.d_status, d_fp});
-    // The batch is applied in chunks that fit the table's headroom below max_load, so probing
-    // never degrades and the table never fills, without reserving for the worst case (every row
-    // a new group) up front: with skewed keys most rows update existing groups.
+    // Room for the batch is made before any row is applied, so probing never degrades, the table
+    // never fills, and a capacity error leaves the table as it was. The worst case is every row
+    // creating a group in every window; when even that would not fit under the memory cap, an
+    // exact count of the (group, window) pairs not yet in the table decides instead.
     const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
-    for (std::size_t begin = 0; begin < n;) {
-      std::size_t headroom = this->headroom();
-      const std::size_t wanted = (n - begin) * windows;
-      if (headroom < std::min(wanted, capacity_ / 4)) {
-        rebuild(std::min(wanted, capacity_));
-        headroom = this->headroom();
-      }
-      const std::size_t end = std::min(n, begin + std::max<std::size_t>(1, headroom / windows));
-      reserve_side_arrays(input, end - begin);
-      if constexpr (Exec::owner_partitioned) {
-        const agg_owned_pass pass{ref(),
-                                  input.keys,
-                                  input.d_event_time,
-                                  input.d_status,
-                                  d_fp,
-                                  input.fields,
-                                  emitted_wm_,
-                                  begin,
-                                  end,
-                                  options_.track_updates};
-        owned_inserts_ += exec_.owned(capacity_, pass);
-      } else {
-        agg_update_fn update{ref(),          input.keys, input.d_event_time,
-                             input.d_status, d_fp,       {},
-                             emitted_wm_,    end,        options_.track_updates};
-        for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
-        thrust::for_each(exec_.policy(), rows + begin, rows + end, update);
-      }
-      read_counters();
-      begin = end;
+    std::size_t incoming = n * windows;
+    if (headroom() < incoming && !fits_under_cap(live_ + incoming)) {
+      incoming = thrust::transform_reduce(
+          exec_.policy(), rows, rows + n,
+          agg_missing_fn{ref(), input.d_event_time, input.d_status, d_fp, emitted_wm_},
+          std::uint64_t{0}, thrust::plus<std::uint64_t>());
     }
+    if (headroom() < incoming) rebuild(incoming);
+    reserve_side_arrays(input, n);
+    if constexpr (Exec::owner_partitioned) {
+      const agg_owned_pass pass{
+          ref(), input.keys, input.d_event_time,    input.d_status, d_fp, input.fields, emitted_wm_,
+          0,     n,          options_.track_updates};
+      owned_inserts_ += exec_.owned(capacity_, pass);
+    } else {
+      agg_update_fn update{ref(),       input.keys, input.d_event_time,    input.d_status, d_fp, {},
+                           emitted_wm_, n,          options_.track_updates};
+      for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
+      thrust::for_each(exec_.policy(), rows, rows + n, update);
+    }
+    read_counters();
     const time_range range = thrust::transform_reduce(
         exec_.policy(), rows, rows + n, time_range_fn{input.d_event_time, input.d_status},
         time_range{INT64_MAX, INT64_MIN}, time_range_merge{});
@@ -756,6 +778,23 @@ class agg_table_impl final : public agg_table {
     return buffer;
   }
 
+  /// The capacity (a power of two, at least `from`) for `slots` groups under max_load, with the
+  /// live groups at most 60% of max_load so the next rebuild is not one batch away.
+  std::size_t capacity_for(std::size_t slots, std::size_t from) const noexcept {
+    std::size_t capacity = from;
+    while (static_cast<double>(live_) > 0.6 * options_.max_load * static_cast<double>(capacity) ||
+           static_cast<double>(slots) > options_.max_load * static_cast<double>(capacity)) {
+      capacity *= 2;
+    }
+    return capacity;
+  }
+
+  /// Whether a table holding `slots` groups stays under the memory cap.
+  bool fits_under_cap(std::size_t slots) const noexcept {
+    const std::size_t capacity = capacity_for(slots, capacity_);
+    return capacity * layout_.stride + arena_words_ * sizeof(std::uint64_t) <= options_.max_bytes;
+  }
+
   /// Slots that may still be filled before the load passes max_load.
   std::size_t headroom() const noexcept {
     const auto limit = static_cast<std::size_t>(options_.max_load * static_cast<double>(capacity_));
@@ -795,17 +834,13 @@ class agg_table_impl final : public agg_table {
     }
   }
 
-  /// Drops tombstones (emitted groups), compacts the key arena and doubles the capacity until the
-  /// live groups fill at most half of max_load and `incoming` more slots fit under it.
+  /// Drops tombstones (emitted groups), compacts the key arena and grows the capacity (see
+  /// capacity_for) so that `incoming` more slots fit under max_load.
   void rebuild(std::size_t incoming) {
     const auto positions = thrust::counting_iterator<std::size_t>(0);
     const agg_ref old_ref = ref();
-    std::size_t capacity = capacity_;
-    while (static_cast<double>(live_) > 0.5 * options_.max_load * static_cast<double>(capacity) ||
-           static_cast<double>(live_ + std::min(incoming, capacity / 4)) >
-               options_.max_load * static_cast<double>(capacity)) {
-      capacity *= 2;
-    }
+    // Room for two such batches, so that a table near its size is not rebuilt batch after batch.
+    const std::size_t capacity = capacity_for(live_ + 2 * incoming, capacity_);
     device_buffer new_refs(*exec_.be, capacity_ * sizeof(std::uint64_t), exec_.stream);
     auto* d_new_refs = new_refs.template as<std::uint64_t>();
     thrust::transform(exec_.policy(), positions, positions + capacity_, d_new_refs,
