@@ -233,13 +233,20 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     agg.d_status = d_status;
     agg_->aggregate(agg, stream_);
     backend_.count_status(d_status, n, out.status_counts, stream_);
-    if (config_.late == late_policy::dead_letter && out.status_counts[kernels::status_late] > 0) {
+    // Rows that must reach the dead-letter file: event times out of range (always) and late rows
+    // (with late: dead_letter). Statuses come back only when there are some.
+    const bool late_rows =
+        config_.late == late_policy::dead_letter && out.status_counts[kernels::status_late] > 0;
+    if (late_rows || out.status_counts[kernels::status_bad] > 0) {
       std::vector<std::uint8_t> status(n);
       backend_.copy_to_host(status.data(), d_status, n, stream_);
       backend_.synchronize(stream_);
       for (std::size_t row = 0; row < n; ++row) {
-        if (status[row] == kernels::status_late)
+        if (status[row] == kernels::status_bad) {
+          out.bad_rows.push_back(static_cast<std::uint32_t>(row));
+        } else if (late_rows && status[row] == kernels::status_late) {
           out.late_rows.push_back(static_cast<std::uint32_t>(row));
+        }
       }
     }
     timings_.kernels = seconds_since(start);

@@ -48,6 +48,7 @@ struct batch_item {
   io::host_batch* batch = nullptr;                                   // null on the end marker
   std::vector<std::pair<std::int32_t, std::int64_t>> partition_max;  // max event time per partition
   bool end = false;
+  bool interrupted = false;  // the end marker of a run stopped by a signal (input not exhausted)
 };
 
 /// Writes result rows to a file or stdout as JSON lines or CSV.
@@ -251,7 +252,9 @@ class pipeline {
     } else {
       throw logic_error("source.type kafka is not available in this build yet");
     }
-    ready_.push(batch_item{nullptr, {}, true});
+    // Only an exhausted input moves the watermark to +infinity; a stopped one must not emit its
+    // open (partial) windows as final.
+    ready_.push(batch_item{nullptr, {}, true, stop_flag.load()});
   }
 
   void read_lines() {
@@ -356,8 +359,10 @@ class pipeline {
     while (auto item = ready_.pop()) {
       const auto now = clock_type::now();
       if (item->end) {
-        watermark_.finish();
-        account(stage_.close_windows(watermark_.current(now)), nullptr);
+        if (!item->interrupted) {
+          watermark_.finish();
+          account(stage_.close_windows(watermark_.current(now)), nullptr);
+        }
         break;
       }
       const std::int64_t before = watermark_.current(now);

@@ -1404,6 +1404,67 @@ TEST(E2eRun, InterruptDrainsAndExitsCleanly) {
   EXPECT_EQ(static_cast<std::uint64_t>(keys.size()), stat(stats, "rows_out"));
 }
 
+// Bug found in review: a stopped run sent the end-of-input marker, moving the watermark to +inf
+// and emitting every open (partial) window as final.
+TEST(E2eRun, InterruptDoesNotEmitOpenWindows) {
+  e2e::temp_dir dir;
+  const std::string out = dir.file("out.jsonl");
+  const std::string stats_path = dir.file("stats.json");
+  e2e::write_file(dir.file("p.yaml"),
+                  "source: {type: synthetic, events: 0, rate: 20000, keys: 100, span: 1m}\n"
+                  "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, "
+                  "amount: f64}\n"
+                  "event_time: ts\n"
+                  "window: {type: tumbling, size: 1d, allowed_lateness: 0s}\n"
+                  "group_by: [type]\n"
+                  "aggregates: [count]\n"
+                  "sink: {type: file, path: \"" +
+                      out + "\", format: json}\n");
+  const auto run = e2e::trove({"run", "-c", dir.file("p.yaml"), "-q", "--stats-json", stats_path},
+                              std::nullopt, /*interrupt_after_ms=*/800);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const e2e::json_row stats = e2e::read_stats(stats_path);
+  EXPECT_TRUE(std::get<bool>(stats.at("interrupted")));
+  EXPECT_GT(stat(stats, "accepted"), 0u);
+  EXPECT_EQ(stat(stats, "rows_out"), 0u) << "a one-day window was emitted after 0.8 s";
+  EXPECT_GT(stat(stats, "open_groups"), 0u);
+  EXPECT_TRUE(e2e::read_json_lines(out).empty());
+}
+
+// Bug found in review: rows whose event time is outside the supported range were counted bad but
+// never written to the dead-letter file.
+TEST(E2eRun, EventTimeOutOfRangeIsDeadLettered) {
+  e2e::temp_dir dir;
+  const std::string input = dir.file("in.jsonl");
+  const std::string dead = dir.file("dead.jsonl");
+  e2e::write_file(input,
+                  "{\"event_id\":1,\"ts\":1700000000000}\n"
+                  "{\"event_id\":2,\"ts\":-9223372036854775807}\n"
+                  "{\"event_id\":3,\"ts\":9223372036854775807}\n"
+                  "{\"event_id\":4,\"ts\":1700000000001}\n");
+  e2e::write_file(dir.file("p.yaml"), "source: {type: file, path: \"" + input +
+                                          "\"}\n"
+                                          "schema: {event_id: u64, ts: timestamp_ms}\n"
+                                          "event_time: ts\n"
+                                          "window: {type: tumbling, size: 1m}\n"
+                                          "sink: {type: file, path: \"" +
+                                          dir.file("out.jsonl") +
+                                          "\"}\n"
+                                          "dead_letter: {path: \"" +
+                                          dead + "\"}\n");
+  const std::string stats_path = dir.file("stats.json");
+  const auto run = e2e::trove({"run", "-c", dir.file("p.yaml"), "-q", "--stats-json", stats_path});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const e2e::json_row stats = e2e::read_stats(stats_path);
+  EXPECT_EQ(stat(stats, "bad"), 2u);
+  EXPECT_EQ(stat(stats, "accepted"), 2u);
+  const auto letters = e2e::read_json_lines(dead);
+  ASSERT_EQ(letters.size(), 2u);
+  for (const auto& letter : letters) {
+    EXPECT_NE(e2e::as_string(letter.at("reason")).find("event time"), std::string::npos);
+  }
+}
+
 TEST(E2eRun, TablesGrowFromATinyInitialCapacity) {
   e2e::temp_dir dir;
   shape s;

@@ -981,3 +981,34 @@ TYPED_TEST(AggTableDeathTest, BatchSpanningTheWholeEventTimeRangeDoesNotHang) {
 
 }  // namespace
 }  // namespace trove::test
+
+namespace trove::test {
+namespace {
+
+// Bug found in review: the CPU owner-partitioned pass took key-arena words a chunk at a time and
+// dropped the rest of a chunk whenever a long record did not fit, overrunning the reservation
+// (heap corruption) with group keys of a few kilobytes.
+TYPED_TEST(AggTableTest, LongStringKeysDoNotOverflowTheKeyArena) {
+  auto o = this->options({true}, {}, 1000, 1000, 1024);
+  auto table = this->be().make_agg_table(o);
+  std::vector<in_row> rows;
+  for (int i = 0; i < 4000; ++i) {
+    std::string key(2400, static_cast<char>('a' + i % 26));
+    key += std::to_string(i);
+    rows.push_back(in_row{{str(key)}, 10, accepted, {}});
+  }
+  this->aggregate(*table, o, rows);
+  auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, 0);
+  ASSERT_EQ(out.size(), rows.size());
+  std::multiset<std::string> expected;
+  std::multiset<std::string> actual;
+  for (const auto& r : rows) expected.insert(r.key[0].s);
+  for (const auto& r : out) {
+    actual.insert(r.key[0].s);
+    EXPECT_EQ(r.count, 1u);
+  }
+  EXPECT_EQ(expected, actual);
+}
+
+}  // namespace
+}  // namespace trove::test
