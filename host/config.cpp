@@ -1301,7 +1301,7 @@ void parse_batch(checker& check, const map_reader& top, batch_config& out) {
   const YAML::Node node = top.get("batch");
   bool string_bytes_set = false;
   if (present(node) && !node.IsMap()) {
-    check.invalid("batch", node, "a map like {max_events: 65536, linger: 50ms}");
+    check.invalid("batch", node, "a map like {max_events: 262144, linger: 50ms}");
   } else if (present(node)) {
     map_reader reader(check, node, "batch",
                       {"max_events", "linger", "buffers", "max_string_bytes"});

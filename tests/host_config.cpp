@@ -406,10 +406,10 @@ TEST(HostConfig, EveryDefault) {
   EXPECT_EQ(config.sink.type, sink_type::stdout_stream);
   EXPECT_EQ(config.sink.format, data_format::json);
   EXPECT_TRUE(config.dead_letter.path.empty());
-  EXPECT_EQ(config.batch.max_events, 65'536u);
+  EXPECT_EQ(config.batch.max_events, 262'144u);
   EXPECT_EQ(config.batch.linger_ms, 50);
   EXPECT_EQ(config.batch.buffers, 4u);
-  EXPECT_EQ(config.batch.max_string_bytes, 32u * 65'536u);
+  EXPECT_EQ(config.batch.max_string_bytes, 32u * 262'144u);
   EXPECT_EQ(config.device, device_choice::automatic);
   EXPECT_TRUE(config.metrics.listen.empty());
   EXPECT_EQ(config.log.format, log_format::text);
