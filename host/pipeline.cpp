@@ -260,6 +260,7 @@ class pipeline {
   void read_lines() {
     io::line_reader_options lo;
     lo.max_line_bytes = config_.source.max_record_bytes;
+    lo.cancel = &stop_flag;  // a signal or an error elsewhere ends a blocked read of stdin
     io::line_reader reader(config_.source.type == source_type::file ? config_.source.path : "-",
                            lo);
     const bool csv = config_.source.format == data_format::csv;
@@ -269,7 +270,17 @@ class pipeline {
     auto opened = clock_type::now();
     io::line line;
     std::uint64_t since_check = 0;
-    while (batch && !stop_flag.load(std::memory_order_relaxed) && reader.next(line)) {
+    while (batch && !stop_flag.load(std::memory_order_relaxed)) {
+      if (!reader.next(line)) {
+        if (!reader.idle()) break;  // end of input
+        // A quiet pipe: a batch that has waited for `linger` goes to the device now, so results
+        // keep flowing when the producer is slow.
+        if (batch->size() > 0 &&
+            clock_type::now() - opened >= std::chrono::milliseconds(config_.batch.linger_ms)) {
+          if (!push_batch(batch) || !(batch = fresh_batch())) return;
+        }
+        continue;
+      }
       const io::source_position pos{0, static_cast<std::int64_t>(line.number)};
       // Blank lines (empty or only whitespace) are not records.
       if (line.text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
@@ -444,7 +455,12 @@ class pipeline {
   // ---- sink stage -------------------------------------------------------------------------------
   void write_sink() {
     sink_writer sink(config_.sink);
-    while (auto rows = out_.pop()) sink.write(*rows);
+    while (auto rows = out_.pop()) {
+      sink.write(*rows);
+      // Results leave the process as soon as nothing else is waiting: a downstream reader of a
+      // slow stream sees each batch's rows then, not when a stdio buffer happens to fill.
+      if (out_.size() == 0) sink.flush();
+    }
     sink.flush();
   }
 

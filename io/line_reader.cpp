@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -45,6 +47,8 @@ class line_reader::byte_source {
   virtual ~byte_source() = default;
   virtual std::size_t read(char* dst, std::size_t bytes) = 0;
   [[nodiscard]] virtual compression kind() const noexcept = 0;
+  /// Whether the last read() returned 0 because no data arrived in time (not the end).
+  [[nodiscard]] virtual bool idle() const noexcept { return false; }
 };
 
 namespace {
@@ -55,7 +59,8 @@ constexpr std::size_t k_compressed_chunk = std::size_t{1} << 20;
 /// A file descriptor, with the first bytes read ahead to recognize a compression format.
 class fd_source final : public line_reader::byte_source {
  public:
-  explicit fd_source(const std::string& path) : path_(path) {
+  fd_source(const std::string& path, const std::atomic<bool>* cancel)
+      : path_(path), cancel_(cancel) {
     if (path == "-") {
       fd_ = STDIN_FILENO;
       owns_fd_ = false;
@@ -68,6 +73,8 @@ class fd_source final : public line_reader::byte_source {
       // Read-ahead hint only; failure changes nothing.
       (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
+    struct stat st {};
+    regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
     while (peek_size_ < sizeof peek_) {
       const std::size_t got = raw_read(peek_ + peek_size_, sizeof peek_ - peek_size_);
       if (got == 0) break;
@@ -91,10 +98,27 @@ class fd_source final : public line_reader::byte_source {
     return raw_read(dst, bytes);
   }
   [[nodiscard]] compression kind() const noexcept override { return compression::none; }
+  [[nodiscard]] bool idle() const noexcept override { return idle_; }
+  /// Uncompressed pipes only: a read that waited 100 ms for nothing returns 0 with idle() set.
+  void report_idle() noexcept { report_idle_ = true; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
   std::size_t raw_read(char* dst, std::size_t bytes) {
+    while (cancel_ != nullptr && !regular_) {  // wait for data in slices, watching for a stop
+      pollfd ready{fd_, POLLIN, 0};
+      const int polled = ::poll(&ready, 1, 100);
+      if (polled > 0) break;
+      if (polled < 0 && errno != EINTR) {
+        throw std::runtime_error(fmt::format("cannot poll '{}': {}", path_, std::strerror(errno)));
+      }
+      if (cancel_->load(std::memory_order_relaxed)) return 0;  // stopping: the input ends here
+      if (report_idle_) {
+        idle_ = true;  // let the caller flush a lingering batch, then read again
+        return 0;
+      }
+    }
+    idle_ = false;
     for (;;) {
       const ssize_t got = ::read(fd_, dst, bytes);
       if (got >= 0) return static_cast<std::size_t>(got);
@@ -104,6 +128,10 @@ class fd_source final : public line_reader::byte_source {
   }
 
   std::string path_;
+  const std::atomic<bool>* cancel_ = nullptr;
+  bool regular_ = false;
+  bool report_idle_ = false;
+  bool idle_ = false;
   int fd_ = -1;
   bool owns_fd_ = true;
   char peek_[4] = {};
@@ -226,8 +254,9 @@ class gzip_source final : public line_reader::byte_source {
 };
 #endif
 
-std::unique_ptr<line_reader::byte_source> open_source(const std::string& path) {
-  auto raw = std::make_unique<fd_source>(path);
+std::unique_ptr<line_reader::byte_source> open_source(const std::string& path,
+                                                      const std::atomic<bool>* cancel) {
+  auto raw = std::make_unique<fd_source>(path, cancel);
   const std::string_view magic = raw->peek();
   if (magic.size() >= 4 && magic.substr(0, 4) == std::string_view("\x28\xB5\x2F\xFD", 4)) {
     return std::make_unique<zstd_source>(std::move(raw));
@@ -240,6 +269,7 @@ std::unique_ptr<line_reader::byte_source> open_source(const std::string& path) {
         fmt::format("'{}' is gzip-compressed, but this build has no zlib support", path));
 #endif
   }
+  raw->report_idle();
   return raw;
 }
 
@@ -252,7 +282,7 @@ line_reader::line_reader(std::string path, line_reader_options options)
   if (options_.chunk_bytes == 0 || options_.max_line_bytes == 0) {
     throw std::invalid_argument("line_reader: chunk_bytes and max_line_bytes must be positive");
   }
-  source_ = open_source(path_);
+  source_ = open_source(path_, options_.cancel);
   // A partial line of up to max_line_bytes + 1 (a possible '\r') stays in the buffer while the
   // next chunk is read behind it.
   capacity_ = options_.chunk_bytes + options_.max_line_bytes + 1;
@@ -268,7 +298,8 @@ compression line_reader::input_compression() const noexcept {
 
 void line_reader::fill() {
   const std::size_t got = source_->read(buffer_.get() + end_, capacity_ - end_);
-  if (got == 0) eof_ = true;
+  idle_ = got == 0 && source_->idle();
+  if (got == 0 && !idle_) eof_ = true;
   end_ += got;
   bytes_read_ += got;
 }
@@ -292,6 +323,7 @@ bool line_reader::next(line& out) {
         if (eof_) return finish_overlong(out);
         begin_ = end_ = 0;  // nothing of the overlong line needs keeping
         fill();
+        if (idle_) return false;
         continue;
       }
       const auto* newline =
@@ -341,6 +373,7 @@ bool line_reader::next(line& out) {
       end_ = pending;
     }
     fill();
+    if (idle_) return false;
   }
 }
 

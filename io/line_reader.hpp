@@ -16,6 +16,7 @@
 ///     be concatenated). A compressed stream that ends mid-frame is an error, not a short read.
 ///   - I/O and decompression errors throw std::runtime_error naming the path.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -36,6 +37,9 @@ struct line_reader_options {
   std::size_t chunk_bytes = std::size_t{4} << 20;
   /// Longer lines are reported as overlong; match the decoders' max_record_bytes.
   std::size_t max_line_bytes = std::size_t{1} << 20;
+  /// When set, reads from pipes and terminals (stdin) wait at most 100 ms at a time and end the
+  /// input once *cancel is true, so a stopping pipeline never hangs on a quiet producer.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// @brief One line, valid until the next call to line_reader::next().
@@ -62,9 +66,14 @@ class line_reader {
   line_reader& operator=(const line_reader&) = delete;
 
   /// @brief Reads the next line into out.
-  /// @return false at the end of the input
+  /// @return false at the end of the input — or, reading an uncompressed pipe with
+  ///         options.cancel set, when no byte arrived for 100 ms: then idle() is true and the
+  ///         caller may flush what it holds and call next() again
   /// @throws std::runtime_error on a read or decompression error
   [[nodiscard]] bool next(line& out);
+
+  /// @brief Whether the last next() returned false only because the input was quiet.
+  [[nodiscard]] bool idle() const noexcept { return idle_; }
 
   /// @brief The compression detected on the input.
   [[nodiscard]] compression input_compression() const noexcept;
@@ -89,6 +98,7 @@ class line_reader {
   std::size_t begin_ = 0;  // first unconsumed byte
   std::size_t end_ = 0;    // one past the last byte read
   bool eof_ = false;
+  bool idle_ = false;
   std::uint64_t line_number_ = 0;
   std::uint64_t bytes_read_ = 0;
   // Overlong line being skipped: its first max_line_bytes bytes, bytes seen so far, and whether

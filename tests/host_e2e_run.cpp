@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -1686,6 +1687,86 @@ TEST(E2eRun, CpuOutputIsByteIdenticalForAnyThreadCount) {
   }
   EXPECT_TRUE(outputs[0] == outputs[1]) << "1 vs 2 threads differ";
   EXPECT_TRUE(outputs[0] == outputs[2]) << "1 vs 3 threads differ";
+}
+
+}  // namespace
+
+namespace {
+
+// Bug found in review: when the device stage failed while the source thread was blocked reading a
+// quiet stdin, the run hung until the producer closed the pipe. Reads of pipes now watch the stop
+// flag, so the error is reported at once.
+TEST(E2eRun, RuntimeErrorWhileStdinStaysOpenExitsPromptly) {
+  e2e::temp_dir dir;
+  std::string events;
+  for (int i = 0; i < 1000; ++i) {  // one full batch: the reader then waits for more
+    events += "{\"event_id\":" + std::to_string(i) +
+              ",\"ts\":" + std::to_string(1'700'000'000'000LL + i) + "}\n";
+  }
+  const std::string input = dir.file("in.jsonl");
+  e2e::write_file(input, events);
+  // 16 KiB of dedup table holds ~700 keys: the first full batch exceeds the cap.
+  e2e::write_file(dir.file("p.yaml"),
+                  "source: {type: stdin}\n"
+                  "schema: {event_id: u64, ts: timestamp_ms}\n"
+                  "event_time: ts\n"
+                  "dedup: {key: [event_id], ttl: 1h, max_bytes: 16KiB}\n"
+                  "window: {type: tumbling, size: 1m}\n"
+                  "batch: {max_events: 1000}\n"
+                  "sink: {type: file, path: \"" +
+                      dir.file("out.jsonl") + "\"}\n");
+  // A FIFO kept open by a writer that goes quiet for 30 s after the data.
+  const std::string fifo = dir.file("stdin.fifo");
+  const std::string script = "mkfifo '" + fifo + "' && ((cat '" + input + "'; sleep 30) > '" +
+                             fifo + "' &) && '" + std::string(TROVE_BINARY) + "' run -q -c '" +
+                             dir.file("p.yaml") + "' < '" + fifo + "'";
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = e2e::run_command({"/bin/sh", "-c", script});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("dedup.max_bytes"), std::string::npos) << run.err;
+  EXPECT_LT(seconds, 20.0) << "trove waited for the quiet producer instead of stopping";
+}
+
+}  // namespace
+
+namespace {
+
+// A slow producer on stdin: a partial batch must not wait for batch.max_events or the end of the
+// input; it goes to the device once it has waited batch.linger, so results keep flowing.
+TEST(E2eRun, QuietStdinFlushesLingeringBatch) {
+  e2e::temp_dir dir;
+  std::string events;
+  for (int i = 0; i < 10; ++i) {
+    events += "{\"event_id\":" + std::to_string(i) +
+              ",\"ts\":" + std::to_string(1'700'000'000'000LL + i) + "}\n";
+  }
+  const std::string input = dir.file("in.jsonl");
+  e2e::write_file(input, events);
+  const std::string out = dir.file("out.jsonl");
+  e2e::write_file(dir.file("p.yaml"),
+                  "source: {type: stdin}\n"
+                  "schema: {event_id: u64, ts: timestamp_ms}\n"
+                  "event_time: ts\n"
+                  "window: {type: tumbling, size: 1h}\n"
+                  "emit: update\n"
+                  "batch: {linger: 50ms}\n"
+                  "sink: {type: file, path: \"" +
+                      out + "\"}\n");
+  const std::string fifo = dir.file("stdin.fifo");
+  const std::string snapshot = dir.file("snapshot.jsonl");
+  // The producer writes 10 events and then holds the pipe open, silent, for 4 s; the output is
+  // copied after 2 s, while trove is still reading.
+  const std::string script = "mkfifo '" + fifo + "' && ((cat '" + input + "'; sleep 4) > '" + fifo +
+                             "' &) && ('" + std::string(TROVE_BINARY) + "' run -q -c '" +
+                             dir.file("p.yaml") + "' < '" + fifo + "' & pid=$!; sleep 2; cp '" +
+                             out + "' '" + snapshot + "'; wait $pid)";
+  const auto run = e2e::run_command({"/bin/sh", "-c", script});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto early = e2e::read_json_lines(snapshot);
+  ASSERT_EQ(early.size(), 1u) << "no update row 2 s after 10 events on a quiet stdin";
+  EXPECT_EQ(e2e::as_i64(early[0].at("count")), 10);
 }
 
 }  // namespace
