@@ -227,6 +227,22 @@ class pipeline {
     return ready_.push(std::move(item));
   }
 
+  /// Whether a non-empty batch opened at `opened` has waited batch.linger.
+  bool lingered(const io::host_batch* batch, clock_type::time_point opened) const {
+    return batch->size() > 0 &&
+           clock_type::now() - opened >= std::chrono::milliseconds(config_.batch.linger_ms);
+  }
+
+  /// At the end of a source: the last partial batch goes to the device, an empty one to the pool.
+  void hand_over_last(io::host_batch*& batch) {
+    if (!batch) return;
+    if (batch->size() > 0) {
+      push_batch(batch);
+    } else {
+      free_.push(batch);
+    }
+  }
+
   void bad_record(std::string_view reason, io::source_position pos, std::string_view text,
                   std::size_t original_bytes = 0) {
     bad_.fetch_add(1, std::memory_order_relaxed);
@@ -275,8 +291,7 @@ class pipeline {
         if (!reader.idle()) break;  // end of input
         // A quiet pipe: a batch that has waited for `linger` goes to the device now, so results
         // keep flowing when the producer is slow.
-        if (batch->size() > 0 &&
-            clock_type::now() - opened >= std::chrono::milliseconds(config_.batch.linger_ms)) {
+        if (lingered(batch, opened)) {
           if (!push_batch(batch) || !(batch = fresh_batch())) return;
         }
         continue;
@@ -311,16 +326,11 @@ class pipeline {
         bad_record("record does not fit an empty batch (raise batch.max_string_bytes)", pos,
                    line.text);
       }
-      if (batch->full() ||
-          (++since_check % 1024 == 0 && batch->size() > 0 &&
-           clock_type::now() - opened >= std::chrono::milliseconds(config_.batch.linger_ms))) {
+      if (batch->full() || (++since_check % 1024 == 0 && lingered(batch, opened))) {
         if (!push_batch(batch) || !(batch = fresh_batch())) return;
       }
     }
-    if (batch && batch->size() > 0)
-      push_batch(batch);
-    else if (batch)
-      free_.push(batch);
+    hand_over_last(batch);
   }
 
   void read_synthetic() {
@@ -353,16 +363,11 @@ class pipeline {
         if (batch->size() == 0) opened = clock_type::now();
         gen.fill(*batch, room);
       }
-      if (batch->full() ||
-          (batch->size() > 0 &&
-           clock_type::now() - opened >= std::chrono::milliseconds(config_.batch.linger_ms))) {
+      if (batch->full() || lingered(batch, opened)) {
         if (!push_batch(batch) || !(batch = fresh_batch())) return;
       }
     }
-    if (batch && batch->size() > 0)
-      push_batch(batch);
-    else if (batch)
-      free_.push(batch);
+    hand_over_last(batch);
   }
 
   // ---- device stage (this thread) ---------------------------------------------------------------
