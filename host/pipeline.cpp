@@ -14,6 +14,7 @@
 #include "host/bounded_queue.hpp"
 #include "host/device_select.hpp"
 #include "host/device_stage.hpp"
+#include "host/run_observer.hpp"
 #include "host/watermark.hpp"
 #include "io/csv_decoder.hpp"
 #include "io/dead_letter.hpp"
@@ -49,6 +50,14 @@ struct batch_item {
   std::vector<std::pair<std::int32_t, std::int64_t>> partition_max;  // max event time per partition
   bool end = false;
   bool interrupted = false;  // the end marker of a run stopped by a signal (input not exhausted)
+  batch_report report;       // filled as the batch moves through the stages
+};
+
+/// Result rows travelling from the device stage to the sink, with the report of their batch.
+struct sink_item {
+  io::result_batch rows;
+  batch_report report;
+  bool has_report = false;  // false for the rows of the final extraction (no batch)
 };
 
 /// Writes result rows to a file or stdout as JSON lines or CSV.
@@ -73,8 +82,10 @@ class sink_writer {
   ~sink_writer() {
     if (owned_ && file_) std::fclose(file_);
   }
-  void write(const io::result_batch& rows) {
+  /// Encodes and writes rows; adds the time spent to `encode_seconds` and `write_seconds`.
+  void write(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
     if (rows.rows == 0 && (format_ != data_format::csv || wrote_header_)) return;
+    const auto begin = clock_type::now();
     buffer_.clear();
     if (format_ == data_format::csv) {
       csv_.encode(rows, buffer_);
@@ -82,6 +93,13 @@ class sink_writer {
     } else {
       json_.encode(rows, buffer_);
     }
+    const auto encoded = clock_type::now();
+    encode_seconds += std::chrono::duration<double>(encoded - begin).count();
+    struct add_on_exit {
+      double& to;
+      clock_type::time_point from;
+      ~add_on_exit() { to += std::chrono::duration<double>(clock_type::now() - from).count(); }
+    } timed_write{write_seconds, encoded};
     if (!buffer_.empty() &&
         std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
       throw std::runtime_error("writing to sink '" + path_ + "' failed: " + std::strerror(errno));
@@ -154,6 +172,7 @@ class pipeline {
         out_(8),
         dead_letter_(config.dead_letter.path) {
     spdlog::info("device: {} ({})", selected_.backend->description(), selected_.reason);
+    for (auto* o : options_.observers) o->on_device_ready(selected_.backend->description());
     for (std::uint32_t i = 0; i < config.batch.buffers; ++i) {
       pool_.push_back(std::make_unique<io::host_batch>(config.schema, config.batch.max_events,
                                                        config.batch.max_string_bytes, allocator_));
@@ -180,6 +199,7 @@ class pipeline {
     stats_.events_per_second =
         stats_.seconds > 0 ? static_cast<double>(stats_.in) / stats_.seconds : 0;
     stats_.interrupted = stop_flag.load();
+    for (auto* o : options_.observers) o->on_finished(stats_);
     return stats_;
   }
 
@@ -205,13 +225,26 @@ class pipeline {
     auto b = free_.pop();
     if (!b) return nullptr;
     (*b)->clear();
+    fill_begin_ = clock_type::now();
     return *b;
   }
 
-  bool push_batch(io::host_batch*& batch) {
+  /// Hands a batch to the device stage. `decode_seconds` < 0: the wall time since fresh_batch().
+  bool push_batch(io::host_batch*& batch, clock_type::time_point opened,
+                  double decode_seconds = -1) {
     batch_item item;
     item.batch = batch;
+    item.report.rows = batch->size();
+    item.report.opened = opened;
+    item.report.closed = clock_type::now();
+    item.report.schedule_start = schedule_start_;
+    item.report.decode_seconds =
+        decode_seconds >= 0 ? decode_seconds
+                            : std::chrono::duration<double>(item.report.closed - fill_begin_).count();
     if (batch->size() > 0) {
+      item.report.partition_first = batch->positions()[0].partition;
+      item.report.offset_first = batch->positions()[0].offset;
+      item.report.offset_last = batch->positions()[batch->size() - 1].offset;
       const auto* ts = reinterpret_cast<const std::int64_t*>(batch->fixed(ts_column_));
       const auto* pos = batch->positions();
       for (std::size_t row = 0; row < batch->size(); ++row) {
@@ -234,10 +267,11 @@ class pipeline {
   }
 
   /// At the end of a source: the last partial batch goes to the device, an empty one to the pool.
-  void hand_over_last(io::host_batch*& batch) {
+  void hand_over_last(io::host_batch*& batch, clock_type::time_point opened,
+                      double decode_seconds = -1) {
     if (!batch) return;
     if (batch->size() > 0) {
-      push_batch(batch);
+      push_batch(batch, opened, decode_seconds);
     } else {
       free_.push(batch);
     }
@@ -279,6 +313,7 @@ class pipeline {
     lo.cancel = &stop_flag;  // a signal or an error elsewhere ends a blocked read of stdin
     io::line_reader reader(config_.source.type == source_type::file ? config_.source.path : "-",
                            lo);
+    for (auto* observer : options_.observers) observer->on_source_ready();
     const bool csv = config_.source.format == data_format::csv;
     io::json_decoder json(config_.schema, config_.source.max_record_bytes);
     io::csv_decoder csvd(config_.schema, config_.source.max_record_bytes);
@@ -292,7 +327,7 @@ class pipeline {
         // A quiet pipe: a batch that has waited for `linger` goes to the device now, so results
         // keep flowing when the producer is slow.
         if (lingered(batch, opened)) {
-          if (!push_batch(batch) || !(batch = fresh_batch())) return;
+          if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
         }
         continue;
       }
@@ -316,7 +351,7 @@ class pipeline {
       if (batch->size() == 0) opened = clock_type::now();
       auto r = decode();
       if (r.status == io::decode_status::batch_full) {
-        if (!push_batch(batch) || !(batch = fresh_batch())) return;
+        if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
         opened = clock_type::now();
         r = decode();
       }
@@ -327,10 +362,10 @@ class pipeline {
                    line.text);
       }
       if (batch->full() || (++since_check % 1024 == 0 && lingered(batch, opened))) {
-        if (!push_batch(batch) || !(batch = fresh_batch())) return;
+        if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
       }
     }
-    hand_over_last(batch);
+    hand_over_last(batch, opened);
   }
 
   void read_synthetic() {
@@ -347,7 +382,10 @@ class pipeline {
     o.seed = s.seed;
     o.start_time_ms = s.start_time_ms;
     io::synthetic_generator gen(o);
+    for (auto* observer : options_.observers) observer->on_source_ready();
     const auto start = clock_type::now();
+    schedule_start_ = start;
+    double fill_seconds = 0;  // generator time of the current batch (pacing sleeps excluded)
     io::host_batch* batch = fresh_batch();
     auto opened = clock_type::now();
     while (batch && !gen.done() && !stop_flag.load(std::memory_order_relaxed)) {
@@ -360,20 +398,25 @@ class pipeline {
         if (room == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
       if (room > 0) {
-        if (batch->size() == 0) opened = clock_type::now();
+        const auto fill_start = clock_type::now();
+        if (batch->size() == 0) opened = fill_start;
         gen.fill(*batch, room);
+        fill_seconds += std::chrono::duration<double>(clock_type::now() - fill_start).count();
       }
       if (batch->full() || lingered(batch, opened)) {
-        if (!push_batch(batch) || !(batch = fresh_batch())) return;
+        if (!push_batch(batch, opened, fill_seconds) || !(batch = fresh_batch())) return;
+        fill_seconds = 0;
       }
     }
-    hand_over_last(batch);
+    hand_over_last(batch, opened, fill_seconds);
   }
 
   // ---- device stage (this thread) ---------------------------------------------------------------
   void process() {
     while (auto item = ready_.pop()) {
       const auto now = clock_type::now();
+      item->report.ready_queue_depth = ready_.size();
+      item->report.device_begin = now;
       if (item->end) {
         if (!item->interrupted) {
           watermark_.finish();
@@ -384,13 +427,28 @@ class pipeline {
       const std::int64_t before = watermark_.current(now);
       for (const auto& [partition, max_ts] : item->partition_max) {
         watermark_.observe(partition, max_ts, now);
+        if (max_ts > max_event_time_) max_event_time_ = max_ts;
       }
       const std::int64_t after = watermark_.current(now);
       step_output out = stage_.process(*item->batch, before, after);
-      account(std::move(out), item->batch);
+      item->report.device_end = clock_type::now();
+      item->report.seq = stats_.batches;
+      item->report.h2d_seconds = stage_.timings().h2d;
+      item->report.kernel_seconds = stage_.timings().kernels;
+      item->report.extract_seconds = stage_.timings().extract;
+      item->report.rows_out = out.rows.rows;
+      account(std::move(out), item->batch, &item->report);
       ++stats_.batches;
       free_.push(item->batch);
       progress(false);
+      if (!options_.observers.empty()) {
+        run_stats now_stats = stats_;
+        now_stats.bad = bad_.load(std::memory_order_relaxed);
+        now_stats.in = now_stats.accepted + now_stats.duplicate + now_stats.late +
+                       now_stats.filtered + now_stats.bad;
+        const state_report state = state_now();
+        for (auto* o : options_.observers) o->on_progress(now_stats, state);
+      }
     }
     if (stop_flag.load()) {
       // Interrupted: windows the watermark already closed are emitted; open ones are not (they
@@ -407,9 +465,16 @@ class pipeline {
     stats_.bad = bad_.load();
     stats_.in = stats_.accepted + stats_.duplicate + stats_.late + stats_.filtered + stats_.bad;
     progress(true);
+    if (!options_.observers.empty()) {
+      const state_report state = state_now();
+      for (auto* o : options_.observers) o->on_progress(stats_, state);
+    }
   }
 
-  void account(step_output&& out, const io::host_batch* batch) {
+  /// Counts a step's statuses, dead-letters its bad and late rows and queues its rows for the sink
+  /// (with the batch's report, when there is a batch).
+  void account(step_output&& out, const io::host_batch* batch,
+               const batch_report* report = nullptr) {
     stats_.accepted += out.status_counts[kernels::status_accepted];
     stats_.duplicate += out.status_counts[kernels::status_duplicate];
     stats_.late += out.status_counts[kernels::status_late];
@@ -431,10 +496,25 @@ class pipeline {
                            source_name(), batch->positions()[row], row_as_json(*batch, row));
       }
     }
-    if (out.rows.rows > 0 || (config_.sink.format == data_format::csv && !sent_any_)) {
+    // Every batch passes through the sink queue (its report travels with its rows), even
+    // without rows; the sink skips empty ones.
+    if (report || out.rows.rows > 0 || (config_.sink.format == data_format::csv && !sent_any_)) {
       sent_any_ = true;
-      out_.push(std::move(out.rows));
+      sink_item item{std::move(out.rows), report ? *report : batch_report{}, report != nullptr};
+      out_.push(std::move(item));
     }
+  }
+
+  state_report state_now() {
+    state_report state;
+    state.dedup = stage_.dedup_stats();
+    state.agg = stage_.agg_stats();
+    state.watermark = stats_.watermark;
+    state.max_event_time = max_event_time_;
+    state.ready_queue_depth = ready_.size();
+    state.out_queue_depth = out_.size();
+    state.free_buffers = free_.size();
+    return state;
   }
 
   void progress(bool final) {
@@ -460,11 +540,23 @@ class pipeline {
   // ---- sink stage -------------------------------------------------------------------------------
   void write_sink() {
     sink_writer sink(config_.sink);
-    while (auto rows = out_.pop()) {
-      sink.write(*rows);
+    while (auto item = out_.pop()) {
+      auto& report = item->report;
+      report.out_queue_depth = out_.size();
+      sink.write(item->rows, report.encode_seconds, report.sink_seconds);
       // Results leave the process as soon as nothing else is waiting: a downstream reader of a
       // slow stream sees each batch's rows then, not when a stdio buffer happens to fill.
-      if (out_.size() == 0) sink.flush();
+      if (out_.size() == 0) {
+        const auto begin = clock_type::now();
+        sink.flush();
+        report.sink_seconds += std::chrono::duration<double>(clock_type::now() - begin).count();
+      }
+      if (item->has_report) {
+        report.sink_done = clock_type::now();
+        report.result_rows = &item->rows;
+        for (auto* o : options_.observers) o->on_batch(report);
+        report.result_rows = nullptr;
+      }
     }
     sink.flush();
   }
@@ -478,9 +570,12 @@ class pipeline {
   std::vector<std::unique_ptr<io::host_batch>> pool_;
   bounded_queue<io::host_batch*> free_;
   bounded_queue<batch_item> ready_;
-  bounded_queue<io::result_batch> out_;
+  bounded_queue<sink_item> out_;
   io::dead_letter_writer dead_letter_;
   std::size_t ts_column_ = 0;
+  clock_type::time_point fill_begin_;
+  clock_type::time_point schedule_start_;  // source thread: synthetic pacing's time of event 0
+  std::int64_t max_event_time_ = INT64_MIN;  // device thread  // source thread: when the current batch was taken
   std::atomic<std::uint64_t> bad_{0};
   run_stats stats_;
   bool sent_any_ = false;

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "host/config.hpp"
+#include "host/run_observer.hpp"
 
 namespace trove::host {
 
@@ -17,6 +19,8 @@ struct run_options {
   std::string stats_json;  ///< write the final stats here (empty: don't)
   bool quiet = false;      ///< no progress lines
   bool strict = false;     ///< the first bad record stops the run (exit code 1)
+  /// Told about the run's life cycle and every batch (metrics endpoint, load harness); not owned.
+  std::vector<run_observer*> observers;
 };
 
 /// @brief Counters of a run; `in = accepted + duplicate + late + filtered + bad` always.

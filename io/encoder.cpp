@@ -156,21 +156,42 @@ void append_csv_field(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-void json_encoder::encode(const result_batch& batch, std::string& out) {
+namespace {
+
+/// The columns an encode() call writes: the given subset, or all of them.
+class column_selection {
+ public:
+  column_selection(const result_batch& batch, const encode_options& options)
+      : subset_(options.columns), all_(batch.columns.size()) {}
+  [[nodiscard]] std::size_t size() const noexcept { return subset_ ? subset_->size() : all_; }
+  [[nodiscard]] std::size_t operator[](std::size_t idx) const noexcept {
+    return subset_ ? (*subset_)[idx] : idx;
+  }
+
+ private:
+  const std::vector<std::size_t>* subset_;
+  std::size_t all_;
+};
+
+}  // namespace
+
+void json_encoder::encode(const result_batch& batch, std::string& out,
+                          const encode_options& options) {
   assert(batch.consistent());
-  keys_.resize(batch.columns.size());
-  for (std::size_t column_idx = 0; column_idx < batch.columns.size(); ++column_idx) {
-    std::string& key = keys_[column_idx];
+  const column_selection columns(batch, options);
+  keys_.resize(columns.size());
+  for (std::size_t idx = 0; idx < columns.size(); ++idx) {
+    std::string& key = keys_[idx];
     key.clear();  // keeps capacity: no allocation once the keys have been built once
-    key.push_back(column_idx == 0 ? '{' : ',');
-    append_json_string(key, batch.columns[column_idx].name);
+    key.push_back(idx == 0 ? '{' : ',');
+    append_json_string(key, batch.columns[columns[idx]].name);
     key.push_back(':');
   }
   for (std::size_t row = 0; row < batch.rows; ++row) {
-    if (batch.columns.empty()) out.push_back('{');
-    for (std::size_t column_idx = 0; column_idx < batch.columns.size(); ++column_idx) {
-      const result_column& column = batch.columns[column_idx];
-      out.append(keys_[column_idx]);
+    if (columns.size() == 0) out.push_back('{');
+    for (std::size_t idx = 0; idx < columns.size(); ++idx) {
+      const result_column& column = batch.columns[columns[idx]];
+      out.append(keys_[idx]);
       if (!column.is_valid(row)) {
         out.append("null");
       } else if (column.type == field_type::string) {
@@ -180,23 +201,26 @@ void json_encoder::encode(const result_batch& batch, std::string& out) {
       }
     }
     out.append("}\n");
+    if (options.row_ends) options.row_ends->push_back(out.size());
   }
 }
 
-void csv_encoder::encode(const result_batch& batch, std::string& out) {
+void csv_encoder::encode(const result_batch& batch, std::string& out,
+                         const encode_options& options) {
   assert(batch.consistent());
+  const column_selection columns(batch, options);
   if (!header_written_) {
-    for (std::size_t column_idx = 0; column_idx < batch.columns.size(); ++column_idx) {
-      if (column_idx != 0) out.push_back(',');
-      append_csv_field(out, batch.columns[column_idx].name);
+    for (std::size_t idx = 0; idx < columns.size(); ++idx) {
+      if (idx != 0) out.push_back(',');
+      append_csv_field(out, batch.columns[columns[idx]].name);
     }
     out.push_back('\n');
     header_written_ = true;
   }
   for (std::size_t row = 0; row < batch.rows; ++row) {
-    for (std::size_t column_idx = 0; column_idx < batch.columns.size(); ++column_idx) {
-      const result_column& column = batch.columns[column_idx];
-      if (column_idx != 0) out.push_back(',');
+    for (std::size_t idx = 0; idx < columns.size(); ++idx) {
+      const result_column& column = batch.columns[columns[idx]];
+      if (idx != 0) out.push_back(',');
       if (!column.is_valid(row)) continue;  // null: empty field
       if (column.type == field_type::string) {
         append_csv_field(out, column.string_at(row));
@@ -205,6 +229,7 @@ void csv_encoder::encode(const result_batch& batch, std::string& out) {
       }
     }
     out.push_back('\n');
+    if (options.row_ends) options.row_ends->push_back(out.size());
   }
 }
 

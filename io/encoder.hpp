@@ -31,11 +31,21 @@ void append_json_string(std::string& out, std::string_view text);
 /// @brief Appends text as one CSV field, quoted only when needed (an empty text becomes "").
 void append_csv_field(std::string& out, std::string_view text);
 
+/// @brief Optional outputs and restrictions of an encode() call (message-per-row sinks).
+struct encode_options {
+  /// When set, receives out.size() after each row's '\n' (so row r is the text between
+  /// consecutive ends: one Kafka message per row).
+  std::vector<std::size_t>* row_ends = nullptr;
+  /// When set, only these columns (indices into the batch, in this order) are written, e.g. a
+  /// message key made of the group-by columns.
+  const std::vector<std::size_t>* columns = nullptr;
+};
+
 /// @brief Writes each row as one JSON object per line.
 class json_encoder {
  public:
   /// @brief Appends one line per row of batch to out.
-  void encode(const result_batch& batch, std::string& out);
+  void encode(const result_batch& batch, std::string& out, const encode_options& options = {});
 
  private:
   std::vector<std::string> keys_;  // `"name":` per column, escaped once per batch, not per row
@@ -46,9 +56,11 @@ class csv_encoder {
  public:
   /// @brief Appends the header (first call only) and one line per row of batch to out.
   /// Every batch given to one encoder must have the same columns.
-  void encode(const result_batch& batch, std::string& out);
+  void encode(const result_batch& batch, std::string& out, const encode_options& options = {});
   /// @brief Makes the next encode() write the header again (e.g. for a new output file).
   void reset() noexcept { header_written_ = false; }
+  /// @brief Never writes a header (rows sent one per message carry none).
+  void omit_header() noexcept { header_written_ = true; }
 
  private:
   bool header_written_ = false;

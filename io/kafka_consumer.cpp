@@ -1,0 +1,332 @@
+#include "io/kafka_consumer.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "io/kafka_util.hpp"
+
+namespace trove::io {
+namespace {
+
+constexpr int partition_bits = 20;
+
+struct partition_state {
+  std::int64_t next_offset = -1;  // next offset to consume; -1: nothing consumed yet
+  std::int64_t end_offset = -1;   // high watermark when first assigned (exit_at_end)
+  bool assigned = false;
+  bool reached_end = false;
+};
+
+}  // namespace
+
+struct kafka_consumer::impl {
+  kafka_consumer_options options;
+  rd_kafka_t* handle = nullptr;
+  rd_kafka_queue_t* queue = nullptr;
+  std::vector<rd_kafka_message_t*> messages;
+  mutable std::mutex mutex;  // guards the maps below (lags() may be called from other threads)
+  std::map<std::string, int> topic_index;
+  std::vector<std::string> topic_names;
+  std::map<std::int32_t, partition_state> partitions;  // by source partition id
+  std::function<void()> revoke_callback;
+  bool closed = false;
+  std::chrono::steady_clock::time_point last_error_log{};
+
+  std::int32_t source_id(const char* topic, std::int32_t partition) {
+    auto [it, inserted] = topic_index.try_emplace(topic, static_cast<int>(topic_names.size()));
+    if (inserted) topic_names.emplace_back(topic);
+    return (it->second << partition_bits) | partition;
+  }
+
+  void assign(rd_kafka_topic_partition_list_t* list) {
+    {
+      std::lock_guard lock(mutex);
+      for (int idx = 0; idx < list->cnt; ++idx) {
+        auto& tp = list->elems[idx];
+        auto& state = partitions[source_id(tp.topic, tp.partition)];
+        if (state.next_offset >= 0) {
+          // Assigned back to us: resume where this process is, not at the group's commit —
+          // its effects up to next_offset are already in our state (no double apply).
+          tp.offset = state.next_offset;
+        } else if (options.start == kafka_start_from::earliest) {
+          tp.offset = RD_KAFKA_OFFSET_BEGINNING;
+        } else if (options.start == kafka_start_from::latest) {
+          tp.offset = RD_KAFKA_OFFSET_END;
+        }
+        state.assigned = true;
+        if (options.exit_at_end && state.end_offset < 0) {
+          std::int64_t low = 0;
+          std::int64_t high = 0;
+          const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+              handle, tp.topic, tp.partition, &low, &high, 10'000);
+          if (err) {
+            spdlog::warn("kafka: cannot read the end offset of {}[{}] ({}); exit_at_end will "
+                         "wait for its end-of-partition event",
+                         tp.topic, tp.partition, rd_kafka_err2str(err));
+          } else {
+            state.end_offset = high;
+            if (high <= low) state.reached_end = true;
+          }
+        }
+      }
+    }
+    spdlog::info("kafka: assigned {} partition(s) of group '{}'", list->cnt, options.group_id);
+    rd_kafka_error_t* error = nullptr;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (cooperative()) {
+      error = rd_kafka_incremental_assign(handle, list);
+    } else {
+      err = rd_kafka_assign(handle, list);
+    }
+    report_assign_error(error, err, "assign");
+  }
+
+  void revoke(rd_kafka_topic_partition_list_t* list) {
+    if (revoke_callback) revoke_callback();
+    {
+      std::lock_guard lock(mutex);
+      for (int idx = 0; idx < list->cnt; ++idx) {
+        auto& tp = list->elems[idx];
+        partitions[source_id(tp.topic, tp.partition)].assigned = false;
+      }
+    }
+    spdlog::info("kafka: {} partition(s) revoked from this member", list->cnt);
+    rd_kafka_error_t* error = nullptr;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (cooperative()) {
+      error = rd_kafka_incremental_unassign(handle, list);
+    } else {
+      err = rd_kafka_assign(handle, nullptr);
+    }
+    report_assign_error(error, err, "unassign");
+  }
+
+  bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0; }
+
+  static void report_assign_error(rd_kafka_error_t* error, rd_kafka_resp_err_t err,
+                                  const char* what) {
+    if (error) {
+      spdlog::warn("kafka: {} failed: {}", what, rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+    } else if (err) {
+      spdlog::warn("kafka: {} failed: {}", what, rd_kafka_err2str(err));
+    }
+  }
+
+  static void on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* list, void* opaque) {
+    auto* self = static_cast<impl*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->assign(list);
+    } else {
+      self->revoke(list);
+    }
+  }
+};
+
+kafka_consumer::kafka_consumer(const kafka_consumer_options& options)
+    : impl_(std::make_unique<impl>()) {
+  impl_->options = options;
+  std::map<std::string, std::string> properties = {
+      {"bootstrap.servers", options.brokers},
+      {"group.id", options.group_id},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      // Offsets are committed by the pipeline, only for records whose effects are durable.
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", options.start == kafka_start_from::latest ? "latest" : "earliest"},
+      {"enable.partition.eof", "true"},
+      // Large fetches: the pipeline decodes whole batches at a time.
+      {"fetch.wait.max.ms", "50"},
+      {"queued.min.messages", "200000"},
+      {"log_level", "4"},
+  };
+  for (const auto& [key, value] : options.properties) properties[key] = value;
+  rd_kafka_conf_t* conf = detail::make_conf(properties, "source.properties");
+  rd_kafka_conf_set_opaque(conf, impl_.get());
+  rd_kafka_conf_set_rebalance_cb(conf, &impl::on_rebalance);
+  char errstr[512];
+  impl_->handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!impl_->handle) throw std::runtime_error(std::string("kafka consumer: ") + errstr);
+  rd_kafka_poll_set_consumer(impl_->handle);
+  impl_->queue = rd_kafka_queue_get_consumer(impl_->handle);
+
+  rd_kafka_topic_partition_list_t* topics =
+      rd_kafka_topic_partition_list_new(static_cast<int>(options.topics.size()));
+  for (const auto& topic : options.topics) {
+    rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
+    impl_->source_id(topic.c_str(), 0);  // topic index = position in the config list
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_subscribe(impl_->handle, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err) {
+    rd_kafka_queue_destroy(impl_->queue);
+    rd_kafka_destroy(impl_->handle);
+    throw std::runtime_error(std::string("kafka consumer: cannot subscribe: ") +
+                             rd_kafka_err2str(err));
+  }
+}
+
+kafka_consumer::~kafka_consumer() {
+  close();
+  if (impl_->queue) rd_kafka_queue_destroy(impl_->queue);
+  if (impl_->handle) rd_kafka_destroy(impl_->handle);
+}
+
+void kafka_consumer::close() {
+  if (impl_->closed || !impl_->handle) return;
+  impl_->closed = true;
+  impl_->revoke_callback = nullptr;  // the pipeline has committed what it could by now
+  rd_kafka_consumer_close(impl_->handle);
+}
+
+std::size_t kafka_consumer::poll(std::size_t max_messages, int timeout_ms,
+                                 const std::function<void(const kafka_record&)>& handler) {
+  impl_->messages.resize(max_messages);
+  const ssize_t got = rd_kafka_consume_batch_queue(impl_->queue, timeout_ms,
+                                                   impl_->messages.data(), max_messages);
+  if (got < 0) {
+    throw std::runtime_error(std::string("kafka consumer: ") +
+                             rd_kafka_err2str(rd_kafka_last_error()));
+  }
+  std::size_t handled = 0;
+  std::exception_ptr failure;
+  for (ssize_t idx = 0; idx < got; ++idx) {
+    rd_kafka_message_t* message = impl_->messages[static_cast<std::size_t>(idx)];
+    if (failure) {
+      rd_kafka_message_destroy(message);
+      continue;
+    }
+    const char* topic = message->rkt ? rd_kafka_topic_name(message->rkt) : "";
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      std::lock_guard lock(impl_->mutex);
+      auto& state = impl_->partitions[impl_->source_id(topic, message->partition)];
+      if (message->offset > state.next_offset) state.next_offset = message->offset;
+      if (state.end_offset < 0 || message->offset >= state.end_offset) state.reached_end = true;
+    } else if (message->err) {
+      const bool fatal = message->err == RD_KAFKA_RESP_ERR__FATAL;
+      const auto now = std::chrono::steady_clock::now();
+      if (fatal || now - impl_->last_error_log > std::chrono::seconds(5)) {
+        impl_->last_error_log = now;
+        spdlog::warn("kafka consumer: {} (librdkafka retries; check the brokers and topics if "
+                     "this persists)",
+                     rd_kafka_message_errstr(message));
+      }
+      if (fatal) {
+        failure = std::make_exception_ptr(std::runtime_error(
+            std::string("kafka consumer: fatal error: ") + rd_kafka_message_errstr(message)));
+      }
+    } else {
+      std::int32_t id;
+      {
+        std::lock_guard lock(impl_->mutex);
+        id = impl_->source_id(topic, message->partition);
+        auto& state = impl_->partitions[id];
+        state.next_offset = message->offset + 1;
+        if (state.end_offset >= 0 && state.next_offset >= state.end_offset) {
+          state.reached_end = true;
+        }
+      }
+      kafka_record record;
+      record.payload = {static_cast<const char*>(message->payload), message->len};
+      record.topic = topic;
+      record.position = {id, message->offset};
+      record.partition = message->partition;
+      try {
+        handler(record);
+        ++handled;
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    rd_kafka_message_destroy(message);
+  }
+  if (failure) std::rethrow_exception(failure);
+  return handled;
+}
+
+bool kafka_consumer::at_end() const {
+  std::lock_guard lock(impl_->mutex);
+  bool any = false;
+  for (const auto& [id, state] : impl_->partitions) {
+    if (!state.assigned) continue;
+    any = true;
+    if (!state.reached_end) return false;
+  }
+  return any;
+}
+
+bool kafka_consumer::assigned() const {
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [id, state] : impl_->partitions) {
+    if (state.assigned) return true;
+  }
+  return false;
+}
+
+bool kafka_consumer::commit(const std::vector<source_offset>& offsets) {
+  if (offsets.empty() || impl_->closed) return true;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& offset : offsets) {
+      const auto it = impl_->partitions.find(offset.source_partition);
+      if (it == impl_->partitions.end() || !it->second.assigned) continue;
+      const int topic = offset.source_partition >> partition_bits;
+      const std::int32_t partition = offset.source_partition & ((1 << partition_bits) - 1);
+      rd_kafka_topic_partition_list_add(list, impl_->topic_names[static_cast<std::size_t>(topic)].c_str(),
+                                        partition)
+          ->offset = offset.next_offset;
+    }
+  }
+  bool ok = true;
+  if (list->cnt > 0) {
+    const rd_kafka_resp_err_t err = rd_kafka_commit(impl_->handle, list, 0);
+    if (err) {
+      spdlog::warn("kafka: offset commit failed: {} (the records will be re-read after a "
+                   "restart or rebalance: at-least-once)",
+                   rd_kafka_err2str(err));
+      ok = false;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return ok;
+}
+
+void kafka_consumer::on_revoke(std::function<void()> callback) {
+  impl_->revoke_callback = std::move(callback);
+}
+
+std::vector<partition_lag> kafka_consumer::lags() const {
+  std::vector<partition_lag> out;
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [id, state] : impl_->partitions) {
+    if (!state.assigned) continue;
+    const auto& topic = impl_->topic_names[static_cast<std::size_t>(id >> partition_bits)];
+    const std::int32_t partition = id & ((1 << partition_bits) - 1);
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    if (rd_kafka_get_watermark_offsets(impl_->handle, topic.c_str(), partition, &low, &high)) {
+      continue;
+    }
+    const std::int64_t next = state.next_offset >= 0 ? state.next_offset : low;
+    out.push_back({topic, partition, high > next ? high - next : 0});
+  }
+  return out;
+}
+
+std::string kafka_consumer::partition_name(std::int32_t source_partition) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto topic = static_cast<std::size_t>(source_partition >> partition_bits);
+  const std::string name = topic < impl_->topic_names.size() ? impl_->topic_names[topic] : "?";
+  return name + "[" + std::to_string(source_partition & ((1 << partition_bits) - 1)) + "]";
+}
+
+}  // namespace trove::io
