@@ -7,8 +7,6 @@
 // The "vs_absl" counter of the trove benchmarks is its events/s divided by the baseline's events/s
 // measured earlier in the same process (run the baseline first: it is registered first).
 
-#include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <string_view>
 
 #include "bench_data.hpp"
+#include "host/absl_baseline.hpp"
 #include "kernels/agg_table.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/classify.hpp"
@@ -28,44 +27,17 @@ namespace {
 constexpr std::int64_t window_ms = 60'000;
 double baseline_events_per_second = 0;
 
-/// The baseline: what a user writes by hand, single-threaded. string_view keys into the batch
-/// (cheaper than std::string keys, so the baseline is not handicapped).
-struct group_key {
-  std::uint64_t user;
-  std::string_view type;
-  std::int64_t window;
-  bool operator==(const group_key&) const = default;
-  template <class H>
-  friend H AbslHashValue(H h, const group_key& k) {
-    return H::combine(std::move(h), k.user, k.type, k.window);
-  }
-};
-struct group_acc {
-  std::uint64_t count = 0;
-  double sum = 0;
-  double min = 1e300;
-  double max = -1e300;
-};
-
+/// The baseline: what a user writes by hand, single-threaded (host/absl_baseline.hpp, shared
+/// with the load harness).
 void BM_absl_baseline(benchmark::State& state) {
   const w1_data& d = shared_w1();
   const std::size_t n = d.size();
   for (auto _ : state) {
-    absl::flat_hash_set<std::uint64_t> seen;
-    absl::flat_hash_map<group_key, group_acc> groups;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!seen.insert(d.event_id[i]).second) continue;
-      const std::int64_t t = d.ts[i];
-      const std::string_view type(d.type_chars.data() + d.type_offsets[i],
-                                  d.type_offsets[i + 1] - d.type_offsets[i]);
-      group_acc& a = groups[group_key{d.user_id[i], type, t - t % window_ms}];
-      ++a.count;
-      a.sum += d.amount[i];
-      a.min = std::min(a.min, d.amount[i]);
-      a.max = std::max(a.max, d.amount[i]);
-    }
-    benchmark::DoNotOptimize(groups.size());
-    state.counters["groups"] = static_cast<double>(groups.size());
+    host::absl_baseline baseline(window_ms);
+    baseline.process(d.event_id.data(), d.user_id.data(), d.type_offsets.data(),
+                     d.type_chars.data(), d.ts.data(), d.amount.data(), n);
+    benchmark::DoNotOptimize(baseline.groups());
+    state.counters["groups"] = static_cast<double>(baseline.groups());
   }
   const double events = static_cast<double>(state.iterations()) * static_cast<double>(n);
   state.SetItemsProcessed(static_cast<std::int64_t>(events));

@@ -20,6 +20,7 @@
 #include <csignal>
 #include <fstream>
 
+#include "host/bench_cli.hpp"
 #include "host/config.hpp"
 #include "host/device_select.hpp"
 #include "host/duration.hpp"
@@ -216,6 +217,8 @@ int run_cli(int argc, char** argv) {
   gen->add_option("--seed", gen_options.seed, "Random seed (same seed, same events)")
       ->capture_default_str();
   gen->add_option("-o,--output", gen_out, "Output file (default: stdout)");
+
+  const bench_command bench = add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -226,6 +229,7 @@ int run_cli(int argc, char** argv) {
     if (devices->parsed()) return cmd_devices();
     if (validate->parsed()) return cmd_validate(config_path, sets, print);
     if (run->parsed()) return cmd_run(config_path, sets, device, options);
+    if (bench.subcommand->parsed()) return bench.run();
     if (gen->parsed()) {
       std::string why;
       if (!parse_duration(disorder, gen_options.disorder_ms, why) ||

@@ -1,0 +1,797 @@
+#include "host/load_harness.hpp"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "host/absl_baseline.hpp"
+#include "host/histogram.hpp"
+#include "host/pipeline.hpp"
+#include "host/run_observer.hpp"
+#include "host/version.hpp"
+#include "io/batch.hpp"
+#include "io/encoder.hpp"
+#include "io/result_batch.hpp"
+#include "io/synthetic.hpp"
+#include "kernels/error.hpp"
+
+namespace trove::host {
+namespace {
+
+constexpr const char* default_config_yaml = R"(
+source:
+  type: synthetic
+  events: 0
+  keys: 1000000
+  zipf: 1.1
+  duplicate_ratio: 0.05
+  types: 4
+schema: { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+event_time: ts
+dedup: { key: [event_id], ttl: 10m }
+window: { type: tumbling, size: 1m, allowed_lateness: 5s }
+group_by: [user_id, type]
+aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]
+emit: update
+sink: { type: file, path: /dev/null, format: json }
+progress_interval: 0
+)";
+
+double seconds_between(observer_clock::time_point from, observer_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+/// One batch as the harness saw it at the sink (for the backlog trend).
+struct batch_sample {
+  double scheduled_s = 0;  ///< scheduled time of the batch's last event, since schedule start
+  double mean_latency_ms = 0;
+};
+
+/// Observes one run: latencies into a histogram, per-batch stage times and queue depths.
+class load_observer final : public run_observer {
+ public:
+  load_observer(double rate, emit_mode emit, std::int64_t start_time_ms)
+      : rate_(rate), emit_(emit), start_time_ms_(start_time_ms), latency_(0.001) {}
+
+  void on_device_ready(const std::string& device) noexcept override {
+    try {
+      device_ = device;
+    } catch (...) {
+    }
+  }
+
+  void on_progress(const run_stats& stats, const state_report& state) noexcept override {
+    const std::uint64_t bytes = state.dedup.bytes + state.agg.bytes;
+    if (bytes > state_bytes_peak_.load(std::memory_order_relaxed)) {
+      state_bytes_peak_.store(bytes, std::memory_order_relaxed);
+    }
+    accepted_.store(stats.accepted, std::memory_order_relaxed);
+  }
+
+  void on_batch(const batch_report& r) noexcept override {
+    const double since_start = seconds_between(r.schedule_start, r.sink_done);
+    double batch_mean_ms = 0;
+    if (r.rows > 0) {
+      // Synthetic offsets are event indices: event k was due at schedule_start + k/rate.
+      const auto first = static_cast<double>(r.offset_first);
+      const auto last = static_cast<double>(r.offset_last);
+      const double first_ms = (since_start - first / rate_) * 1000;
+      const double last_ms = (since_start - last / rate_) * 1000;
+      batch_mean_ms = (first_ms + last_ms) / 2;
+      if (emit_ == emit_mode::update) {
+        const auto n = static_cast<std::uint64_t>(r.offset_last - r.offset_first + 1);
+        latency_.record_series(first_ms, -1000 / rate_, n);
+      }
+      batch_rows_max_ = std::max<std::uint64_t>(batch_rows_max_, r.rows);
+      batch_rows_sum_ += r.rows;
+      if (samples_.size() < samples_.capacity()) {
+        samples_.push_back({last / rate_, batch_mean_ms});
+      }
+      done_events_.store(static_cast<std::uint64_t>(r.offset_last) + 1, std::memory_order_relaxed);
+    }
+    if (emit_ == emit_mode::final && r.result_rows) record_final(*r.result_rows, since_start);
+    last_sink_s_ = std::max(last_sink_s_, since_start);
+    ++batches_;
+    decode_ += r.decode_seconds;
+    h2d_ += r.h2d_seconds;
+    kernels_ += r.kernel_seconds;
+    extract_ += r.extract_seconds;
+    encode_ += r.encode_seconds;
+    sink_ += r.sink_seconds;
+    rows_out_ += r.rows_out;
+    ready_sum_ += static_cast<double>(r.ready_queue_depth);
+    out_sum_ += static_cast<double>(r.out_queue_depth);
+    ready_max_ = std::max(ready_max_, r.ready_queue_depth);
+    out_max_ = std::max(out_max_, r.out_queue_depth);
+  }
+
+  void reserve(std::size_t batches) { samples_.reserve(batches); }
+
+  const histogram& latency() const noexcept { return latency_; }
+  std::uint64_t done_events() const noexcept { return done_events_.load(); }
+
+  // Read after the run (run_pipeline joined every pipeline thread).
+  std::string device_;
+  std::atomic<std::uint64_t> state_bytes_peak_{0};
+  std::atomic<std::uint64_t> accepted_{0};
+  std::vector<batch_sample> samples_;
+  double last_sink_s_ = 0;
+  std::uint64_t batches_ = 0, rows_out_ = 0, batch_rows_sum_ = 0, batch_rows_max_ = 0;
+  double decode_ = 0, h2d_ = 0, kernels_ = 0, extract_ = 0, encode_ = 0, sink_ = 0;
+  double ready_sum_ = 0, out_sum_ = 0;
+  std::size_t ready_max_ = 0, out_max_ = 0;
+
+ private:
+  /// emit final: a window's end, mapped onto the schedule (event time advances 1000/rate ms per
+  /// event from start_time), to the moment its rows reached the sink.
+  void record_final(const io::result_batch& rows, double since_start) noexcept {
+    const io::result_column* end = nullptr;
+    for (const auto& column : rows.columns) {
+      if (column.name == "window_end") end = &column;
+    }
+    if (!end) return;
+    for (std::size_t row = 0; row < rows.rows;) {
+      const std::uint64_t value = end->fixed[row];
+      std::size_t same = row + 1;
+      while (same < rows.rows && end->fixed[same] == value) ++same;
+      const double due_s =
+          static_cast<double>(static_cast<std::int64_t>(value) - start_time_ms_) / 1000;
+      latency_.record((since_start - due_s) * 1000, same - row);
+      row = same;
+    }
+  }
+
+  double rate_;
+  emit_mode emit_;
+  std::int64_t start_time_ms_;
+  histogram latency_;
+  std::atomic<std::uint64_t> done_events_{0};
+};
+
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+/// VmHWM of /proc/self/status in bytes (0 when unreadable).
+std::uint64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0), so each run reports its own peak.
+void reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+}
+
+std::string human_rate(double rate) {
+  if (rate >= 1e6) return fmt::format("{:.3g}M", rate / 1e6);
+  if (rate >= 1e3) return fmt::format("{:.3g}k", rate / 1e3);
+  return fmt::format("{:.3g}", rate);
+}
+
+/// A rate rounded to 3 significant digits (sweep midpoints read better).
+double round_rate(double rate) {
+  if (rate <= 0) return rate;
+  const double scale = std::pow(10.0, std::floor(std::log10(rate)) - 2);
+  return std::round(rate / scale) * scale;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  io::append_json_string(out, text);
+  return out;
+}
+
+/// A finite number for JSON (NaN/inf would make the file unreadable).
+double finite(double value) {
+  return std::isfinite(value) ? value : 0.0;
+}
+
+}  // namespace
+
+const char* default_load_config_yaml() noexcept {
+  return default_config_yaml;
+}
+
+pipeline_config default_load_config() {
+  std::vector<config_error> errors;
+  pipeline_config config = load_config_string(default_config_yaml, {}, errors);
+  TROVE_EXPECTS(errors.empty(), "the built-in load harness config is invalid: " +
+                                    (errors.empty() ? std::string() : errors.front().message()));
+  return config;
+}
+
+pipeline_config config_for_rate(const pipeline_config& base, double rate, double duration_s) {
+  pipeline_config config = base;
+  auto& syn = config.source.synthetic;
+  config.source.type = source_type::synthetic;
+  syn.rate = rate;
+  syn.events =
+      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(rate * duration_s)));
+  // A bounded run spreads event time over `span`: span = duration makes event time follow the
+  // offered time (event k at start_time + k·1000/rate ms), as on a live stream.
+  syn.span_ms = std::max<std::int64_t>(1, std::llround(duration_s * 1000));
+  config.progress_interval_ms = 0;
+  return config;
+}
+
+bool is_sustainable(const load_run& run, const load_options& options) noexcept {
+  return run.error.empty() && run.latency_samples > 0 && run.p99_ms <= options.p99_bound_ms &&
+         run.achieved_rate >= options.min_achieved_ratio * run.offered_rate && !run.backlog_growing;
+}
+
+load_run run_at_rate(const pipeline_config& base, double rate, const load_options& options,
+                     std::string* device) {
+  TROVE_EXPECTS(rate > 0, "an offered rate must be > 0 events/s");
+  TROVE_EXPECTS(options.duration_s > 0, "--duration must be > 0");
+  const pipeline_config config = config_for_rate(base, rate, options.duration_s);
+  load_run run;
+  run.offered_rate = rate;
+  run.events = config.source.synthetic.events;
+  run.duration_s = static_cast<double>(run.events) / rate;
+
+  load_observer observer(rate, config.emit, config.source.synthetic.start_time_ms);
+  // One sample per batch: linger closes a batch at least every linger ms; x4 for slack.
+  const double linger_s =
+      std::max<double>(0.001, static_cast<double>(config.batch.linger_ms) / 1000);
+  observer.reserve(static_cast<std::size_t>(std::min<double>(
+      4e6, 4 * (run.duration_s / linger_s) +
+               4 * static_cast<double>(run.events) / static_cast<double>(config.batch.max_events) +
+               64)));
+  run_options ro;
+  ro.quiet = true;
+  ro.observers.push_back(&observer);
+
+  // Progress: which rate, how far along, what latency so far (every second).
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool finished = false;
+  const auto begin = observer_clock::now();
+  std::thread reporter([&] {
+    if (!options.progress) return;
+    std::unique_lock lock(mutex);
+    while (!wake.wait_for(lock, std::chrono::seconds(1), [&] { return finished; })) {
+      const double elapsed = seconds_between(begin, observer_clock::now());
+      const std::uint64_t done = observer.done_events();
+      fmt::print(options.progress,
+                 "[bench]   {:>5.1f}/{:.1f} s  {} of {} events at the sink ({:.0f}%)  "
+                 "p99 so far {:.1f} ms\n",
+                 elapsed, run.duration_s, done, run.events,
+                 100.0 * static_cast<double>(done) / static_cast<double>(run.events),
+                 observer.latency().percentile(0.99));
+      std::fflush(options.progress);
+    }
+  });
+
+  reset_peak_rss();
+  const double cpu_before = process_cpu_seconds();
+  try {
+    const run_stats stats = run_pipeline(config, ro);
+    run.accepted = stats.accepted;
+    run.duplicate = stats.duplicate;
+    run.late = stats.late;
+  } catch (const std::exception& e) {
+    run.error = e.what();
+  }
+  const double cpu_after = process_cpu_seconds();
+  {
+    std::lock_guard lock(mutex);
+    finished = true;
+  }
+  wake.notify_all();
+  reporter.join();
+  if (device && !observer.device_.empty()) *device = observer.device_;
+
+  const histogram& h = observer.latency();
+  run.latency_samples = h.count();
+  run.p50_ms = h.percentile(0.50);
+  run.p90_ms = h.percentile(0.90);
+  run.p99_ms = h.percentile(0.99);
+  run.p999_ms = h.percentile(0.999);
+  run.max_ms = h.max();
+  run.mean_ms = h.count() ? h.sum() / static_cast<double>(h.count()) : 0;
+  run.wall_s = observer.last_sink_s_;
+  run.achieved_rate = run.wall_s > 0 ? static_cast<double>(observer.done_events()) / run.wall_s : 0;
+  // An event cannot be handed over before it was due, so achieved ≤ offered up to the last
+  // event's own processing; clamp the rounding of a tiny run.
+  run.rows_out = observer.rows_out_;
+  run.rows_out_per_s = run.wall_s > 0 ? static_cast<double>(observer.rows_out_) / run.wall_s : 0;
+  run.batches = observer.batches_;
+  const double batches = std::max<double>(1, static_cast<double>(observer.batches_));
+  run.batch_rows_mean = static_cast<double>(observer.batch_rows_sum_) / batches;
+  run.batch_rows_max = observer.batch_rows_max_;
+  run.decode_ms = observer.decode_ / batches * 1000;
+  run.h2d_ms = observer.h2d_ / batches * 1000;
+  run.kernels_ms = observer.kernels_ / batches * 1000;
+  run.extract_ms = observer.extract_ / batches * 1000;
+  run.encode_ms = observer.encode_ / batches * 1000;
+  run.sink_ms = observer.sink_ / batches * 1000;
+  run.ready_queue_mean = observer.ready_sum_ / batches;
+  run.out_queue_mean = observer.out_sum_ / batches;
+  run.ready_queue_max = observer.ready_max_;
+  run.out_queue_max = observer.out_max_;
+  run.peak_rss_bytes = peak_rss_bytes();
+  run.state_bytes_peak = observer.state_bytes_peak_.load();
+  run.cpu_seconds = cpu_after - cpu_before;
+  run.cpu_cores_used = run.wall_s > 0 ? run.cpu_seconds / run.wall_s : 0;
+
+  // Backlog trend: a pipeline slower than the offered rate falls further behind the schedule
+  // with every batch, so its batch latency climbs through the run; a keeping-up one stays flat.
+  double q2 = 0, q4 = 0;
+  std::size_t n2 = 0, n4 = 0;
+  for (const batch_sample& s : observer.samples_) {
+    if (s.scheduled_s >= run.duration_s / 4 && s.scheduled_s < run.duration_s / 2) {
+      q2 += s.mean_latency_ms;
+      ++n2;
+    } else if (s.scheduled_s >= 3 * run.duration_s / 4) {
+      q4 += s.mean_latency_ms;
+      ++n4;
+    }
+  }
+  if (n2 > 0 && n4 > 0)
+    run.backlog_growth_ms = q4 / static_cast<double>(n4) - q2 / static_cast<double>(n2);
+  run.backlog_growing = run.backlog_growth_ms > options.p99_bound_ms / 4;
+  run.sustainable = is_sustainable(run, options);
+  return run;
+}
+
+std::vector<double> next_sweep_rates(const std::vector<load_run>& runs,
+                                     const load_options& options) {
+  if (runs.empty()) return {options.sweep_start};
+  double best_good = 0;
+  double lowest = runs.front().offered_rate;
+  for (const auto& r : runs) {
+    lowest = std::min(lowest, r.offered_rate);
+    if (r.sustainable) best_good = std::max(best_good, r.offered_rate);
+  }
+  auto tried = [&](double rate) {
+    return std::any_of(runs.begin(), runs.end(), [&](const load_run& r) {
+      return std::abs(r.offered_rate - rate) <= 1e-9 * rate;
+    });
+  };
+  if (best_good == 0) {  // not even the lowest rate: halve, within reason
+    const double next = round_rate(lowest / 2);
+    if (next >= options.sweep_start / 64 && !tried(next)) return {next};
+    return {};
+  }
+  double lowest_bad = 0;
+  for (const auto& r : runs) {
+    if (!r.sustainable && r.offered_rate > best_good &&
+        (lowest_bad == 0 || r.offered_rate < lowest_bad)) {
+      lowest_bad = r.offered_rate;
+    }
+  }
+  if (lowest_bad == 0) {  // still doubling
+    const double next = std::min(best_good * 2, options.sweep_max);
+    if (next > best_good * (1 + 1e-9) && !tried(next)) return {next};
+    return {};
+  }
+  // Each bisection at least halves the gap while best_good only grows, so gap/best ≤ 2^-k after
+  // k bisections: stop there.
+  if ((lowest_bad - best_good) / best_good <= std::ldexp(1.0, -options.bisect_steps) * 1.0001) {
+    return {};
+  }
+  const double mid = round_rate((best_good + lowest_bad) / 2);
+  if (mid <= best_good || mid >= lowest_bad || tried(mid)) return {};
+  return {mid};
+}
+
+double run_baseline(const pipeline_config& base, std::uint64_t events, double duration_s,
+                    std::size_t* groups) {
+  if (events == 0) return 0;
+  // The same generator settings as the runs (events spread over one run's event-time span), in
+  // memory, generated before the clock starts: the baseline is the job alone, as in
+  // bench/bench_kernels.cpp.
+  const pipeline_config config = config_for_rate(base, 1'000'000, duration_s);
+  const auto& syn = config.source.synthetic;
+  io::synthetic_options o;
+  o.events = events;
+  o.keys = syn.keys;
+  o.zipf = syn.zipf;
+  o.duplicate_ratio = syn.duplicate_ratio;
+  o.disorder_ms = syn.disorder_ms;
+  o.types = syn.types;
+  o.span_ms = syn.span_ms;
+  o.seed = syn.seed;
+  o.start_time_ms = syn.start_time_ms;
+  io::synthetic_generator gen(o);
+  const io::schema schema = io::synthetic_generator::w1_schema();
+  constexpr std::size_t chunk = 262'144;
+  std::vector<std::unique_ptr<io::host_batch>> batches;
+  while (!gen.done()) {
+    batches.push_back(std::make_unique<io::host_batch>(schema, chunk, 32 * chunk));
+    while (!batches.back()->full() && !gen.done()) {
+      if (gen.fill(*batches.back(), chunk) == 0) break;
+    }
+  }
+  // W1 column order: event_id, user_id, type, ts, amount
+  absl_baseline baseline(config.window.size_ms);
+  const auto begin = observer_clock::now();
+  for (const auto& b : batches) {
+    baseline.process(b->fixed(0), b->fixed(1), b->offsets(2), b->chars(2),
+                     reinterpret_cast<const std::int64_t*>(b->fixed(3)),
+                     reinterpret_cast<const double*>(b->fixed(4)), b->size());
+  }
+  const double seconds = seconds_between(begin, observer_clock::now());
+  if (groups) *groups = baseline.groups();
+  return seconds > 0 ? static_cast<double>(events) / seconds : 0;
+}
+
+load_report run_load(const load_options& options) {
+  if (options.source != "synthetic") {
+    // The Kafka case (events through the embedded broker, plus the raw consume rate as its
+    // baseline) plugs in here once the Kafka source exists: same observer, same report.
+    throw logic_error("trove bench --source " + options.source +
+                      ": only the in-process synthetic source is measured so far (the Kafka "
+                      "case through the embedded broker is the next step)");
+  }
+  TROVE_EXPECTS(options.duration_s > 0, "--duration must be > 0");
+  TROVE_EXPECTS(options.p99_bound_ms > 0, "--p99-bound must be > 0");
+  load_report report;
+  report.started_utc = utc_now();
+  report.version = trove::version;
+  report.machine = describe_machine();
+  report.duration_s = options.duration_s;
+  report.p99_bound_ms = options.p99_bound_ms;
+  report.min_achieved_ratio = options.min_achieved_ratio;
+  report.source = options.source;
+  report.emit = to_string(options.config.emit);
+  if (options.config.emit == emit_mode::final &&
+      static_cast<double>(options.config.window.size_ms) >= options.duration_s * 1000) {
+    if (options.progress) {
+      fmt::print(options.progress,
+                 "[bench] warning: emit final with windows of {} ms and runs of {} s: no window "
+                 "closes before the end of a run, so there is no latency to measure; use a "
+                 "shorter window.size (e.g. --set window.size=1s)\n",
+                 options.config.window.size_ms, options.duration_s);
+    }
+  }
+
+  if (options.baseline_events > 0) {
+    if (options.progress) {
+      fmt::print(options.progress, "[bench] absl baseline (1 thread) on {} events ...\n",
+                 options.baseline_events);
+      std::fflush(options.progress);
+    }
+    report.baseline_events = options.baseline_events;
+    report.baseline_events_per_second = run_baseline(options.config, options.baseline_events,
+                                                     options.duration_s, &report.baseline_groups);
+    if (options.progress) {
+      fmt::print(options.progress, "[bench] absl baseline: {} events/s ({} groups)\n",
+                 human_rate(report.baseline_events_per_second), report.baseline_groups);
+    }
+  }
+
+  const bool sweep = options.rates.empty();
+  std::vector<double> pending = sweep ? next_sweep_rates({}, options) : options.rates;
+  std::size_t index = 0;
+  while (!pending.empty()) {
+    const double rate = pending.front();
+    pending.erase(pending.begin());
+    ++index;
+    if (options.progress) {
+      fmt::print(options.progress, "[bench] run {}{}: offered {} events/s for {} s\n", index,
+                 sweep ? " (sweep)" : fmt::format("/{}", options.rates.size()), human_rate(rate),
+                 options.duration_s);
+      std::fflush(options.progress);
+    }
+    load_run run = run_at_rate(options.config, rate, options, &report.device);
+    if (options.progress) {
+      if (!run.error.empty()) {
+        fmt::print(options.progress, "[bench]   failed: {}\n", run.error);
+      } else {
+        fmt::print(options.progress,
+                   "[bench]   achieved {} events/s  p50 {:.1f}  p99 {:.1f}  max {:.1f} ms  "
+                   "backlog {:+.1f} ms  {}\n",
+                   human_rate(run.achieved_rate), run.p50_ms, run.p99_ms, run.max_ms,
+                   run.backlog_growth_ms, run.sustainable ? "sustainable" : "NOT sustainable");
+      }
+      std::fflush(options.progress);
+    }
+    report.runs.push_back(std::move(run));
+    if (sweep) pending = next_sweep_rates(report.runs, options);
+  }
+  for (const auto& r : report.runs) {
+    if (r.sustainable) {
+      report.max_sustainable_events_per_second =
+          std::max(report.max_sustainable_events_per_second, r.offered_rate);
+    }
+  }
+  if (report.baseline_events_per_second > 0) {
+    report.ratio_vs_baseline =
+        report.max_sustainable_events_per_second / report.baseline_events_per_second;
+  }
+  const double last_rate = report.runs.empty() ? 0 : report.runs.back().offered_rate;
+  report.config_yaml =
+      to_yaml(config_for_rate(options.config, last_rate > 0 ? last_rate : 1, options.duration_s));
+  return report;
+}
+
+std::string to_json(const load_report& report) {
+  std::string out = "{\n";
+  out += fmt::format("  \"max_sustainable_events_per_second\": {:.1f},\n",
+                     report.max_sustainable_events_per_second);
+  out += fmt::format("  \"baseline_events_per_second\": {:.1f},\n",
+                     finite(report.baseline_events_per_second));
+  out += fmt::format("  \"baseline_events\": {},\n", report.baseline_events);
+  out += fmt::format("  \"baseline_groups\": {},\n", report.baseline_groups);
+  out += fmt::format("  \"ratio_vs_baseline\": {:.4f},\n", finite(report.ratio_vs_baseline));
+  out += fmt::format("  \"emit\": {},\n", json_string(report.emit));
+  out += fmt::format("  \"source\": {},\n", json_string(report.source));
+  out += fmt::format("  \"duration_s\": {},\n", report.duration_s);
+  out += fmt::format("  \"p99_bound_ms\": {},\n", report.p99_bound_ms);
+  out += fmt::format("  \"min_achieved_ratio\": {},\n", report.min_achieved_ratio);
+  out += fmt::format("  \"version\": {},\n", json_string(report.version));
+  out += fmt::format("  \"device\": {},\n", json_string(report.device));
+  out += fmt::format("  \"started_utc\": {},\n", json_string(report.started_utc));
+  out += fmt::format(
+      "  \"machine\": {{\"cpu_model\": {}, \"cores\": {}, \"memory_bytes\": {}, \"kernel\": "
+      "{}}},\n",
+      json_string(report.machine.cpu_model), report.machine.cores, report.machine.memory_bytes,
+      json_string(report.machine.kernel));
+  out += fmt::format("  \"config_yaml\": {},\n", json_string(report.config_yaml));
+  out += "  \"runs\": [";
+  for (std::size_t i = 0; i < report.runs.size(); ++i) {
+    const load_run& r = report.runs[i];
+    out += i ? ",\n    " : "\n    ";
+    out += fmt::format(
+        "{{\"offered_rate\": {:.1f}, \"achieved_rate\": {:.1f}, \"rows_out_per_s\": {:.1f}, "
+        "\"events\": {}, \"duration_s\": {:.3f}, \"wall_s\": {:.3f}, "
+        "\"p50_ms\": {:.3f}, \"p90_ms\": {:.3f}, \"p99_ms\": {:.3f}, \"p999_ms\": {:.3f}, "
+        "\"max_ms\": {:.3f}, \"mean_ms\": {:.3f}, \"latency_samples\": {}, "
+        "\"backlog_growth_ms\": {:.3f}, \"backlog_growing\": {}, \"sustainable\": {}, "
+        "\"accepted\": {}, \"duplicate\": {}, \"late\": {}, \"rows_out\": {}, "
+        "\"batches\": {}, \"batch_rows_mean\": {:.1f}, \"batch_rows_max\": {}, "
+        "\"stage_ms_per_batch\": {{\"decode\": {:.4f}, \"h2d\": {:.4f}, \"kernels\": {:.4f}, "
+        "\"extract\": {:.4f}, \"encode\": {:.4f}, \"sink\": {:.4f}}}, "
+        "\"ready_queue_mean\": {:.3f}, \"ready_queue_max\": {}, \"out_queue_mean\": {:.3f}, "
+        "\"out_queue_max\": {}, \"peak_rss_bytes\": {}, \"state_bytes_peak\": {}, "
+        "\"cpu_seconds\": {:.3f}, \"cpu_cores_used\": {:.3f}, \"error\": {}}}",
+        r.offered_rate, finite(r.achieved_rate), finite(r.rows_out_per_s), r.events, r.duration_s,
+        r.wall_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, finite(r.mean_ms),
+        r.latency_samples, finite(r.backlog_growth_ms), r.backlog_growing ? "true" : "false",
+        r.sustainable ? "true" : "false", r.accepted, r.duplicate, r.late, r.rows_out, r.batches,
+        r.batch_rows_mean, r.batch_rows_max, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms,
+        r.encode_ms, r.sink_ms, r.ready_queue_mean, r.ready_queue_max, r.out_queue_mean,
+        r.out_queue_max, r.peak_rss_bytes, r.state_bytes_peak, r.cpu_seconds,
+        finite(r.cpu_cores_used), json_string(r.error));
+  }
+  out += "\n  ]\n}\n";
+  return out;
+}
+
+std::string to_markdown(const load_report& report) {
+  std::string out;
+  out += fmt::format(
+      "trove {} load harness, {}, source {} (in process), emit {}, {} s per rate, sustainable = "
+      "p99 ≤ {} ms, achieved ≥ {:.0f}% of offered and no growing backlog. Machine: {}, {} cores, "
+      "{:.1f} GiB. Started {}.\n\n",
+      report.version, report.device, report.source, report.emit, report.duration_s,
+      report.p99_bound_ms, report.min_achieved_ratio * 100, report.machine.cpu_model,
+      report.machine.cores, static_cast<double>(report.machine.memory_bytes) / (1ull << 30),
+      report.started_utc);
+  out +=
+      "| offered ev/s | achieved ev/s | rows out/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
+      "| backlog Δ ms | batches | rows/batch | decode | h2d | kernels | extract | encode | sink "
+      "| queue max (ready/out) | RSS MiB | state MiB | CPU cores | sustainable |\n";
+  out +=
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:"
+      "---:|---:|---:|---:|:---:|\n";
+  for (const load_run& r : report.runs) {
+    if (!r.error.empty()) {
+      out += fmt::format("| {} | failed: {} |\n", human_rate(r.offered_rate), r.error);
+      continue;
+    }
+    out += fmt::format(
+        "| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:+.1f} | {} | {:.0f} | "
+        "{:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f} | {:.0f} | {:.2f} | "
+        "{} |\n",
+        human_rate(r.offered_rate), human_rate(r.achieved_rate), human_rate(r.rows_out_per_s),
+        r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, r.backlog_growth_ms, r.batches,
+        r.batch_rows_mean, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms, r.encode_ms,
+        r.sink_ms, r.ready_queue_max, r.out_queue_max,
+        static_cast<double>(r.peak_rss_bytes) / (1 << 20),
+        static_cast<double>(r.state_bytes_peak) / (1 << 20), r.cpu_cores_used,
+        r.sustainable ? "yes" : "**no**");
+  }
+  out +=
+      "\nStage columns: mean ms per batch. Latency: open loop, from each event's scheduled "
+      "time";
+  out += report.emit == "final" ? " (window end) to the emission of its window at the sink.\n"
+                                : " to the hand-over of its batch's result rows to the sink.\n";
+  out += fmt::format("\n**Max sustainable: {} events/s**",
+                     human_rate(report.max_sustainable_events_per_second));
+  if (report.baseline_events_per_second > 0) {
+    out += fmt::format(
+        "; absl baseline (1 thread, in memory, {} events): {} events/s; ratio {:.2f}.\n",
+        report.baseline_events, human_rate(report.baseline_events_per_second),
+        report.ratio_vs_baseline);
+  } else {
+    out += ".\n";
+  }
+  out += "\nEffective config (rate and events of the last run):\n\n```yaml\n" + report.config_yaml +
+         "```\n";
+  return out;
+}
+
+std::vector<std::string> write_load_outputs(const load_report& report, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> warnings;
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream out(fs::path(dir) / name);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + (fs::path(dir) / name).string());
+  };
+  write("results.json", to_json(report));
+  write("results.md", to_markdown(report));
+
+  std::string latency = "# offered_Mev_s p50_ms p90_ms p99_ms p999_ms max_ms\n";
+  std::string stages = "# offered decode h2d kernels extract encode sink (ms per batch)\n";
+  for (const load_run& r : report.runs) {
+    if (!r.error.empty() || r.latency_samples == 0) continue;
+    latency +=
+        fmt::format("{:.4f} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}\n", r.offered_rate / 1e6,
+                    std::max(r.p50_ms, 0.01), std::max(r.p90_ms, 0.01), std::max(r.p99_ms, 0.01),
+                    std::max(r.p999_ms, 0.01), std::max(r.max_ms, 0.01));
+  }
+  std::vector<const load_run*> by_rate;
+  for (const load_run& r : report.runs) {
+    if (r.error.empty()) by_rate.push_back(&r);
+  }
+  std::sort(by_rate.begin(), by_rate.end(),
+            [](const load_run* a, const load_run* b) { return a->offered_rate < b->offered_rate; });
+  for (const load_run* r : by_rate) {
+    stages += fmt::format("{} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f}\n",
+                          human_rate(r->offered_rate), r->decode_ms, r->h2d_ms, r->kernels_ms,
+                          r->extract_ms, r->encode_ms, r->sink_ms);
+  }
+  // latency.dat rows in rate order, for the lines to read left to right
+  {
+    std::istringstream in(latency);
+    std::string header;
+    std::getline(in, header);
+    std::vector<std::pair<double, std::string>> rows;
+    for (std::string line; std::getline(in, line);) rows.emplace_back(std::stod(line), line);
+    std::sort(rows.begin(), rows.end());
+    latency = header + "\n";
+    for (const auto& [rate, line] : rows) latency += line + "\n";
+  }
+  write("latency.dat", latency);
+  write("stages.dat", stages);
+  const std::string title =
+      fmt::format("trove {} — {} — emit {}", report.version, report.device, report.emit);
+  write(
+      "latency.gp",
+      fmt::format("set terminal pngcairo size 900,560 noenhanced\n"
+                  "set output 'latency.png'\n"
+                  "set title '{}: open-loop latency vs offered rate'\n"
+                  "set xlabel 'offered rate (M events/s)'\nset ylabel 'latency (ms)'\n"
+                  "set logscale y\nset grid\nset key left top\n"
+                  "set arrow from graph 0, first {} to graph 1, first {} nohead dt 2 lc rgb 'red'\n"
+                  "set label 'p99 bound {} ms' at graph 0.02, first {} offset 0,0.6 tc rgb 'red'\n"
+                  "plot 'latency.dat' using 1:2 with linespoints title 'p50', \\\n"
+                  "     '' using 1:3 with linespoints title 'p90', \\\n"
+                  "     '' using 1:4 with linespoints lw 2 title 'p99', \\\n"
+                  "     '' using 1:5 with linespoints title 'p99.9', \\\n"
+                  "     '' using 1:6 with linespoints title 'max'\n",
+                  title, report.p99_bound_ms, report.p99_bound_ms, report.p99_bound_ms,
+                  report.p99_bound_ms));
+  write("stages.gp",
+        fmt::format("set terminal pngcairo size 900,560 noenhanced\n"
+                    "set output 'stages.png'\n"
+                    "set title '{}: time per batch by stage'\n"
+                    "set xlabel 'offered rate (events/s)'\nset ylabel 'ms per batch'\n"
+                    "set style data histograms\nset style histogram rowstacked\n"
+                    "set style fill solid 0.8 border -1\nset boxwidth 0.7\nset grid ytics\n"
+                    "set key left top\n"
+                    "plot 'stages.dat' using 2:xtic(1) title 'decode (generate)', \\\n"
+                    "     '' using 3 title 'h2d', '' using 4 title 'kernels', \\\n"
+                    "     '' using 5 title 'extract', '' using 6 title 'encode', \\\n"
+                    "     '' using 7 title 'sink'\n",
+                    title));
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    warnings.push_back(
+        "gnuplot not found: wrote latency.gp/stages.gp and their .dat files; "
+        "run `gnuplot latency.gp stages.gp` in " +
+        dir + " (apt-get install gnuplot-nox)");
+    return warnings;
+  }
+  const std::string command = "cd '" + dir + "' && gnuplot latency.gp && gnuplot stages.gp";
+  if (std::system(command.c_str()) != 0) {
+    warnings.push_back("gnuplot failed in " + dir + " (the .gp and .dat files are there)");
+  }
+  return warnings;
+}
+
+bool parse_rate(std::string_view text, double& out) noexcept {
+  if (text.empty()) return false;
+  double multiplier = 1;
+  switch (text.back()) {
+    case 'k':
+    case 'K':
+      multiplier = 1e3;
+      break;
+    case 'm':
+    case 'M':
+      multiplier = 1e6;
+      break;
+    case 'g':
+    case 'G':
+      multiplier = 1e9;
+      break;
+    default:
+      break;
+  }
+  if (multiplier != 1) text.remove_suffix(1);
+  double value = 0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (result.ec != std::errc() || result.ptr != text.data() + text.size()) return false;
+  if (!(value > 0) || !std::isfinite(value)) return false;
+  out = value * multiplier;
+  return true;
+}
+
+machine_info describe_machine() {
+  machine_info info;
+  {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("model name", 0) == 0) {
+        const auto colon = line.find(':');
+        if (colon != std::string::npos) info.cpu_model = line.substr(colon + 2);
+        break;
+      }
+    }
+  }
+  info.cores = std::thread::hardware_concurrency();
+  {
+    std::ifstream in("/proc/meminfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("MemTotal:", 0) == 0) {
+        info.memory_bytes = std::strtoull(line.c_str() + 9, nullptr, 10) * 1024;
+        break;
+      }
+    }
+  }
+  utsname name{};
+  if (uname(&name) == 0) info.kernel = std::string(name.sysname) + " " + name.release;
+  return info;
+}
+
+}  // namespace trove::host
