@@ -24,7 +24,10 @@
 #include "host/config.hpp"
 #include "host/device_select.hpp"
 #include "host/duration.hpp"
+#include "host/kafka_tools.hpp"
+#include "host/metrics_server.hpp"
 #include "host/pipeline.hpp"
+#include "host/sidecar.hpp"
 #include "host/version.hpp"
 #include "io/synthetic.hpp"
 #include "kernels/backend.hpp"
@@ -65,23 +68,10 @@ std::optional<pipeline_config> load(const std::string& path, const std::vector<s
   return config;
 }
 
-void configure_logging(const pipeline_config& config, bool quiet) {
-  auto logger = spdlog::stderr_color_mt("trove");
-  spdlog::set_default_logger(logger);
-  if (config.log.format == log_format::json) {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
-  } else {
-    spdlog::set_pattern("trove %H:%M:%S.%e %^%l%$ %v");
-  }
-  static const spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
-                                                     spdlog::level::info, spdlog::level::warn,
-                                                     spdlog::level::err};
-  spdlog::set_level(quiet ? spdlog::level::warn : levels[static_cast<int>(config.log.level)]);
-}
-
 extern "C" void on_signal(int) {
   static std::atomic<int> count{0};
   if (count.fetch_add(1) > 0) std::_Exit(exit_runtime_error);  // a second signal: exit at once
+  note_stop_signal();  // arms the shutdown_timeout deadline (host/sidecar.cpp)
   request_stop();
 }
 
@@ -89,16 +79,21 @@ int cmd_run(const std::string& path, const std::vector<std::string>& sets,
             const std::string& device, const run_options& options) {
   auto config = load(path, sets, device);
   if (!config) return exit_config_error;
-  configure_logging(*config, options.quiet);
+  configure_logging(config->log, options.quiet);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  const run_stats stats = run_pipeline(*config, options);
-  fmt::print(stderr,
+  const run_stats stats = run_sidecar(*config, options);  // + metrics endpoint, shutdown deadline
+  if (config->log.format == log_format::json) {  // log shippers get one JSON object per line
+    fmt::print(stderr, "{{\"level\":\"info\",\"logger\":\"trove\",\"msg\":\"summary\",\"stats\":{}}}\n",
+               stats.to_json());
+  } else {
+    fmt::print(stderr,
              "trove: in {}  accepted {}  duplicate {}  late {}  filtered {}  bad {}  rows out {}  "
              "windows {}  {:.3f} s  {:.0f} events/s  device {}\n",
              stats.in, stats.accepted, stats.duplicate, stats.late, stats.filtered, stats.bad,
              stats.rows_out, stats.windows_emitted, stats.seconds, stats.events_per_second,
              stats.device);
+  }
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);
     out << stats.to_json() << "\n";
@@ -217,8 +212,42 @@ int run_cli(int argc, char** argv) {
   gen->add_option("--seed", gen_options.seed, "Random seed (same seed, same events)")
       ->capture_default_str();
   gen->add_option("-o,--output", gen_out, "Output file (default: stdout)");
+  std::string gen_kafka;
+  std::string gen_topic = "events";
+  bool gen_quiet = false;
+  gen->add_option("--kafka", gen_kafka,
+                  "Produce to Kafka instead (bootstrap servers, e.g. the address `trove broker` "
+                  "prints); one JSON event per message, keyed by user_id");
+  gen->add_option("--topic", gen_topic, "Topic for --kafka")->capture_default_str();
+  gen->add_flag("-q,--quiet", gen_quiet, "No progress lines (--kafka)");
+
+  int broker_partitions = 4;
+  std::vector<std::string> broker_topics;
+  auto* broker = app.add_subcommand(
+      "broker",
+      "Run the embedded development Kafka broker (librdkafka's mock cluster: real Kafka "
+      "protocol on loopback, in memory, ~5 MiB kept per partition); prints its bootstrap "
+      "address and serves until stopped");
+  broker->add_option("--partitions", broker_partitions, "Partitions of each --topic")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  broker->add_option("--topic", broker_topics, "Topic to create (repeatable)");
 
   const bench_command bench = add_bench_command(app);
+
+  std::string probe_address = "127.0.0.1:9464";
+  std::string probe_path = "/healthz";
+  std::string probe_timeout = "2s";
+  auto* healthcheck = app.add_subcommand(
+      "healthcheck",
+      "Probe a running trove's HTTP endpoint (metrics.listen): exit 0 when PATH answers 200, "
+      "else 1 (for Docker HEALTHCHECK; no curl needed in the image)");
+  healthcheck->add_option("address", probe_address, "host:port of metrics.listen")
+      ->capture_default_str();
+  healthcheck->add_option("--path", probe_path, "/healthz, /readyz or /metrics")
+      ->capture_default_str();
+  healthcheck->add_option("--timeout", probe_timeout, "Connect/read timeout (duration)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -227,9 +256,19 @@ int run_cli(int argc, char** argv) {
   }
   try {
     if (devices->parsed()) return cmd_devices();
+    if (broker->parsed()) return run_dev_broker(broker_partitions, broker_topics);
     if (validate->parsed()) return cmd_validate(config_path, sets, print);
     if (run->parsed()) return cmd_run(config_path, sets, device, options);
     if (bench.subcommand->parsed()) return bench.run();
+    if (healthcheck->parsed()) {
+      std::int64_t timeout_ms = 0;
+      std::string why;
+      if (!parse_duration(probe_timeout, timeout_ms, why)) {
+        fmt::print(stderr, "trove healthcheck: --timeout: {}\n", why);
+        return exit_config_error;
+      }
+      return run_healthcheck(probe_address, probe_path, std::chrono::milliseconds(timeout_ms));
+    }
     if (gen->parsed()) {
       std::string why;
       if (!parse_duration(disorder, gen_options.disorder_ms, why) ||
@@ -237,6 +276,7 @@ int run_cli(int argc, char** argv) {
         fmt::print(stderr, "trove gen: {}\n", why);
         return exit_config_error;
       }
+      if (!gen_kafka.empty()) return produce_synthetic(gen_options, gen_kafka, gen_topic, gen_quiet);
       return cmd_gen(gen_options, gen_out);
     }
   } catch (const trove::logic_error& e) {

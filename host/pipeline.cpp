@@ -14,12 +14,16 @@
 #include "host/bounded_queue.hpp"
 #include "host/device_select.hpp"
 #include "host/device_stage.hpp"
+#include "host/offset_tracker.hpp"
 #include "host/run_observer.hpp"
 #include "host/watermark.hpp"
 #include "io/csv_decoder.hpp"
 #include "io/dead_letter.hpp"
+#include "io/dev_broker.hpp"
 #include "io/encoder.hpp"
 #include "io/json_decoder.hpp"
+#include "io/kafka_consumer.hpp"
+#include "io/kafka_producer.hpp"
 #include "io/line_reader.hpp"
 #include "io/synthetic.hpp"
 #include "kernels/error.hpp"
@@ -51,6 +55,9 @@ struct batch_item {
   bool end = false;
   bool interrupted = false;  // the end marker of a run stopped by a signal (input not exhausted)
   batch_report report;       // filled as the batch moves through the stages
+  std::vector<offset_tracker::range> offsets;  // Kafka: offsets per source partition
+  std::vector<std::int32_t> assigned;           // Kafka: partitions assigned since the last batch
+  std::vector<std::int32_t> revoked;            // Kafka: partitions revoked since the last batch
 };
 
 /// Result rows travelling from the device stage to the sink, with the report of their batch.
@@ -58,12 +65,31 @@ struct sink_item {
   io::result_batch rows;
   batch_report report;
   bool has_report = false;  // false for the rows of the final extraction (no batch)
+  std::uint64_t seq = 0;    // 0, 1, 2, ... in queue order (offset commits wait for its flush)
 };
 
-/// Writes result rows to a file or stdout as JSON lines or CSV.
+/// Writes result rows to a file or stdout as JSON lines or CSV, or to a Kafka topic as one
+/// message per row (keyed by the sink's key columns, by default the group-by fields).
 class sink_writer {
  public:
-  explicit sink_writer(const sink_config& config) : format_(config.format) {
+  /// `brokers`: the Kafka sink's bootstrap servers with `embedded` resolved.
+  sink_writer(const sink_config& config, const std::string& brokers)
+      : format_(config.format), key_names_(config.kafka.key) {
+    if (config.type == sink_type::kafka) {
+      io::kafka_producer_options po;
+      po.brokers = brokers;
+      po.topic = config.kafka.topic;
+      po.properties = config.kafka.properties;
+      try {
+        producer_ = std::make_unique<io::kafka_producer>(po);
+      } catch (const std::invalid_argument& e) {
+        throw logic_error(e.what());
+      }
+      path_ = "kafka topic '" + config.kafka.topic + "'";
+      csv_.omit_header();  // a message is one row; consumers know the columns
+      key_csv_.omit_header();
+      return;
+    }
     if (config.type == sink_type::file) {
       file_ = std::fopen(config.path.c_str(), "w");
       if (!file_) {
@@ -75,8 +101,6 @@ class sink_writer {
     } else if (config.type == sink_type::stdout_stream) {
       file_ = stdout;
       path_ = "stdout";
-    } else {
-      throw logic_error("sink.type kafka is not available in this build yet; use file or stdout");
     }
   }
   ~sink_writer() {
@@ -84,6 +108,10 @@ class sink_writer {
   }
   /// Encodes and writes rows; adds the time spent to `encode_seconds` and `write_seconds`.
   void write(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
+    if (producer_) {
+      write_messages(rows, encode_seconds, write_seconds);
+      return;
+    }
     if (rows.rows == 0 && (format_ != data_format::csv || wrote_header_)) return;
     const auto begin = clock_type::now();
     buffer_.clear();
@@ -105,14 +133,76 @@ class sink_writer {
       throw std::runtime_error("writing to sink '" + path_ + "' failed: " + std::strerror(errno));
     }
   }
+  /// Makes everything written so far durable (Kafka: every message acknowledged).
   void flush() {
+    if (producer_) {
+      producer_->flush();
+      return;
+    }
     if (std::fflush(file_) != 0) {
       throw std::runtime_error("flushing sink '" + path_ + "' failed: " + std::strerror(errno));
     }
   }
 
  private:
+  void write_messages(const io::result_batch& rows, double& encode_seconds,
+                      double& write_seconds) {
+    producer_->poll();  // delivery reports of earlier rows; a failure stops the run here
+    if (rows.rows == 0) return;
+    const auto begin = clock_type::now();
+    if (key_columns_.empty() && !key_names_.empty()) {
+      for (const auto& name : key_names_) {
+        for (std::size_t idx = 0; idx < rows.columns.size(); ++idx) {
+          if (rows.columns[idx].name == name) key_columns_.push_back(idx);
+        }
+      }
+    }
+    buffer_.clear();
+    key_buffer_.clear();
+    value_ends_.clear();
+    key_ends_.clear();
+    io::encode_options values;
+    values.row_ends = &value_ends_;
+    io::encode_options keys;
+    keys.row_ends = &key_ends_;
+    keys.columns = &key_columns_;
+    if (format_ == data_format::csv) {
+      csv_.encode(rows, buffer_, values);
+      if (!key_columns_.empty()) key_csv_.encode(rows, key_buffer_, keys);
+    } else {
+      json_.encode(rows, buffer_, values);
+      if (!key_columns_.empty()) key_json_.encode(rows, key_buffer_, keys);
+    }
+    const auto encoded = clock_type::now();
+    encode_seconds += std::chrono::duration<double>(encoded - begin).count();
+    std::size_t value_begin = 0;
+    std::size_t key_begin = 0;
+    const std::string_view values_text(buffer_);
+    const std::string_view keys_text(key_buffer_);
+    for (std::size_t row = 0; row < rows.rows; ++row) {
+      // Each row's text ends with '\n', which is not part of the message.
+      const std::string_view value =
+          values_text.substr(value_begin, value_ends_[row] - value_begin - 1);
+      value_begin = value_ends_[row];
+      std::string_view key;
+      if (!key_columns_.empty()) {
+        key = keys_text.substr(key_begin, key_ends_[row] - key_begin - 1);
+        key_begin = key_ends_[row];
+      }
+      producer_->produce(key, value);
+    }
+    write_seconds += std::chrono::duration<double>(clock_type::now() - encoded).count();
+  }
+
   data_format format_;
+  std::vector<std::string> key_names_;
+  std::vector<std::size_t> key_columns_;
+  std::unique_ptr<io::kafka_producer> producer_;
+  std::string key_buffer_;
+  std::vector<std::size_t> value_ends_;
+  std::vector<std::size_t> key_ends_;
+  io::json_encoder key_json_;
+  io::csv_encoder key_csv_;
   std::FILE* file_ = nullptr;
   bool owned_ = false;
   bool wrote_header_ = false;
@@ -166,7 +256,7 @@ class pipeline {
         selected_(select_backend(config.device)),
         allocator_(*selected_.backend),
         stage_(config, *selected_.backend),
-        watermark_(config.window.allowed_lateness_ms, config.window.idle_timeout_ms),
+        watermark_(config.window.allowed_lateness_ms, idle_timeout_of(config)),
         free_(config.batch.buffers),
         ready_(config.batch.buffers),
         out_(8),
@@ -180,6 +270,7 @@ class pipeline {
     }
     ts_column_ = static_cast<std::size_t>(config.schema.index_of(config.event_time));
     stats_.device = selected_.backend->description();
+    start_embedded_broker();
   }
 
   run_stats run() {
@@ -194,6 +285,7 @@ class pipeline {
     source.join();
     sink.join();
     dead_letter_.flush();
+    finish_consumer();
     if (error_) std::rethrow_exception(error_);
     stats_.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     stats_.events_per_second =
@@ -217,6 +309,60 @@ class pipeline {
       ready_.close();
       free_.close();
       out_.close();
+    }
+  }
+
+  /// A partition idle this long stops holding the watermark back; a Kafka source's own
+  /// `source.idle_timeout` counts too (the smaller wins).
+  static std::int64_t idle_timeout_of(const pipeline_config& config) {
+    if (config.source.type != source_type::kafka) return config.window.idle_timeout_ms;
+    return std::min(config.window.idle_timeout_ms, config.source.kafka.idle_timeout_ms);
+  }
+
+  /// `brokers: embedded` anywhere starts one in-process dev broker that both use.
+  void start_embedded_broker() {
+    source_brokers_ = config_.source.kafka.brokers;
+    sink_brokers_ = config_.sink.kafka.brokers;
+    const bool source_embedded =
+        config_.source.type == source_type::kafka && source_brokers_ == "embedded";
+    const bool sink_embedded = config_.sink.type == sink_type::kafka && sink_brokers_ == "embedded";
+    if (!source_embedded && !sink_embedded) return;
+    std::vector<io::dev_topic> topics;
+    if (source_embedded) {
+      for (const auto& topic : config_.source.kafka.topics) topics.push_back({topic, 4});
+    }
+    if (sink_embedded) topics.push_back({config_.sink.kafka.topic, 4});
+    dev_broker_ = std::make_unique<io::dev_broker>(1, topics);
+    spdlog::info("embedded dev broker (librdkafka mock cluster) at {}",
+                 dev_broker_->bootstrap_servers());
+    if (source_embedded) source_brokers_ = dev_broker_->bootstrap_servers();
+    if (sink_embedded) sink_brokers_ = dev_broker_->bootstrap_servers();
+  }
+
+  /// After the stages stopped: commits what became durable (everything, after a complete run
+  /// whose sink flushed) and leaves the consumer group.
+  void finish_consumer() {
+    if (!consumer_) return;
+    if (!error_ && sink_flushed_all_ && !stop_flag.load()) tracker_.emitted(INT64_MAX, 0);
+    try {
+      commit_durable();
+    } catch (const std::exception& e) {
+      spdlog::warn("kafka: final offset commit failed: {}", e.what());
+    }
+    consumer_->close();
+  }
+
+  /// Commits the offsets of batches whose effects are durable (dead letters flushed first).
+  void commit_durable() {
+    if (!consumer_) return;
+    auto offsets = tracker_.take_committable();
+    if (offsets.empty()) return;
+    dead_letter_.flush();
+    if (consumer_->commit(offsets)) {
+      for (const auto& o : offsets) {
+        spdlog::debug("kafka: committed {} at offset {}",
+                      consumer_->partition_name(o.source_partition), o.next_offset);
+      }
     }
   }
 
@@ -245,6 +391,7 @@ class pipeline {
       item.report.partition_first = batch->positions()[0].partition;
       item.report.offset_first = batch->positions()[0].offset;
       item.report.offset_last = batch->positions()[batch->size() - 1].offset;
+      if (consumer_) item.offsets = offset_ranges(*batch);
       const auto* ts = reinterpret_cast<const std::int64_t*>(batch->fixed(ts_column_));
       const auto* pos = batch->positions();
       for (std::size_t row = 0; row < batch->size(); ++row) {
@@ -256,8 +403,27 @@ class pipeline {
         }
       }
     }
+    if (consumer_) consumer_->take_assignment_changes(item.assigned, item.revoked);
     batch = nullptr;
     return ready_.push(std::move(item));
+  }
+
+  /// Offsets [first, last] per source partition of a batch's rows (Kafka: within a partition
+  /// offsets only grow).
+  static std::vector<offset_tracker::range> offset_ranges(const io::host_batch& batch) {
+    std::vector<offset_tracker::range> ranges;
+    const auto* pos = batch.positions();
+    for (std::size_t row = 0; row < batch.size(); ++row) {
+      auto it = std::find_if(ranges.begin(), ranges.end(),
+                             [&](const auto& r) { return r.partition == pos[row].partition; });
+      if (it == ranges.end()) {
+        ranges.push_back({pos[row].partition, pos[row].offset, pos[row].offset});
+      } else {
+        it->first = std::min(it->first, pos[row].offset);
+        it->last = std::max(it->last, pos[row].offset);
+      }
+    }
+    return ranges;
   }
 
   /// Whether a non-empty batch opened at `opened` has waited batch.linger.
@@ -280,10 +446,11 @@ class pipeline {
   void bad_record(std::string_view reason, io::source_position pos, std::string_view text,
                   std::size_t original_bytes = 0) {
     bad_.fetch_add(1, std::memory_order_relaxed);
-    dead_letter_.write(reason, source_name(), pos, text, original_bytes);
+    const auto [source, where] = locate(pos);
+    dead_letter_.write(reason, source, where, text, original_bytes);
     if (options_.strict) {
-      throw std::runtime_error(fmt::format("bad record at {}:{} ({}) and --strict is set",
-                                           source_name(), pos.offset, reason));
+      throw std::runtime_error(fmt::format("bad record at {}:{}:{} ({}) and --strict is set",
+                                           source, where.partition, where.offset, reason));
     }
   }
 
@@ -293,6 +460,114 @@ class pipeline {
                                                            : "stdin";
   }
 
+  /// The source and position a dead letter names: for Kafka the topic and (partition, offset),
+  /// translated from the row's source-partition id.
+  std::pair<std::string, io::source_position> locate(io::source_position pos) const {
+    if (!consumer_) return {source_name(), pos};
+    return {consumer_->topic_of(pos.partition),
+            {io::kafka_consumer::partition_of(pos.partition), pos.offset}};
+  }
+
+  // ---- Kafka source -------------------------------------------------------------------------------
+  void read_kafka() {
+    const auto& k = config_.source.kafka;
+    io::kafka_consumer_options co;
+    co.brokers = source_brokers_;
+    co.topics = k.topics;
+    co.group_id = k.group_id;
+    co.start = k.start == kafka_start::earliest ? io::kafka_start_from::earliest
+               : k.start == kafka_start::latest ? io::kafka_start_from::latest
+                                                : io::kafka_start_from::committed;
+    co.exit_at_end = k.exit_at_end;
+    co.properties = k.properties;
+    try {
+      consumer_ = std::make_unique<io::kafka_consumer>(co);
+    } catch (const std::invalid_argument& e) {
+      throw logic_error(e.what());
+    }
+    // Before partitions move to another member, commit what is durable: the new owner then
+    // re-reads as little as possible.
+    consumer_->on_revoke([this] { commit_durable(); });
+    const bool csv = config_.source.format == data_format::csv;
+    io::json_decoder json(config_.schema, config_.source.max_record_bytes);
+    io::csv_decoder csvd(config_.schema, config_.source.max_record_bytes);
+    if (csv) {
+      // A message is one CSV record without a header: fields in schema order.
+      std::string header;
+      for (const auto& field : config_.schema.fields) {
+        if (!header.empty()) header += ',';
+        header += field.name;
+      }
+      const auto r = csvd.set_header(header);
+      if (!r.ok()) throw logic_error("CSV header from the schema: " + r.reason);
+    }
+    io::host_batch* batch = fresh_batch();
+    auto opened = clock_type::now();
+    auto last_commit = clock_type::now();
+    bool announced = false;
+    const std::uint64_t max_bytes = config_.source.max_record_bytes;
+    auto handle = [&](const io::kafka_record& record) {
+      if (!batch) return;
+      if (record.payload.empty()) {
+        bad_record("empty message", record.position, record.payload);
+        return;
+      }
+      if (record.payload.size() > max_bytes) {
+        bad_record(fmt::format("record too long: {} bytes > max_record_bytes ({})",
+                               record.payload.size(), max_bytes),
+                   record.position, record.payload.substr(0, max_bytes), record.payload.size());
+        return;
+      }
+      auto decode = [&] {
+        return csv ? csvd.decode(record.payload, *batch, record.position)
+                   : json.decode(record.payload, *batch, record.position);
+      };
+      if (batch->size() == 0) opened = clock_type::now();
+      auto r = decode();
+      if (r.status == io::decode_status::batch_full) {
+        if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
+        opened = clock_type::now();
+        r = decode();
+      }
+      if (r.status == io::decode_status::bad) {
+        bad_record(r.reason, record.position, record.payload);
+      } else if (r.status == io::decode_status::batch_full) {
+        bad_record("record does not fit an empty batch (raise batch.max_string_bytes)",
+                   record.position, record.payload);
+      }
+      if (batch->full()) {
+        if (!push_batch(batch, opened)) batch = nullptr;
+        else batch = fresh_batch();
+      }
+    };
+    while (batch && !stop_flag.load(std::memory_order_relaxed)) {
+      const std::size_t room = std::max<std::size_t>(1, batch->capacity() - batch->size());
+      consumer_->poll(std::min<std::size_t>(room, 65'536), 100, handle);
+      if (!batch) return;
+      if (!announced && consumer_->assigned()) {
+        announced = true;
+        for (auto* observer : options_.observers) observer->on_source_ready();
+      }
+      if (lingered(batch, opened)) {
+        if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
+      }
+      const auto now = clock_type::now();
+      if (now - last_commit >= std::chrono::seconds(1)) {
+        last_commit = now;
+        commit_durable();
+        if (!options_.observers.empty()) {
+          for (const auto& lag : consumer_->lags()) {
+            for (auto* observer : options_.observers) {
+              observer->on_partition_lag(lag.topic, lag.partition, lag.lag);
+            }
+          }
+        }
+      }
+      if (k.exit_at_end && consumer_->at_end()) break;
+    }
+    hand_over_last(batch, opened);
+  }
+
   void read_source() {
     if (config_.source.type == source_type::synthetic) {
       read_synthetic();
@@ -300,7 +575,7 @@ class pipeline {
                config_.source.type == source_type::stdin_stream) {
       read_lines();
     } else {
-      throw logic_error("source.type kafka is not available in this build yet");
+      read_kafka();
     }
     // Only an exhausted input moves the watermark to +infinity; a stopped one must not emit its
     // open (partial) windows as final.
@@ -424,12 +699,15 @@ class pipeline {
         }
         break;
       }
+      for (std::int32_t partition : item->revoked) watermark_.forget(partition);
+      for (std::int32_t partition : item->assigned) watermark_.expect(partition, now);
       const std::int64_t before = watermark_.current(now);
       for (const auto& [partition, max_ts] : item->partition_max) {
         watermark_.observe(partition, max_ts, now);
         if (max_ts > max_event_time_) max_event_time_ = max_ts;
       }
       const std::int64_t after = watermark_.current(now);
+      if (consumer_) tracker_.add(std::move(item->offsets), durable_at(item->partition_max));
       step_output out = stage_.process(*item->batch, before, after);
       item->report.device_end = clock_type::now();
       item->report.seq = stats_.batches;
@@ -438,6 +716,7 @@ class pipeline {
       item->report.extract_seconds = stage_.timings().extract;
       item->report.rows_out = out.rows.rows;
       account(std::move(out), item->batch, &item->report);
+      if (consumer_ && last_sink_seq_ != no_sink_seq) tracker_.emitted(after, last_sink_seq_);
       ++stats_.batches;
       free_.push(item->batch);
       progress(false);
@@ -485,23 +764,26 @@ class pipeline {
     stats_.watermark = watermark_.current(clock_type::now());
     if (batch) {
       for (std::uint32_t row : out.bad_rows) {
+        const auto [source, where] = locate(batch->positions()[row]);
         dead_letter_.write(fmt::format("event time out of range [{}, {}] ms",
                                        kernels::min_event_time, kernels::max_event_time),
-                           source_name(), batch->positions()[row], row_as_json(*batch, row));
+                           source, where, row_as_json(*batch, row));
       }
       for (std::uint32_t row : out.late_rows) {
+        const auto [source, where] = locate(batch->positions()[row]);
         dead_letter_.write(fmt::format("late: every window of the record was already emitted "
                                        "(watermark {})",
                                        stats_.watermark),
-                           source_name(), batch->positions()[row], row_as_json(*batch, row));
+                           source, where, row_as_json(*batch, row));
       }
     }
     // Every batch passes through the sink queue (its report travels with its rows), even
     // without rows; the sink skips empty ones.
     if (report || out.rows.rows > 0 || (config_.sink.format == data_format::csv && !sent_any_)) {
       sent_any_ = true;
-      sink_item item{std::move(out.rows), report ? *report : batch_report{}, report != nullptr};
-      out_.push(std::move(item));
+      sink_item item{std::move(out.rows), report ? *report : batch_report{}, report != nullptr,
+                     sink_seq_};
+      if (out_.push(std::move(item))) last_sink_seq_ = sink_seq_++;
     }
   }
 
@@ -539,7 +821,7 @@ class pipeline {
 
   // ---- sink stage -------------------------------------------------------------------------------
   void write_sink() {
-    sink_writer sink(config_.sink);
+    sink_writer sink(config_.sink, sink_brokers_);
     while (auto item = out_.pop()) {
       auto& report = item->report;
       report.out_queue_depth = out_.size();
@@ -550,6 +832,7 @@ class pipeline {
         const auto begin = clock_type::now();
         sink.flush();
         report.sink_seconds += std::chrono::duration<double>(clock_type::now() - begin).count();
+        tracker_.flushed(item->seq);
       }
       if (item->has_report) {
         report.sink_done = clock_type::now();
@@ -559,6 +842,7 @@ class pipeline {
       }
     }
     sink.flush();
+    sink_flushed_all_ = true;
   }
 
   const pipeline_config& config_;
@@ -572,6 +856,31 @@ class pipeline {
   bounded_queue<batch_item> ready_;
   bounded_queue<sink_item> out_;
   io::dead_letter_writer dead_letter_;
+  static constexpr std::uint64_t no_sink_seq = UINT64_MAX;
+  /// Watermark at which every window of a batch is emitted: the end of the latest window of its
+  /// latest event.
+  std::int64_t durable_at(
+      const std::vector<std::pair<std::int32_t, std::int64_t>>& partition_max) const {
+    std::int64_t latest = INT64_MIN;
+    for (const auto& [partition, max_ts] : partition_max) latest = std::max(latest, max_ts);
+    if (latest == INT64_MIN) return INT64_MIN;
+    const std::int64_t slide = config_.window.type == window_type::hopping
+                                   ? config_.window.slide_ms
+                                   : config_.window.size_ms;
+    std::int64_t q = latest / slide;
+    if (latest % slide != 0 && latest < 0) --q;
+    const std::int64_t end = q * slide + config_.window.size_ms;
+    return end < q * slide ? INT64_MAX : end;  // overflow: never before the end of the input
+  }
+
+  std::unique_ptr<io::dev_broker> dev_broker_;  // `brokers: embedded`
+  std::string source_brokers_;
+  std::string sink_brokers_;
+  std::unique_ptr<io::kafka_consumer> consumer_;  // Kafka source (created by the source thread)
+  offset_tracker tracker_;
+  std::uint64_t sink_seq_ = 0;                   // device thread: next sink item number
+  std::uint64_t last_sink_seq_ = no_sink_seq;    // device thread: last sink item queued
+  std::atomic<bool> sink_flushed_all_{false};    // the sink stage ended with a final flush
   std::size_t ts_column_ = 0;
   clock_type::time_point fill_begin_;
   clock_type::time_point schedule_start_;  // source thread: synthetic pacing's time of event 0

@@ -31,6 +31,16 @@ class watermark_tracker {
     p.last_seen = now;
   }
 
+  /// @brief A partition that will deliver events (e.g. newly assigned by Kafka) holds the
+  /// watermark back from now on, until it delivers or stays idle for idle_timeout.
+  void expect(std::int32_t partition, clock::time_point now) {
+    auto [it, inserted] = partitions_.try_emplace(partition);
+    if (inserted) it->second.last_seen = now;
+  }
+
+  /// @brief A partition that no longer delivers here (revoked) stops holding the watermark back.
+  void forget(std::int32_t partition) { partitions_.erase(partition); }
+
   /// @brief Marks the end of a finite input: every window may close.
   void finish() noexcept { finished_ = true; }
 

@@ -35,6 +35,8 @@ struct kafka_consumer::impl {
   std::vector<std::string> topic_names;
   std::map<std::int32_t, partition_state> partitions;  // by source partition id
   std::function<void()> revoke_callback;
+  std::vector<std::int32_t> newly_assigned;
+  std::vector<std::int32_t> newly_revoked;
   bool closed = false;
   std::chrono::steady_clock::time_point last_error_log{};
 
@@ -49,7 +51,9 @@ struct kafka_consumer::impl {
       std::lock_guard lock(mutex);
       for (int idx = 0; idx < list->cnt; ++idx) {
         auto& tp = list->elems[idx];
-        auto& state = partitions[source_id(tp.topic, tp.partition)];
+        const std::int32_t id = source_id(tp.topic, tp.partition);
+        newly_assigned.push_back(id);
+        auto& state = partitions[id];
         if (state.next_offset >= 0) {
           // Assigned back to us: resume where this process is, not at the group's commit —
           // its effects up to next_offset are already in our state (no double apply).
@@ -93,7 +97,9 @@ struct kafka_consumer::impl {
       std::lock_guard lock(mutex);
       for (int idx = 0; idx < list->cnt; ++idx) {
         auto& tp = list->elems[idx];
-        partitions[source_id(tp.topic, tp.partition)].assigned = false;
+        const std::int32_t id = source_id(tp.topic, tp.partition);
+        newly_revoked.push_back(id);
+        partitions[id].assigned = false;
       }
     }
     spdlog::info("kafka: {} partition(s) revoked from this member", list->cnt);
@@ -304,6 +310,15 @@ void kafka_consumer::on_revoke(std::function<void()> callback) {
   impl_->revoke_callback = std::move(callback);
 }
 
+void kafka_consumer::take_assignment_changes(std::vector<std::int32_t>& assigned,
+                                             std::vector<std::int32_t>& revoked) {
+  std::lock_guard lock(impl_->mutex);
+  assigned.swap(impl_->newly_assigned);
+  revoked.swap(impl_->newly_revoked);
+  impl_->newly_assigned.clear();
+  impl_->newly_revoked.clear();
+}
+
 std::vector<partition_lag> kafka_consumer::lags() const {
   std::vector<partition_lag> out;
   std::lock_guard lock(impl_->mutex);
@@ -320,6 +335,12 @@ std::vector<partition_lag> kafka_consumer::lags() const {
     out.push_back({topic, partition, high > next ? high - next : 0});
   }
   return out;
+}
+
+std::string kafka_consumer::topic_of(std::int32_t source_partition) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto topic = static_cast<std::size_t>(source_partition >> partition_bits);
+  return topic < impl_->topic_names.size() ? impl_->topic_names[topic] : "?";
 }
 
 std::string kafka_consumer::partition_name(std::int32_t source_partition) const {

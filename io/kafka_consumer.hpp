@@ -91,8 +91,21 @@ class kafka_consumer {
   /// @brief Called inside poll() just before partitions are revoked (commit what is durable).
   void on_revoke(std::function<void()> callback);
 
+  /// @brief Source partitions assigned and revoked since the last call (so the watermark can
+  /// wait for an assigned partition that has not delivered anything yet, and stop waiting for
+  /// one that moved to another member).
+  void take_assignment_changes(std::vector<std::int32_t>& assigned,
+                               std::vector<std::int32_t>& revoked);
+
   /// @brief Consumer lag of every assigned partition (from cached high watermarks).
   [[nodiscard]] std::vector<partition_lag> lags() const;
+
+  /// @brief The topic of a source partition id.
+  [[nodiscard]] std::string topic_of(std::int32_t source_partition) const;
+  /// @brief The Kafka partition of a source partition id.
+  [[nodiscard]] static std::int32_t partition_of(std::int32_t source_partition) noexcept {
+    return source_partition & ((1 << 20) - 1);
+  }
 
   /// @brief "topic[partition]" of a source partition id.
   [[nodiscard]] std::string partition_name(std::int32_t source_partition) const;
