@@ -84,15 +84,17 @@ int cmd_run(const std::string& path, const std::vector<std::string>& sets,
   std::signal(SIGTERM, on_signal);
   const run_stats stats = run_sidecar(*config, options);  // + metrics endpoint, shutdown deadline
   if (config->log.format == log_format::json) {  // log shippers get one JSON object per line
-    fmt::print(stderr, "{{\"level\":\"info\",\"logger\":\"trove\",\"msg\":\"summary\",\"stats\":{}}}\n",
+    fmt::print(stderr,
+               "{{\"level\":\"info\",\"logger\":\"trove\",\"msg\":\"summary\",\"stats\":{}}}\n",
                stats.to_json());
   } else {
-    fmt::print(stderr,
-             "trove: in {}  accepted {}  duplicate {}  late {}  filtered {}  bad {}  rows out {}  "
-             "windows {}  {:.3f} s  {:.0f} events/s  device {}\n",
-             stats.in, stats.accepted, stats.duplicate, stats.late, stats.filtered, stats.bad,
-             stats.rows_out, stats.windows_emitted, stats.seconds, stats.events_per_second,
-             stats.device);
+    fmt::print(
+        stderr,
+        "trove: in {}  accepted {}  duplicate {}  late {}  filtered {}  bad {}  rows out {}  "
+        "windows {}  {:.3f} s  {:.0f} events/s  device {}\n",
+        stats.in, stats.accepted, stats.duplicate, stats.late, stats.filtered, stats.bad,
+        stats.rows_out, stats.windows_emitted, stats.seconds, stats.events_per_second,
+        stats.device);
   }
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);
@@ -276,7 +278,8 @@ int run_cli(int argc, char** argv) {
         fmt::print(stderr, "trove gen: {}\n", why);
         return exit_config_error;
       }
-      if (!gen_kafka.empty()) return produce_synthetic(gen_options, gen_kafka, gen_topic, gen_quiet);
+      if (!gen_kafka.empty())
+        return produce_synthetic(gen_options, gen_kafka, gen_topic, gen_quiet);
       return cmd_gen(gen_options, gen_out);
     }
   } catch (const trove::logic_error& e) {

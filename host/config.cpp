@@ -1340,7 +1340,7 @@ void parse_metrics(checker& check, const map_reader& top, metrics_config& out) {
     check.invalid("metrics", node, "a map like {listen: 0.0.0.0:9464}");
     return;
   }
-  map_reader reader(check, node, "metrics", {"listen"});
+  map_reader reader(check, node, "metrics", {"listen", "stall_timeout"});
   if (const YAML::Node n = reader.get("listen"); present(n)) {
     const std::string expected = "host:port, like 0.0.0.0:9464 or :9464";
     std::string listen;
@@ -1355,6 +1355,10 @@ void parse_metrics(checker& check, const map_reader& top, metrics_config& out) {
         out.listen = listen;
       }
     }
+  }
+  if (const YAML::Node n = reader.get("stall_timeout"); present(n)) {
+    read_duration(check, reader.path("stall_timeout"), n, out.stall_timeout_ms,
+                  /*positive=*/true);
   }
   reader.finish();
 }
@@ -1843,6 +1847,7 @@ std::string to_yaml(const pipeline_config& config) {
   if (!config.metrics.listen.empty()) {
     out << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;
     write(out, "listen", config.metrics.listen);
+    write(out, "stall_timeout", format_duration(config.metrics.stall_timeout_ms));
     out << YAML::EndMap;
   }
   out << YAML::Key << "log" << YAML::Value << YAML::BeginMap;

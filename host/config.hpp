@@ -224,6 +224,9 @@ struct batch_config {
 /// @brief The `metrics` section.
 struct metrics_config {
   std::string listen;  ///< "host:port" of the metrics endpoint; empty: no endpoint
+  /// `stall_timeout`: /readyz fails when input is waiting (queued batches, Kafka lag) and no batch
+  /// has made progress for this long
+  std::int64_t stall_timeout_ms = 60'000;
 
   bool operator==(const metrics_config&) const = default;
 };
