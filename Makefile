@@ -6,7 +6,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test demo bench format clean
+.PHONY: all deps configure build test demo bench load format clean
 
 all: build
 
@@ -31,6 +31,13 @@ demo: build
 
 bench: build
 	$(BUILD)/bench/bench_kernels --benchmark_counters_tabular=true
+
+# Load harness: the pipeline under open-loop synthetic load, a rate sweep to the max sustainable
+# rate (p99 <= 250 ms), the absl baseline, results.json/.md and plots (README, "Load harness").
+LOAD_OUT ?= bench/results
+LOAD_ARGS ?= --sweep --duration 10s
+load: build
+	$(BUILD)/trove bench $(LOAD_ARGS) --out $(LOAD_OUT)
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp' '*.cu' '*.cuh')
