@@ -57,7 +57,6 @@ struct batch_item {
   batch_report report;       // filled as the batch moves through the stages
   std::vector<offset_tracker::range> offsets;  // Kafka: offsets per source partition
   std::vector<std::int32_t> assigned;           // Kafka: partitions assigned since the last batch
-  std::vector<std::int32_t> revoked;            // Kafka: partitions revoked since the last batch
 };
 
 /// Result rows travelling from the device stage to the sink, with the report of their batch.
@@ -403,7 +402,7 @@ class pipeline {
         }
       }
     }
-    if (consumer_) consumer_->take_assignment_changes(item.assigned, item.revoked);
+    if (consumer_) item.assigned = consumer_->take_new_assignments();
     batch = nullptr;
     return ready_.push(std::move(item));
   }
@@ -699,7 +698,8 @@ class pipeline {
         }
         break;
       }
-      for (std::int32_t partition : item->revoked) watermark_.forget(partition);
+      // A revoked partition is not forgotten here: if it comes back, records it still holds must
+      // not be late; if it moved for good, idle_timeout releases the watermark.
       for (std::int32_t partition : item->assigned) watermark_.expect(partition, now);
       const std::int64_t before = watermark_.current(now);
       for (const auto& [partition, max_ts] : item->partition_max) {

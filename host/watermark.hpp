@@ -38,9 +38,6 @@ class watermark_tracker {
     if (inserted) it->second.last_seen = now;
   }
 
-  /// @brief A partition that no longer delivers here (revoked) stops holding the watermark back.
-  void forget(std::int32_t partition) { partitions_.erase(partition); }
-
   /// @brief Marks the end of a finite input: every window may close.
   void finish() noexcept { finished_ = true; }
 

@@ -36,7 +36,6 @@ struct kafka_consumer::impl {
   std::map<std::int32_t, partition_state> partitions;  // by source partition id
   std::function<void()> revoke_callback;
   std::vector<std::int32_t> newly_assigned;
-  std::vector<std::int32_t> newly_revoked;
   bool closed = false;
   std::chrono::steady_clock::time_point last_error_log{};
 
@@ -98,7 +97,6 @@ struct kafka_consumer::impl {
       for (int idx = 0; idx < list->cnt; ++idx) {
         auto& tp = list->elems[idx];
         const std::int32_t id = source_id(tp.topic, tp.partition);
-        newly_revoked.push_back(id);
         partitions[id].assigned = false;
       }
     }
@@ -310,13 +308,11 @@ void kafka_consumer::on_revoke(std::function<void()> callback) {
   impl_->revoke_callback = std::move(callback);
 }
 
-void kafka_consumer::take_assignment_changes(std::vector<std::int32_t>& assigned,
-                                             std::vector<std::int32_t>& revoked) {
+std::vector<std::int32_t> kafka_consumer::take_new_assignments() {
   std::lock_guard lock(impl_->mutex);
-  assigned.swap(impl_->newly_assigned);
-  revoked.swap(impl_->newly_revoked);
-  impl_->newly_assigned.clear();
-  impl_->newly_revoked.clear();
+  std::vector<std::int32_t> out;
+  out.swap(impl_->newly_assigned);
+  return out;
 }
 
 std::vector<partition_lag> kafka_consumer::lags() const {

@@ -91,11 +91,9 @@ class kafka_consumer {
   /// @brief Called inside poll() just before partitions are revoked (commit what is durable).
   void on_revoke(std::function<void()> callback);
 
-  /// @brief Source partitions assigned and revoked since the last call (so the watermark can
-  /// wait for an assigned partition that has not delivered anything yet, and stop waiting for
-  /// one that moved to another member).
-  void take_assignment_changes(std::vector<std::int32_t>& assigned,
-                               std::vector<std::int32_t>& revoked);
+  /// @brief Source partitions assigned since the last call (so the watermark waits for an
+  /// assigned partition that has not delivered anything yet).
+  [[nodiscard]] std::vector<std::int32_t> take_new_assignments();
 
   /// @brief Consumer lag of every assigned partition (from cached high watermarks).
   [[nodiscard]] std::vector<partition_lag> lags() const;

@@ -68,10 +68,11 @@ kafka_producer::~kafka_producer() {
   }
 }
 
-void kafka_producer::produce(std::string_view key, std::string_view value) {
+void kafka_producer::produce(std::string_view key, std::string_view value,
+                             std::int32_t partition) {
   for (;;) {
     const int rc = rd_kafka_produce(
-        impl_->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+        impl_->topic, partition < 0 ? RD_KAFKA_PARTITION_UA : partition, RD_KAFKA_MSG_F_COPY,
         const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
         key.size(), nullptr);
     if (rc == 0) break;

@@ -30,9 +30,10 @@ class kafka_producer {
   kafka_producer(const kafka_producer&) = delete;
   kafka_producer& operator=(const kafka_producer&) = delete;
 
-  /// @brief Queues one message (copied); waits while librdkafka's queue is full.
+  /// @brief Queues one message (copied); waits while librdkafka's queue is full. `partition` < 0:
+  /// chosen by the partitioner from the key.
   /// @throws std::runtime_error after a failed delivery (no later message is queued past a loss)
-  void produce(std::string_view key, std::string_view value);
+  void produce(std::string_view key, std::string_view value, std::int32_t partition = -1);
 
   /// @brief Serves delivery reports without waiting.
   void poll();
