@@ -10,6 +10,7 @@ packages=(
   librdkafka-dev libxxhash-dev libzstd-dev liblz4-dev zlib1g-dev libcpp-httplib-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   kcat gnuplot-nox python3
+  python3-prometheus-client python3-yaml  # tests/tools/parse_prometheus.py, docker/check.sh
 )
 
 missing=()
