@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -59,6 +60,7 @@ double seconds_between(observer_clock::time_point from, observer_clock::time_poi
 struct batch_sample {
   double scheduled_s = 0;  ///< scheduled time of the batch's last event, since schedule start
   double mean_latency_ms = 0;
+  double max_latency_ms = 0;  ///< its first (oldest) event's
 };
 
 /// Observes one run: latencies into a histogram, per-batch stage times and queue depths.
@@ -80,6 +82,7 @@ class load_observer final : public run_observer {
       state_bytes_peak_.store(bytes, std::memory_order_relaxed);
     }
     accepted_.store(stats.accepted, std::memory_order_relaxed);
+    rebuilds_.store(state.dedup.rebuilds + state.agg.rebuilds, std::memory_order_relaxed);
   }
 
   void on_batch(const batch_report& r) noexcept override {
@@ -99,7 +102,7 @@ class load_observer final : public run_observer {
       batch_rows_max_ = std::max<std::uint64_t>(batch_rows_max_, r.rows);
       batch_rows_sum_ += r.rows;
       if (samples_.size() < samples_.capacity()) {
-        samples_.push_back({last / rate_, batch_mean_ms});
+        samples_.push_back({last / rate_, batch_mean_ms, first_ms});
       }
       done_events_.store(static_cast<std::uint64_t>(r.offset_last) + 1, std::memory_order_relaxed);
     }
@@ -128,6 +131,7 @@ class load_observer final : public run_observer {
   std::string device_;
   std::atomic<std::uint64_t> state_bytes_peak_{0};
   std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> rebuilds_{0};
   std::vector<batch_sample> samples_;
   double last_sink_s_ = 0;
   std::uint64_t batches_ = 0, rows_out_ = 0, batch_rows_sum_ = 0, batch_rows_max_ = 0;
@@ -167,6 +171,18 @@ double process_cpu_seconds() {
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+/// Busy CPU seconds of the whole machine so far (/proc/stat: user, nice, system, irq, softirq,
+/// steal); 0 when unreadable.
+double machine_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                     steal = 0;
+  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) return 0;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 /// VmHWM of /proc/self/status in bytes (0 when unreadable).
@@ -298,6 +314,7 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
 
   reset_peak_rss();
   const double cpu_before = process_cpu_seconds();
+  const double machine_before = machine_busy_seconds();
   try {
     const run_stats stats = run_pipeline(config, ro);
     run.accepted = stats.accepted;
@@ -307,6 +324,7 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
     run.error = e.what();
   }
   const double cpu_after = process_cpu_seconds();
+  const double machine_after = machine_busy_seconds();
   {
     std::lock_guard lock(mutex);
     finished = true;
@@ -346,6 +364,15 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
   run.peak_rss_bytes = peak_rss_bytes();
   run.state_bytes_peak = observer.state_bytes_peak_.load();
   run.cpu_seconds = cpu_after - cpu_before;
+  run.table_rebuilds = observer.rebuilds_.load();
+  if (run.wall_s > 0 && machine_after > 0) {
+    run.other_cpu_cores =
+        std::max(0.0, (machine_after - machine_before) - run.cpu_seconds) / run.wall_s;
+  }
+  run.timeline.reserve(observer.samples_.size());
+  for (const batch_sample& s : observer.samples_) {
+    run.timeline.emplace_back(s.scheduled_s, s.max_latency_ms);
+  }
   run.cpu_cores_used = run.wall_s > 0 ? run.cpu_seconds / run.wall_s : 0;
 
   // Backlog trend: a pipeline slower than the offered rate falls further behind the schedule
@@ -515,9 +542,10 @@ load_report run_load(const load_options& options) {
       } else {
         fmt::print(options.progress,
                    "[bench]   achieved {} events/s  p50 {:.1f}  p99 {:.1f}  max {:.1f} ms  "
-                   "backlog {:+.1f} ms  {}\n",
+                   "backlog {:+.1f} ms  CPU {:.2f} cores (others {:.2f})  {}\n",
                    human_rate(run.achieved_rate), run.p50_ms, run.p99_ms, run.max_ms,
-                   run.backlog_growth_ms, run.sustainable ? "sustainable" : "NOT sustainable");
+                   run.backlog_growth_ms, run.cpu_cores_used, run.other_cpu_cores,
+                   run.sustainable ? "sustainable" : "NOT sustainable");
       }
       std::fflush(options.progress);
     }
@@ -579,7 +607,9 @@ std::string to_json(const load_report& report) {
         "\"extract\": {:.4f}, \"encode\": {:.4f}, \"sink\": {:.4f}}}, "
         "\"ready_queue_mean\": {:.3f}, \"ready_queue_max\": {}, \"out_queue_mean\": {:.3f}, "
         "\"out_queue_max\": {}, \"peak_rss_bytes\": {}, \"state_bytes_peak\": {}, "
-        "\"cpu_seconds\": {:.3f}, \"cpu_cores_used\": {:.3f}, \"error\": {}}}",
+        "\"cpu_seconds\": {:.3f}, \"cpu_cores_used\": {:.3f}, \"table_rebuilds\": {}, "
+        "\"other_cpu_cores\": {:.3f}, "
+        "\"error\": {}}}",
         r.offered_rate, finite(r.achieved_rate), finite(r.rows_out_per_s), r.events, r.duration_s,
         r.wall_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, finite(r.mean_ms),
         r.latency_samples, finite(r.backlog_growth_ms), r.backlog_growing ? "true" : "false",
@@ -587,7 +617,8 @@ std::string to_json(const load_report& report) {
         r.batch_rows_mean, r.batch_rows_max, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms,
         r.encode_ms, r.sink_ms, r.ready_queue_mean, r.ready_queue_max, r.out_queue_mean,
         r.out_queue_max, r.peak_rss_bytes, r.state_bytes_peak, r.cpu_seconds,
-        finite(r.cpu_cores_used), json_string(r.error));
+        finite(r.cpu_cores_used), r.table_rebuilds, finite(r.other_cpu_cores),
+        json_string(r.error));
   }
   out += "\n  ]\n}\n";
   return out;
@@ -605,10 +636,11 @@ std::string to_markdown(const load_report& report) {
       report.started_utc);
   out +=
       "| offered ev/s | achieved ev/s | rows out/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
-      "| backlog Δ ms | batches | rows/batch | decode | h2d | kernels | extract | encode | sink "
-      "| queue max (ready/out) | RSS MiB | state MiB | CPU cores | sustainable |\n";
+      "| backlog Δ ms | rebuilds | batches | rows/batch | decode | h2d | kernels | extract | "
+      "encode | sink "
+      "| queue max (ready/out) | RSS MiB | state MiB | CPU cores (other procs) | sustainable |\n";
   out +=
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:"
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:"
       "---:|---:|---:|---:|:---:|\n";
   for (const load_run& r : report.runs) {
     if (!r.error.empty()) {
@@ -616,15 +648,17 @@ std::string to_markdown(const load_report& report) {
       continue;
     }
     out += fmt::format(
-        "| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:+.1f} | {} | {:.0f} | "
-        "{:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f} | {:.0f} | {:.2f} | "
+        "| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:+.1f} | {} | {} | {:.0f} "
+        "| "
+        "{:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f} | {:.0f} | {:.2f} "
+        "({:.2f}) | "
         "{} |\n",
         human_rate(r.offered_rate), human_rate(r.achieved_rate), human_rate(r.rows_out_per_s),
-        r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, r.backlog_growth_ms, r.batches,
-        r.batch_rows_mean, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms, r.encode_ms,
-        r.sink_ms, r.ready_queue_max, r.out_queue_max,
+        r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, r.backlog_growth_ms, r.table_rebuilds,
+        r.batches, r.batch_rows_mean, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms,
+        r.encode_ms, r.sink_ms, r.ready_queue_max, r.out_queue_max,
         static_cast<double>(r.peak_rss_bytes) / (1 << 20),
-        static_cast<double>(r.state_bytes_peak) / (1 << 20), r.cpu_cores_used,
+        static_cast<double>(r.state_bytes_peak) / (1 << 20), r.cpu_cores_used, r.other_cpu_cores,
         r.sustainable ? "yes" : "**no**");
   }
   out +=
@@ -692,6 +726,21 @@ std::vector<std::string> write_load_outputs(const load_report& report, const std
   }
   write("latency.dat", latency);
   write("stages.dat", stages);
+  // Latency of each batch's oldest event over the run, one data block per rate (gnuplot index).
+  std::string timeline = "# per rate: scheduled_s oldest_event_latency_ms (one block per run)\n";
+  std::string titles;
+  int blocks = 0;
+  for (const load_run* r : by_rate) {
+    if (r->timeline.empty()) continue;
+    timeline += fmt::format("# offered {}\n", human_rate(r->offered_rate));
+    for (const auto& [t, ms] : r->timeline) {
+      timeline += fmt::format("{:.4f} {:.3f}\n", t, std::max(ms, 0.01));
+    }
+    timeline += "\n\n";
+    titles += (titles.empty() ? "" : " ") + human_rate(r->offered_rate);
+    ++blocks;
+  }
+  write("timeline.dat", timeline);
   const std::string title =
       fmt::format("trove {} — {} — emit {}", report.version, report.device, report.emit);
   write(
@@ -723,14 +772,25 @@ std::vector<std::string> write_load_outputs(const load_report& report, const std
                     "     '' using 5 title 'extract', '' using 6 title 'encode', \\\n"
                     "     '' using 7 title 'sink'\n",
                     title));
+  write("timeline.gp",
+        fmt::format("set terminal pngcairo size 900,560 noenhanced\n"
+                    "set output 'timeline.png'\n"
+                    "set title \"{}: latency of each batch's oldest event during the run\"\n"
+                    "set xlabel 'scheduled time (s)'\nset ylabel 'latency (ms)'\n"
+                    "set logscale y\nset grid\nset key outside right title 'offered ev/s'\n"
+                    "titles = '{}'\n"
+                    "plot for [i=0:{}] 'timeline.dat' index i using 1:2 with lines "
+                    "title word(titles, i+1)\n",
+                    title, titles, std::max(blocks - 1, 0)));
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
     warnings.push_back(
         "gnuplot not found: wrote latency.gp/stages.gp and their .dat files; "
-        "run `gnuplot latency.gp stages.gp` in " +
+        "run `gnuplot latency.gp stages.gp timeline.gp` in " +
         dir + " (apt-get install gnuplot-nox)");
     return warnings;
   }
-  const std::string command = "cd '" + dir + "' && gnuplot latency.gp && gnuplot stages.gp";
+  const std::string command = "cd '" + dir + "' && gnuplot latency.gp && gnuplot stages.gp" +
+                              (blocks > 0 ? " && gnuplot timeline.gp" : "");
   if (std::system(command.c_str()) != 0) {
     warnings.push_back("gnuplot failed in " + dir + " (the .gp and .dat files are there)");
   }

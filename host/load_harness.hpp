@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/config.hpp"
@@ -71,7 +72,14 @@ struct load_run {
   std::uint64_t state_bytes_peak = 0;  ///< dedup + aggregation tables (device memory on CUDA)
   double cpu_seconds = 0;              ///< user + system CPU of the process during the run
   double cpu_cores_used = 0;           ///< cpu_seconds / wall_s
-  std::string error;                   ///< the run failed (then nothing else is meaningful)
+  /// CPU the rest of the machine used meanwhile (cores; /proc/stat busy time minus ours): a
+  /// shared machine's noise, reported so that a slow run can be told from a busy neighbour.
+  double other_cpu_cores = 0;
+  std::uint64_t table_rebuilds = 0;  ///< dedup + aggregation table rebuilds (growth) in the run
+  /// Per batch: (scheduled time of its last event in s, latency of its first = oldest event in
+  /// ms), for timeline.dat / timeline.png (where the spikes are).
+  std::vector<std::pair<double, double>> timeline;
+  std::string error;  ///< the run failed (then nothing else is meaningful)
 };
 
 /// @brief The machine and build a report was measured on.
