@@ -145,14 +145,11 @@ void metrics_registry::on_source_ready() noexcept {
 
 void metrics_registry::on_progress(const run_stats& stats, const state_report& state) noexcept {
   constexpr auto relaxed = std::memory_order_relaxed;
-  in_.store(stats.in, relaxed);
-  accepted_.store(stats.accepted, relaxed);
-  duplicate_.store(stats.duplicate, relaxed);
-  late_.store(stats.late, relaxed);
-  filtered_.store(stats.filtered, relaxed);
-  bad_.store(stats.bad, relaxed);
-  rows_out_.store(stats.rows_out, relaxed);
-  windows_emitted_.store(stats.windows_emitted, relaxed);
+  {
+    std::lock_guard lock(counts_mutex_);  // once per batch: uncontended but for a scrape
+    counts_ = {stats.in,       stats.accepted, stats.duplicate, stats.late,
+               stats.filtered, stats.bad,      stats.rows_out,  stats.windows_emitted};
+  }
   batches_processed_.store(stats.batches, relaxed);
   dedup_entries_.store(state.dedup.entries, relaxed);
   dedup_capacity_.store(state.dedup.capacity, relaxed);
@@ -195,14 +192,11 @@ void metrics_registry::on_batch(const batch_report& report) noexcept {
 }
 
 void metrics_registry::on_finished(const run_stats& stats) noexcept {
-  in_ = stats.in;
-  accepted_ = stats.accepted;
-  duplicate_ = stats.duplicate;
-  late_ = stats.late;
-  filtered_ = stats.filtered;
-  bad_ = stats.bad;
-  rows_out_ = stats.rows_out;
-  windows_emitted_ = stats.windows_emitted;
+  {
+    std::lock_guard lock(counts_mutex_);
+    counts_ = {stats.in,       stats.accepted, stats.duplicate, stats.late,
+               stats.filtered, stats.bad,      stats.rows_out,  stats.windows_emitted};
+  }
   finished_ = true;
 }
 
@@ -290,18 +284,23 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
   // Record accounting: in = accepted + duplicate + late + filtered + bad (from one batch's
   // counters; a scrape between two batches sees the identity hold).
   w.family("trove_records_in_total", "counter", "Input records read (every status).");
-  w.sample("trove_records_in_total", "", in_.load(relaxed));
+  record_counts counts;
+  {
+    std::lock_guard lock(counts_mutex_);
+    counts = counts_;
+  }
+  w.sample("trove_records_in_total", "", counts.in);
   w.family("trove_records_total", "counter",
            "Input records by outcome; the statuses add up to trove_records_in_total.");
-  w.sample("trove_records_total", "status=\"accepted\"", accepted_.load(relaxed));
-  w.sample("trove_records_total", "status=\"duplicate\"", duplicate_.load(relaxed));
-  w.sample("trove_records_total", "status=\"late\"", late_.load(relaxed));
-  w.sample("trove_records_total", "status=\"filtered\"", filtered_.load(relaxed));
-  w.sample("trove_records_total", "status=\"bad\"", bad_.load(relaxed));
+  w.sample("trove_records_total", "status=\"accepted\"", counts.accepted);
+  w.sample("trove_records_total", "status=\"duplicate\"", counts.duplicate);
+  w.sample("trove_records_total", "status=\"late\"", counts.late);
+  w.sample("trove_records_total", "status=\"filtered\"", counts.filtered);
+  w.sample("trove_records_total", "status=\"bad\"", counts.bad);
   w.family("trove_rows_out_total", "counter", "Result rows written to the sink.");
-  w.sample("trove_rows_out_total", "", rows_out_.load(relaxed));
+  w.sample("trove_rows_out_total", "", counts.rows_out);
   w.family("trove_windows_emitted_total", "counter", "Windows closed and emitted.");
-  w.sample("trove_windows_emitted_total", "", windows_emitted_.load(relaxed));
+  w.sample("trove_windows_emitted_total", "", counts.windows_emitted);
   w.family("trove_batches_total", "counter", "Micro-batches by stage reached.");
   w.sample("trove_batches_total", "stage=\"device\"", batches_processed_.load(relaxed));
   w.sample("trove_batches_total", "stage=\"sink\"", batches_written_.load(relaxed));

@@ -82,8 +82,15 @@ class metrics_registry final : public run_observer {
   std::atomic<std::int64_t> last_progress_{0};
 
   // Record accounting (cumulative, from on_progress).
-  std::atomic<std::uint64_t> in_{0}, accepted_{0}, duplicate_{0}, late_{0}, filtered_{0}, bad_{0};
-  std::atomic<std::uint64_t> rows_out_{0}, windows_emitted_{0}, batches_processed_{0};
+  /// The accounting counters of one report, copied together under counts_mutex_: a scrape must
+  /// never mix two batches' counters, or `in = accepted + ... + bad` would not hold in it.
+  struct record_counts {
+    std::uint64_t in = 0, accepted = 0, duplicate = 0, late = 0, filtered = 0, bad = 0;
+    std::uint64_t rows_out = 0, windows_emitted = 0;
+  };
+  mutable std::mutex counts_mutex_;
+  record_counts counts_;
+  std::atomic<std::uint64_t> batches_processed_{0};
   std::atomic<std::uint64_t> batches_written_{0};
 
   // State after the last batch.

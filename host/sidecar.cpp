@@ -141,7 +141,7 @@ void note_stop_signal() noexcept {
 }
 
 run_stats run_sidecar(const pipeline_config& config, const run_options& options) {
-  stop_signalled = false;
+  // stop_signalled is not reset here: a signal that came during start-up still arms the deadline.
   metrics_registry metrics(std::chrono::milliseconds(config.metrics.stall_timeout_ms));
   run_options with_metrics = options;
   std::optional<metrics_server> server;

@@ -2,11 +2,13 @@
 /// @brief The metrics registry (exposition format checked by Prometheus' own parser), readiness
 /// rules, the HTTP endpoint, listen addresses and the JSON log format.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "e2e_util.hpp"
 #include "host/metrics.hpp"
@@ -186,6 +189,43 @@ TEST(Metrics, LabelValuesAreEscaped) {
   m.on_partition_lag("we\"ird\\topic\n", 1, 5);
   const samples s = parse_with_prometheus(m.render());
   EXPECT_EQ(at(s, R"(trove_kafka_consumer_lag{partition="1",topic="we\"ird\\topic\n"})"), 5);
+}
+
+/// The value of a sample line `name value` in exposition text (-1 when absent).
+double sample_value(const std::string& text, const std::string& name) {
+  const std::size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(Metrics, ScrapesDuringUpdatesKeepTheAccountingIdentity) {
+  // The device thread reports after every batch while scrapes render: a scrape must never mix
+  // two reports' counters.
+  metrics_registry m;
+  std::atomic<bool> done{false};
+  std::thread feeder([&] {
+    run_stats stats;
+    for (std::uint64_t b = 1; !done.load(); ++b) {
+      stats.accepted = 3 * b;
+      stats.duplicate = b;
+      stats.late = b / 2;
+      stats.filtered = b / 3;
+      stats.bad = b / 5;
+      stats.in = stats.accepted + stats.duplicate + stats.late + stats.filtered + stats.bad;
+      m.on_progress(stats, state_report{});
+    }
+  });
+  for (int scrape = 0; scrape < 300; ++scrape) {
+    const std::string text = m.render();
+    const double in = sample_value(text, "trove_records_in_total");
+    double sum = 0;
+    for (const char* status : {"accepted", "duplicate", "late", "filtered", "bad"}) {
+      sum += sample_value(text, fmt::format("trove_records_total{{status=\"{}\"}}", status));
+    }
+    ASSERT_EQ(in, sum) << "scrape " << scrape << " mixed two reports";
+  }
+  done = true;
+  feeder.join();
 }
 
 TEST(Metrics, LatencyBoundsLieOnTheHistogramGrid) {
