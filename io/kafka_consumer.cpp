@@ -23,6 +23,15 @@ struct partition_state {
   bool reached_end = false;
 };
 
+/// Cooperative-sticky (incremental rebalances: only moved partitions stop) where librdkafka's
+/// implementation is safe; before 2.3.0 destroying a member that joined but had no assignment
+/// yet aborts the process (librdkafka issue 4312), so a shutdown during a rebalance would crash:
+/// there the eager round-robin assignor is used (every rebalance revokes everything; the rebalance
+/// callback handles both protocols).
+const char* default_assignment_strategy() {
+  return rd_kafka_version() >= 0x020300ff ? "cooperative-sticky" : "roundrobin";
+}
+
 }  // namespace
 
 struct kafka_consumer::impl {
@@ -140,7 +149,7 @@ kafka_consumer::kafka_consumer(const kafka_consumer_options& options)
   std::map<std::string, std::string> properties = {
       {"bootstrap.servers", options.brokers},
       {"group.id", options.group_id},
-      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"partition.assignment.strategy", default_assignment_strategy()},
       // Offsets are committed by the pipeline, only for records whose effects are durable.
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
@@ -157,7 +166,8 @@ kafka_consumer::kafka_consumer(const kafka_consumer_options& options)
   rd_kafka_conf_set_rebalance_cb(conf, &impl::on_rebalance);
   char errstr[512];
   impl_->handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!impl_->handle) throw std::runtime_error(std::string("kafka consumer: ") + errstr);
+  // rd_kafka_new checks the properties together (e.g. fetch.max.bytes >= message.max.bytes).
+  if (!impl_->handle) throw std::invalid_argument(std::string("source.properties: ") + errstr);
   rd_kafka_poll_set_consumer(impl_->handle);
   impl_->queue = rd_kafka_queue_get_consumer(impl_->handle);
 
@@ -239,6 +249,7 @@ std::size_t kafka_consumer::poll(std::size_t max_messages, int timeout_ms,
       }
       kafka_record record;
       record.payload = {static_cast<const char*>(message->payload), message->len};
+      if (message->key) record.key = {static_cast<const char*>(message->key), message->key_len};
       record.topic = topic;
       record.position = {id, message->offset};
       record.partition = message->partition;

@@ -1,7 +1,8 @@
 #pragma once
 /// @file kafka_consumer.hpp
 /// @brief The Kafka source: librdkafka's high-level consumer in a consumer group
-/// (cooperative-sticky assignment), polled in batches, auto-commit off — the pipeline commits
+/// (cooperative-sticky assignment with librdkafka ≥ 2.3, round-robin before: see the .cpp),
+/// polled in batches, auto-commit off — the pipeline commits
 /// offsets only for records whose effects are durable. librdkafka stays behind this interface.
 ///
 /// Every (topic, partition) gets a dense *source partition* id, `topic_index << 20 | partition`,
@@ -42,6 +43,7 @@ struct kafka_consumer_options {
 /// @brief One consumed message; views are valid only during the handler call.
 struct kafka_record {
   std::string_view payload;
+  std::string_view key;  ///< empty when the message has none
   std::string_view topic;
   source_position position;  ///< (source partition id, offset)
   std::int32_t partition = 0;  ///< the Kafka partition

@@ -50,7 +50,7 @@ kafka_producer::kafka_producer(const kafka_producer_options& options)
   char errstr[512];
   impl_->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!impl_->handle) {
-    throw std::runtime_error(std::string("kafka producer: ") + errstr);
+    throw std::invalid_argument(std::string("sink.properties: ") + errstr);
   }
   impl_->topic = rd_kafka_topic_new(impl_->handle, options.topic.c_str(), nullptr);
   if (!impl_->topic) {

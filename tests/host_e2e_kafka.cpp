@@ -1,0 +1,494 @@
+/// @file host_e2e_kafka.cpp
+/// @brief `trove run` from Kafka to Kafka against librdkafka's mock cluster (started in this
+/// test process; trove runs as a child process and connects over loopback), compared with a
+/// reference written here: dedup on event_id (re-sends are exact copies, so which copy wins does
+/// not matter), tumbling windows, count/sum/min/max per (user_id, type, window). Inputs keep
+/// every record within allowed_lateness of its partition's maximum, so consumption order across
+/// partitions cannot make a record late, and amounts are multiples of 0.25 so float sums are
+/// exact in any order. Faults (broker down, request errors, a rebalance) are injected mid-run.
+
+#include <gtest/gtest.h>
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <future>
+#include <regex>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "e2e_util.hpp"
+#include "io/dev_broker.hpp"
+#include "io/kafka_consumer.hpp"
+#include "io/kafka_producer.hpp"
+
+namespace {
+
+namespace e2e = trove::test::e2e;
+using trove::io::dev_broker;
+
+constexpr std::int64_t base_time = 1'700'000'000'000 + 777;
+constexpr std::int64_t window_ms = 60'000;
+
+struct event {
+  std::uint64_t event_id;
+  std::uint64_t user;
+  std::string type;
+  std::int64_t ts;
+  double amount;
+};
+
+/// In event-time order, with re-sends of one of the last 20 originals (10%).
+std::vector<event> make_events(std::size_t n, std::uint64_t users, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::vector<std::string> types = {"click", "view", "purchase"};
+  std::vector<event> out;
+  std::vector<std::size_t> originals;
+  for (std::size_t idx = 0; idx < n; ++idx) {
+    if (!originals.empty() && rng() % 10 == 0) {
+      out.push_back(out[originals[originals.size() - 1 - rng() % std::min<std::size_t>(20, originals.size())]]);
+      continue;
+    }
+    originals.push_back(out.size());
+    out.push_back({1000 + idx, rng() % users, types[rng() % types.size()],
+                   base_time + static_cast<std::int64_t>(idx) * 40,
+                   static_cast<double>(rng() % 4000) * 0.25});
+  }
+  return out;
+}
+
+std::string to_json(const event& e) {
+  return "{\"event_id\":" + std::to_string(e.event_id) + ",\"user_id\":" + std::to_string(e.user) +
+         ",\"type\":\"" + e.type + "\",\"ts\":" + std::to_string(e.ts) +
+         ",\"amount\":" + std::to_string(e.amount) + "}";
+}
+
+using group_key = std::tuple<std::uint64_t, std::string, std::int64_t>;  // user, type, start
+struct aggregate {
+  std::uint64_t count = 0;
+  double sum = 0;
+  double min = INFINITY;
+  double max = -INFINITY;
+};
+
+std::map<group_key, aggregate> reference(const std::vector<event>& events) {
+  std::map<group_key, aggregate> out;
+  std::set<std::uint64_t> seen;
+  for (const auto& e : events) {
+    if (!seen.insert(e.event_id).second) continue;
+    std::int64_t start = e.ts - (e.ts % window_ms);
+    auto& a = out[{e.user, e.type, start}];
+    ++a.count;
+    a.sum += e.amount;
+    a.min = std::min(a.min, e.amount);
+    a.max = std::max(a.max, e.amount);
+  }
+  return out;
+}
+
+/// Produces events keyed by user_id (so the topic is partitioned by user).
+void produce(const dev_broker& broker, const std::string& topic, const std::vector<event>& events) {
+  trove::io::kafka_producer producer({broker.bootstrap_servers(), topic, {}});
+  for (const auto& e : events) producer.produce(std::to_string(e.user), to_json(e));
+  producer.flush();
+}
+
+struct message {
+  std::string key;
+  std::string value;
+};
+
+/// Every message of a topic (a fresh group, from the earliest offsets to the end).
+std::vector<message> consume_all(const dev_broker& broker, const std::string& topic) {
+  trove::io::kafka_consumer_options o;
+  o.brokers = broker.bootstrap_servers();
+  o.topics = {topic};
+  o.group_id = "reader-" + topic;
+  o.exit_at_end = true;
+  o.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+  trove::io::kafka_consumer consumer(o);
+  std::vector<message> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!consumer.at_end() && std::chrono::steady_clock::now() < deadline) {
+    consumer.poll(1000, 100, [&](const trove::io::kafka_record& r) {
+      out.push_back({"", std::string(r.payload)});
+    });
+  }
+  EXPECT_TRUE(consumer.at_end()) << "could not read topic " << topic << " to its end";
+  return out;
+}
+
+/// Output rows (JSON objects) as aggregates by group; a duplicated group is a failure.
+std::map<group_key, aggregate> parse_rows(const std::vector<std::string>& rows) {
+  simdjson::dom::parser parser;
+  std::map<group_key, aggregate> out;
+  for (const auto& text : rows) {
+    simdjson::dom::element row;
+    if (parser.parse(text).get(row)) {
+      ADD_FAILURE() << "not JSON: " << text;
+      continue;
+    }
+    const group_key key{std::uint64_t(row["user_id"]), std::string(std::string_view(row["type"])),
+                        std::int64_t(row["window_start"])};
+    EXPECT_EQ(std::int64_t(row["window_end"]), std::get<2>(key) + window_ms) << text;
+    aggregate a;
+    a.count = std::uint64_t(row["count"]);
+    a.sum = double(row["sum_amount"]);
+    a.min = double(row["min_amount"]);
+    a.max = double(row["max_amount"]);
+    EXPECT_TRUE(out.emplace(key, a).second) << "group emitted twice: " << text;
+  }
+  return out;
+}
+
+void expect_matches(const std::map<group_key, aggregate>& got,
+                    const std::map<group_key, aggregate>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  std::size_t shown = 0;
+  for (const auto& [key, a] : want) {
+    const auto it = got.find(key);
+    if (it == got.end()) {
+      if (shown++ < 5) ADD_FAILURE() << "missing group user " << std::get<0>(key) << " "
+                                     << std::get<1>(key) << " window " << std::get<2>(key);
+      continue;
+    }
+    if (it->second.count != a.count || it->second.sum != a.sum || it->second.min != a.min ||
+        it->second.max != a.max) {
+      if (shown++ < 5) {
+        ADD_FAILURE() << "group user " << std::get<0>(key) << " " << std::get<1>(key)
+                      << " window " << std::get<2>(key) << ": count " << it->second.count
+                      << " vs " << a.count << ", sum " << it->second.sum << " vs " << a.sum;
+      }
+    }
+  }
+}
+
+std::string config_text(const std::string& brokers, const std::string& group,
+                        const std::string& sink, const std::string& extra_source = "") {
+  return "source: {type: kafka, brokers: \"" + brokers + "\", topics: [events], group_id: " +
+         group +
+         ", exit_at_end: true, properties: {session.timeout.ms: \"6000\", "
+         "heartbeat.interval.ms: \"500\"" +
+         extra_source +
+         "}}\n"
+         "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}\n"
+         "event_time: ts\n"
+         "dedup: {key: [event_id], ttl: 1h}\n"
+         "window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n"
+         "group_by: [user_id, type]\n"
+         "aggregates: [count, sum(amount), min(amount), max(amount)]\n"
+         "batch: {max_events: 2000}\n" +
+         sink + "\n";
+}
+
+void expect_identity(const e2e::json_row& stats, std::uint64_t in) {
+  const auto get = [&](const char* name) { return e2e::as_i64(stats.at(name)); };
+  EXPECT_EQ(get("in"), static_cast<std::int64_t>(in));
+  EXPECT_EQ(get("in"), get("accepted") + get("duplicate") + get("late") + get("filtered") +
+                           get("bad"));
+}
+
+std::vector<std::string> values(const std::vector<message>& messages) {
+  std::vector<std::string> out;
+  for (const auto& m : messages) out.push_back(m.value);
+  return out;
+}
+
+TEST(E2eKafka, KafkaToKafkaMatchesReference) {
+  dev_broker broker(1, {{"events", 4}, {"results", 3}});
+  const auto events = make_events(6000, 60, 1);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"),
+                  config_text(broker.bootstrap_servers(), "g-ref",
+                              "sink: {type: kafka, topic: results}"));
+  const auto r = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json",
+                             dir.file("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size());
+  EXPECT_EQ(e2e::as_i64(stats.at("late")), 0);
+  const auto messages = consume_all(broker, "results");
+  EXPECT_EQ(static_cast<std::int64_t>(messages.size()), e2e::as_i64(stats.at("rows_out")));
+  expect_matches(parse_rows(values(messages)), reference(events));
+}
+
+TEST(E2eKafka, MessageKeysAreTheGroupKeyAndCsvValuesHaveNoHeader) {
+  dev_broker broker(1, {{"events", 2}, {"results", 2}});
+  const auto events = make_events(500, 5, 2);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"),
+                  config_text(broker.bootstrap_servers(), "g-keys",
+                              "sink: {type: kafka, topic: results, format: csv}"));
+  const auto r = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // read keys too
+  trove::io::kafka_consumer_options o;
+  o.brokers = broker.bootstrap_servers();
+  o.topics = {"results"};
+  o.group_id = "reader-keys";
+  o.exit_at_end = true;
+  trove::io::kafka_consumer consumer(o);
+  std::size_t rows = 0;
+  const auto ref = reference(events);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!consumer.at_end() && std::chrono::steady_clock::now() < deadline) {
+    consumer.poll(1000, 100, [&](const trove::io::kafka_record& rec) {
+      ++rows;
+      const auto fields = e2e::parse_csv_line(rec.payload);
+      ASSERT_EQ(fields.size(), 8u) << rec.payload;
+      EXPECT_NE(fields[0].text, "user_id") << "a CSV message carries no header";
+      // the key is the group-by columns, encoded like the value
+      EXPECT_EQ(rec.key, fields[0].text + "," + fields[1].text) << rec.payload;
+    });
+  }
+  EXPECT_EQ(rows, ref.size());
+}
+
+TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
+  dev_broker broker(1, {{"events", 4}});
+  const auto events = make_events(8000, 80, 3);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  for (const char* name : {"a", "b"}) {
+    e2e::write_file(dir.file(std::string(name) + ".yaml"),
+                    config_text(broker.bootstrap_servers(), "g-two",
+                                "sink: {type: file, path: \"" + dir.file(std::string(name) +
+                                                                         ".jsonl") +
+                                    "\"}"));
+  }
+  // Both join within the coordinator's initial rebalance delay: one generation, 2 + 2 partitions.
+  auto run = [&](const std::string& name) {
+    return e2e::trove({"run", "-c", dir.file(name + ".yaml"), "--stats-json",
+                       dir.file(name + ".stats")});
+  };
+  auto a = std::async(std::launch::async, run, "a");
+  auto b = std::async(std::launch::async, run, "b");
+  const auto ra = a.get();
+  const auto rb = b.get();
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  const auto sa = e2e::read_stats(dir.file("a.stats"));
+  const auto sb = e2e::read_stats(dir.file("b.stats"));
+  EXPECT_GT(e2e::as_i64(sa.at("in")), 0) << "instance a got no partition:\n" << ra.err;
+  EXPECT_GT(e2e::as_i64(sb.at("in")), 0) << "instance b got no partition:\n" << rb.err;
+  EXPECT_EQ(e2e::as_i64(sa.at("in")) + e2e::as_i64(sb.at("in")),
+            static_cast<std::int64_t>(events.size()));
+  std::vector<std::string> rows = e2e::split_lines(e2e::read_file(dir.file("a.jsonl")));
+  for (auto& line : e2e::split_lines(e2e::read_file(dir.file("b.jsonl")))) rows.push_back(line);
+  expect_matches(parse_rows(rows), reference(events));
+}
+
+/// A child trove process that the test stops with a signal.
+class child {
+ public:
+  explicit child(const std::vector<std::string>& args, const e2e::temp_dir& dir)
+      : err_(dir.file("child.err")) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, dir.file("child.out").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> all = {TROVE_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& arg : all) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  /// Sends SIGTERM and waits (SIGKILL after 60 s); returns the exit code.
+  int stop() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int waited_ms = 0; ::waitpid(pid_, &status, WNOHANG) == 0; waited_ms += 10) {
+      if (waited_ms > 60'000) {
+        ADD_FAILURE() << "trove did not stop within 60 s of SIGTERM";
+        ::kill(pid_, SIGKILL);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  [[nodiscard]] std::string err() const { return e2e::read_file(err_); }
+
+ private:
+  std::string err_;
+  pid_t pid_ = 0;
+};
+
+/// Runs trove on a topic that is being written while `inject` disturbs the cluster (after trove
+/// joined the group, ~3 s in): events are produced at ~2500/s for 8 s, then one sentinel per
+/// partition far in the future closes every real window. Once the results topic holds every
+/// reference group, trove gets SIGTERM. The results must equal the reference, the accounting
+/// identity must hold, and nothing may be late.
+void run_with_faults(const std::string& group, const std::function<void(dev_broker&)>& inject) {
+  constexpr int partitions = 4;
+  dev_broker broker(1, {{"events", partitions}, {"results", 2}});
+  const auto events = make_events(20000, 100, 4);
+  const auto ref = reference(events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"),
+                  std::regex_replace(config_text(broker.bootstrap_servers(), group,
+                                                 "sink: {type: kafka, topic: results}"),
+                                     std::regex("exit_at_end: true"), "exit_at_end: false"));
+  child trove({"run", "-c", dir.file("k.yaml"), "--stats-json", dir.file("stats.json"), "--set",
+               "progress_interval=1s"},
+              dir);
+  auto producer_done = std::async(std::launch::async, [&] {
+    trove::io::kafka_producer producer({broker.bootstrap_servers(), "events", {}});
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t idx = 0; idx < events.size(); ++idx) {
+      producer.produce(std::to_string(events[idx].user), to_json(events[idx]));
+      if (idx % 500 == 499) {
+        producer.poll();
+        std::this_thread::sleep_until(start + std::chrono::milliseconds(idx * 2 / 5));
+      }
+    }
+    for (int p = 0; p < partitions; ++p) {
+      const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
+                           events.back().ts + 10 * window_ms, 0.0};
+      producer.produce({}, to_json(sentinel), p);
+    }
+    producer.flush();
+  });
+  inject(broker);
+  producer_done.get();
+
+  // Read results until every reference group is there (or a deadline), then stop trove.
+  trove::io::kafka_consumer_options o;
+  o.brokers = broker.bootstrap_servers();
+  o.topics = {"results"};
+  o.group_id = "reader-" + group;
+  trove::io::kafka_consumer reader(o);
+  std::vector<std::string> rows;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (rows.size() < ref.size() && std::chrono::steady_clock::now() < deadline) {
+    reader.poll(1000, 100, [&](const trove::io::kafka_record& r) {
+      rows.emplace_back(r.payload);
+    });
+  }
+  const int code = trove.stop();
+  const std::string err = trove.err();
+  ASSERT_EQ(code, 0) << err;
+  if (std::getenv("TROVE_E2E_SHOW")) std::cerr << err;
+  // anything written after the last poll (there should be nothing: the sentinels' windows stay
+  // open) is read too
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < settle) {
+    reader.poll(1000, 100, [&](const trove::io::kafka_record& r) {
+      rows.emplace_back(r.payload);
+    });
+  }
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size() + partitions);
+  EXPECT_EQ(e2e::as_i64(stats.at("late")), 0) << err;
+  expect_matches(parse_rows(rows), ref);
+}
+
+TEST(E2eKafka, BrokerDownAndBackUpMidRunLosesNothing) {
+  run_with_faults("g-down", [](dev_broker& broker) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // joined, consuming
+    broker.set_broker_up(1, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    broker.set_broker_up(1, true);
+  });
+}
+
+TEST(E2eKafka, FetchAndProduceRequestErrorsAreRetried) {
+  run_with_faults("g-errors", [](dev_broker& broker) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+    broker.push_request_errors(/*Fetch*/ 1, 10, /*NOT_LEADER_OR_FOLLOWER*/ 6);
+    broker.push_request_errors(/*Produce*/ 0, 5, /*NOT_LEADER_OR_FOLLOWER*/ 6);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    broker.push_request_errors(/*Fetch*/ 1, 5, /*REQUEST_TIMED_OUT*/ 7);
+  });
+}
+
+TEST(E2eKafka, ARebalanceMidRunNeitherLosesNorDoubleApplies) {
+  run_with_faults("g-rebalance", [](dev_broker& broker) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+    // Another member joins (takes partitions away from trove), reads a little without
+    // committing, and leaves: trove gets them back and resumes where it was.
+    trove::io::kafka_consumer_options o;
+    o.brokers = broker.bootstrap_servers();
+    o.topics = {"events"};
+    o.group_id = "g-rebalance";
+    o.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    trove::io::kafka_consumer intruder(o);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < until) {
+      intruder.poll(100, 100, [](const trove::io::kafka_record&) {});
+    }
+    intruder.close();
+  });
+}
+
+TEST(E2eKafka, BadPayloadsGoToTheDeadLetterFileWithTopicPartitionOffset) {
+  dev_broker broker(1, {{"events", 1}, {"results", 1}});
+  const auto events = make_events(300, 5, 5);
+  std::vector<std::string> bad = {"not json", "{\"event_id\":1,", std::string(5000, 'x'),
+                                  "{\"event_id\":\"12\",\"user_id\":1,\"type\":\"a\",\"ts\":1,"
+                                  "\"amount\":1}"};
+  std::map<std::int64_t, std::string> bad_offsets;
+  {
+    trove::io::kafka_producer producer({broker.bootstrap_servers(), "events", {}});
+    std::int64_t offset = 0;
+    for (std::size_t idx = 0; idx < events.size(); ++idx) {
+      producer.produce({}, to_json(events[idx]), 0);
+      ++offset;
+      if (idx % 70 == 0 && bad_offsets.size() < bad.size()) {
+        const std::string& payload = bad[bad_offsets.size()];
+        producer.produce({}, payload, 0);
+        bad_offsets[offset++] = payload;
+      }
+    }
+    producer.produce({}, "", 0);  // an empty message
+    bad_offsets[offset++] = "";
+    producer.flush();
+  }
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"),
+                  config_text(broker.bootstrap_servers(), "g-bad",
+                              "sink: {type: kafka, topic: results}\nsource_extra: 0") );
+  // (source.max_record_bytes caps the 5000-byte record)
+  std::string text = e2e::read_file(dir.file("k.yaml"));
+  text.replace(text.find("source_extra: 0"), 15,
+               "dead_letter: {path: \"" + dir.file("bad.jsonl") + "\"}");
+  text.replace(text.find("exit_at_end: true"), 17, "exit_at_end: true, max_record_bytes: 4096");
+  e2e::write_file(dir.file("k.yaml"), text);
+  const auto r = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json",
+                             dir.file("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size() + bad_offsets.size());
+  EXPECT_EQ(e2e::as_i64(stats.at("bad")), static_cast<std::int64_t>(bad_offsets.size()));
+  const auto letters = e2e::read_json_lines(dir.file("bad.jsonl"));
+  ASSERT_EQ(letters.size(), bad_offsets.size());
+  for (const auto& letter : letters) {
+    EXPECT_EQ(e2e::as_string(letter.at("source")), "events");
+    EXPECT_EQ(e2e::as_i64(letter.at("partition")), 0);
+    const auto offset = e2e::as_i64(letter.at("offset"));
+    ASSERT_TRUE(bad_offsets.count(offset)) << "dead letter at offset " << offset;
+    EXPECT_EQ(e2e::as_i64(letter.at("record_bytes")),
+              static_cast<std::int64_t>(bad_offsets[offset].size()));
+  }
+  expect_matches(parse_rows(values(consume_all(broker, "results"))), reference(events));
+}
+
+}  // namespace
