@@ -28,6 +28,7 @@ struct bench_args {
   std::string sweep_max = "16M";
   int bisect = 3;
   std::string duration = "10s";
+  std::string warmup = "0s";
   std::string p99_bound = "250ms";
   double min_achieved = 0.95;
   std::string out;
@@ -83,7 +84,12 @@ int run_bench(const bench_args& a) {
   if (!parse_duration(a.p99_bound, bound_ms, why) || bound_ms <= 0) {
     return fail("--p99-bound: " + (why.empty() ? "must be > 0" : why));
   }
+  std::int64_t warmup_ms = 0;
+  if (!parse_duration(a.warmup, warmup_ms, why) || warmup_ms < 0) {
+    return fail("--warmup: " + (why.empty() ? "must be >= 0" : why));
+  }
   options.duration_s = static_cast<double>(duration_ms) / 1000;
+  options.warmup_s = static_cast<double>(warmup_ms) / 1000;
   options.p99_bound_ms = static_cast<double>(bound_ms);
   options.bisect_steps = a.bisect;
   options.min_achieved_ratio = a.min_achieved;
@@ -140,6 +146,10 @@ bench_command add_bench_command(CLI::App& app) {
   bench->add_option("--bisect", args->bisect, "Bisections after the first unsustainable rate")
       ->capture_default_str();
   bench->add_option("--duration", args->duration, "Length of each run (duration)")
+      ->capture_default_str();
+  bench
+      ->add_option("--warmup", args->warmup,
+                   "Run this long first at each rate without recording latencies (duration)")
       ->capture_default_str();
   bench->add_option("--p99-bound", args->p99_bound, "Sustainable: p99 latency at most this")
       ->capture_default_str();

@@ -165,6 +165,17 @@ TEST(LoadHarness, PacedRunOffersEveryEventAndMeasuresEachOne) {
   EXPECT_GT(r.state_bytes_peak, 0u);
 }
 
+TEST(LoadHarness, WarmupEventsAreNotMeasured) {
+  load_options o;
+  o.duration_s = 0.3;
+  o.warmup_s = 0.1;
+  o.progress = nullptr;
+  const load_run r = run_at_rate(default_load_config(), 10'000, o);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(r.events, 4000u);           // warm-up + measured
+  EXPECT_EQ(r.latency_samples, 3000u);  // events 1000 .. 3999
+}
+
 TEST(LoadHarness, EmitFinalMeasuresWindowEndToEmission) {
   load_options o;
   o.duration_s = 0.5;
@@ -209,8 +220,9 @@ TEST(LoadHarness, ShortSweepWritesAConsistentReport) {
   fs::remove_all(dir);
   const auto warnings = write_load_outputs(report, dir.string());
   for (const auto& w : warnings) ADD_FAILURE() << "warning: " << w;  // gnuplot is a dependency
-  for (const char* name : {"results.json", "results.md", "latency.dat", "stages.dat", "latency.gp",
-                           "stages.gp", "latency.png", "stages.png"}) {
+  for (const char* name :
+       {"results.json", "results.md", "latency.dat", "stages.dat", "latency.gp", "stages.gp",
+        "latency.png", "stages.png", "timeline.dat", "timeline.gp", "timeline.png"}) {
     EXPECT_TRUE(fs::exists(dir / name)) << name;
   }
 
