@@ -181,7 +181,8 @@ int run_cli(int argc, char** argv) {
                 "Stop at the first bad record (exit code 1) instead of dead-lettering it");
   run->footer(
       "Exit codes:\n  0  the input was processed to its end (or stopped by SIGINT/SIGTERM after "
-      "draining)\n  1  runtime error: I/O, device, memory cap, or a bad record with --strict\n"
+      "draining)\n  1  runtime error: I/O, device, memory cap, or a bad record with --strict;\n"
+      "     also a drain longer than shutdown_timeout, or a second signal\n"
       "  2  configuration or command-line error (every problem is listed with its key)\n\n"
       "At exit a summary goes to stderr: in = accepted + duplicate + late + filtered + bad.");
 
