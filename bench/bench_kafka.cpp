@@ -21,12 +21,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -141,7 +141,8 @@ double kcat_consume(const std::string& brokers) {
 double trove_run(const std::string& brokers, const std::string& group, std::uint64_t total,
                  trove::host::run_stats& stats, double& whole) {
   const std::string yaml = fmt::format(
-      "source: {{type: kafka, brokers: \"{}\", topics: [events], group_id: {}, exit_at_end: true}}\n"
+      "source: {{type: kafka, brokers: \"{}\", topics: [events], group_id: {}, exit_at_end: "
+      "true}}\n"
       "schema: {{event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}}\n"
       "event_time: ts\n"
       "dedup: {{key: [event_id], ttl: 10m}}\n"
@@ -149,7 +150,8 @@ double trove_run(const std::string& brokers, const std::string& group, std::uint
       "group_by: [user_id, type]\n"
       "aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]\n"
       "sink: {}\n",
-      brokers, group, std::getenv("BENCH_SINK") ? std::getenv("BENCH_SINK") : "{type: kafka, topic: results}");
+      brokers, group,
+      std::getenv("BENCH_SINK") ? std::getenv("BENCH_SINK") : "{type: kafka, topic: results}");
   std::vector<trove::host::config_error> errors;
   const auto config = trove::host::load_config_string(yaml, {}, errors);
   if (!errors.empty()) {
@@ -248,9 +250,10 @@ int main(int argc, char** argv) {
       raw, trove, trove / raw);
   const double kcat = median(kcat_wholes);
   if (kcat > 0) {
-    fmt::print("median whole run: kcat {:.0f} events/s, trove {:.0f} events/s, trove / kcat = "
-               "{:.2f}\n",
-               kcat, median(trove_wholes), median(trove_wholes) / kcat);
+    fmt::print(
+        "median whole run: kcat {:.0f} events/s, trove {:.0f} events/s, trove / kcat = "
+        "{:.2f}\n",
+        kcat, median(trove_wholes), median(trove_wholes) / kcat);
   }
   return 0;
 }

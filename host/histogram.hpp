@@ -23,8 +23,8 @@ namespace trove::host {
 /// (each bucket is read atomically, not all together).
 class histogram {
  public:
-  static constexpr int sub_buckets = 8;   ///< buckets per doubling
-  static constexpr int doublings = 40;    ///< range: base · 2^40
+  static constexpr int sub_buckets = 8;  ///< buckets per doubling
+  static constexpr int doublings = 40;   ///< range: base · 2^40
   static constexpr std::size_t bucket_count = 1 + sub_buckets * doublings;
 
   /// @param base upper bound of the first bucket (e.g. 0.01 ms)

@@ -16,7 +16,9 @@ namespace trove::host {
 namespace {
 
 std::atomic<bool> broker_stop{false};
-extern "C" void on_broker_signal(int) { broker_stop = true; }
+extern "C" void on_broker_signal(int) {
+  broker_stop = true;
+}
 
 /// The user_id of one generated JSON line (the generator writes `"user_id":N`).
 std::string_view user_id_of(std::string_view line) {
@@ -44,8 +46,8 @@ int run_dev_broker(int partitions, const std::vector<std::string>& topics) {
              "trove broker: development Kafka broker (librdkafka mock cluster, in memory) at {}; "
              "topics: {} ({} partitions each; others are created on first use). Keeps only about "
              "5 MiB per partition: consume while producing. Ctrl-C stops it.\n",
-             broker.bootstrap_servers(), topics.empty() ? "none" : fmt::format("{}", fmt::join(topics, ", ")),
-             partitions);
+             broker.bootstrap_servers(),
+             topics.empty() ? "none" : fmt::format("{}", fmt::join(topics, ", ")), partitions);
   while (!broker_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   return 0;
 }
@@ -90,8 +92,7 @@ int produce_synthetic(const io::synthetic_options& options, const std::string& b
   }
   producer.flush();
   if (!quiet) {
-    fmt::print(stderr, "trove gen: {} events delivered to topic {}\n", producer.delivered(),
-               topic);
+    fmt::print(stderr, "trove gen: {} events delivered to topic {}\n", producer.delivered(), topic);
   }
   return 0;
 }

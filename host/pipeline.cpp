@@ -346,7 +346,9 @@ class pipeline {
     try {
       commit_durable();
     } catch (const std::exception& e) {
-      spdlog::warn("kafka: final offset commit failed: {}", e.what());
+      spdlog::warn("kafka: final offset commit failed: {} (records after the last successful "
+                   "commit are read again at the next start: at-least-once; check the brokers)",
+                   e.what());
     }
     consumer_->close();
   }
@@ -448,8 +450,9 @@ class pipeline {
     const auto [source, where] = locate(pos);
     dead_letter_.write(reason, source, where, text, original_bytes);
     if (options_.strict) {
-      throw std::runtime_error(fmt::format("bad record at {}:{}:{} ({}) and --strict is set",
-                                           source, where.partition, where.offset, reason));
+      const std::string at = consumer_ ? fmt::format("{}[{}]", source, where.partition) : source;
+      throw std::runtime_error(fmt::format("bad record at {}:{} ({}) and --strict is set", at,
+                                           where.offset, reason));
     }
   }
 
@@ -737,7 +740,9 @@ class pipeline {
       if (stats_.open_groups) {
         spdlog::warn(
             "stopped before the end of the input: {} open groups of windows not yet "
-            "closed by the watermark were not emitted",
+            "closed by the watermark were not emitted (their offsets are not committed, so a "
+            "Kafka source re-reads them at the next start; a finite input run to its end, or "
+            "source.exit_at_end, emits every window)",
             stats_.open_groups);
       }
     }

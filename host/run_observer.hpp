@@ -27,8 +27,8 @@ using observer_clock = std::chrono::steady_clock;
 
 /// @brief What the pipeline knows about one batch once its results were handed to the sink.
 struct batch_report {
-  std::uint64_t seq = 0;   ///< 0, 1, 2, ... in processing order
-  std::size_t rows = 0;    ///< records in the batch (every status)
+  std::uint64_t seq = 0;             ///< 0, 1, 2, ... in processing order
+  std::size_t rows = 0;              ///< records in the batch (every status)
   std::int32_t partition_first = 0;  ///< source position of the first row
   std::int64_t offset_first = 0;     ///< (synthetic source: offset = event index)
   std::int64_t offset_last = 0;      ///< source position of the last row (its partition may differ)
@@ -40,13 +40,13 @@ struct batch_report {
   /// Synthetic source with a `rate`: when event 0 was due, so event k was due at
   /// schedule_start + k/rate (open-loop latency); the clock's epoch for other sources.
   observer_clock::time_point schedule_start;
-  double decode_seconds = 0;   ///< source thread: read + decode time spent filling the batch
-  double h2d_seconds = 0;      ///< device stage: host → device copies
-  double kernel_seconds = 0;   ///< device stage: classify, dedup, aggregate
-  double extract_seconds = 0;  ///< device stage: extraction of result rows (D2H)
-  double encode_seconds = 0;   ///< sink thread: encoding the rows
-  double sink_seconds = 0;     ///< sink thread: writing (and flushing) them
-  std::uint64_t rows_out = 0;  ///< result rows this batch produced
+  double decode_seconds = 0;          ///< source thread: read + decode time spent filling the batch
+  double h2d_seconds = 0;             ///< device stage: host → device copies
+  double kernel_seconds = 0;          ///< device stage: classify, dedup, aggregate
+  double extract_seconds = 0;         ///< device stage: extraction of result rows (D2H)
+  double encode_seconds = 0;          ///< sink thread: encoding the rows
+  double sink_seconds = 0;            ///< sink thread: writing (and flushing) them
+  std::uint64_t rows_out = 0;         ///< result rows this batch produced
   std::size_t ready_queue_depth = 0;  ///< batches waiting for the device when it was picked up
   std::size_t out_queue_depth = 0;    ///< result sets waiting for the sink when it was written
   /// The batch's result rows, valid only during on_batch() (e.g. window_end of each final row).
@@ -55,13 +55,13 @@ struct batch_report {
 
 /// @brief Size of the device state after a batch (device thread).
 struct state_report {
-  kernels::table_stats dedup;  ///< the dedup set (all zero without a `dedup` section)
-  kernels::table_stats agg;    ///< the aggregation table
-  std::int64_t watermark = INT64_MIN;        ///< event-time watermark (ms; INT64_MIN before any)
-  std::int64_t max_event_time = INT64_MIN;   ///< largest event time seen (ms)
-  std::size_t ready_queue_depth = 0;         ///< decoded batches waiting for the device
-  std::size_t out_queue_depth = 0;           ///< result sets waiting for the sink
-  std::size_t free_buffers = 0;              ///< batch buffers not in flight
+  kernels::table_stats dedup;               ///< the dedup set (all zero without a `dedup` section)
+  kernels::table_stats agg;                 ///< the aggregation table
+  std::int64_t watermark = INT64_MIN;       ///< event-time watermark (ms; INT64_MIN before any)
+  std::int64_t max_event_time = INT64_MIN;  ///< largest event time seen (ms)
+  std::size_t ready_queue_depth = 0;        ///< decoded batches waiting for the device
+  std::size_t out_queue_depth = 0;          ///< result sets waiting for the sink
+  std::size_t free_buffers = 0;             ///< batch buffers not in flight
 };
 
 /// @brief Receives a run's life cycle and per-batch reports. Default implementations do nothing.

@@ -61,4 +61,8 @@ void dev_broker::push_request_errors(int api_key, int count, int error_code) {
                                           errors.size(), errors.data());
 }
 
+void dev_broker::clear_request_errors(int api_key) {
+  rd_kafka_mock_clear_request_errors(impl_->cluster, static_cast<std::int16_t>(api_key));
+}
+
 }  // namespace trove::io

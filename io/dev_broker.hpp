@@ -42,6 +42,8 @@ class dev_broker {
   /// @brief Fault injection: the next `count` requests of Kafka API `api_key` (e.g. 0 Produce,
   /// 1 Fetch) fail with the retriable error `error_code` (e.g. 6 NOT_LEADER_OR_FOLLOWER).
   void push_request_errors(int api_key, int count, int error_code);
+  /// @brief Fault injection: drops the errors still queued for Kafka API `api_key`.
+  void clear_request_errors(int api_key);
 
  private:
   struct impl;

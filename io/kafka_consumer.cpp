@@ -76,12 +76,13 @@ struct kafka_consumer::impl {
         if (options.exit_at_end && state.end_offset < 0) {
           std::int64_t low = 0;
           std::int64_t high = 0;
-          const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-              handle, tp.topic, tp.partition, &low, &high, 10'000);
+          const rd_kafka_resp_err_t err =
+              rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, 10'000);
           if (err) {
-            spdlog::warn("kafka: cannot read the end offset of {}[{}] ({}); exit_at_end will "
-                         "wait for its end-of-partition event",
-                         tp.topic, tp.partition, rd_kafka_err2str(err));
+            spdlog::warn(
+                "kafka: cannot read the end offset of {}[{}] ({}); exit_at_end will "
+                "wait for its end-of-partition event",
+                tp.topic, tp.partition, rd_kafka_err2str(err));
           } else {
             state.end_offset = high;
             if (high <= low) state.reached_end = true;
@@ -121,15 +122,23 @@ struct kafka_consumer::impl {
     report_assign_error(error, err, "unassign");
   }
 
-  bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0; }
+  bool cooperative() const {
+    return std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+  }
 
   static void report_assign_error(rd_kafka_error_t* error, rd_kafka_resp_err_t err,
                                   const char* what) {
     if (error) {
-      spdlog::warn("kafka: {} failed: {}", what, rd_kafka_error_string(error));
+      spdlog::warn(
+          "kafka: partition {} failed: {} (librdkafka retries at the next rebalance; "
+          "check the group coordinator if this repeats)",
+          what, rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
     } else if (err) {
-      spdlog::warn("kafka: {} failed: {}", what, rd_kafka_err2str(err));
+      spdlog::warn(
+          "kafka: partition {} failed: {} (librdkafka retries at the next rebalance; "
+          "check the group coordinator if this repeats)",
+          what, rd_kafka_err2str(err));
     }
   }
 
@@ -203,8 +212,8 @@ void kafka_consumer::close() {
 std::size_t kafka_consumer::poll(std::size_t max_messages, int timeout_ms,
                                  const std::function<void(const kafka_record&)>& handler) {
   impl_->messages.resize(max_messages);
-  const ssize_t got = rd_kafka_consume_batch_queue(impl_->queue, timeout_ms,
-                                                   impl_->messages.data(), max_messages);
+  const ssize_t got =
+      rd_kafka_consume_batch_queue(impl_->queue, timeout_ms, impl_->messages.data(), max_messages);
   if (got < 0) {
     throw std::runtime_error(std::string("kafka consumer: ") +
                              rd_kafka_err2str(rd_kafka_last_error()));
@@ -232,9 +241,10 @@ std::size_t kafka_consumer::poll(std::size_t max_messages, int timeout_ms,
       const auto now = std::chrono::steady_clock::now();
       if (fatal || now - impl_->last_error_log > std::chrono::seconds(5)) {
         impl_->last_error_log = now;
-        spdlog::warn("kafka consumer: {} (librdkafka retries; check the brokers and topics if "
-                     "this persists)",
-                     rd_kafka_message_errstr(message));
+        spdlog::warn(
+            "kafka consumer: {} (librdkafka retries; check the brokers and topics if "
+            "this persists)",
+            rd_kafka_message_errstr(message));
       }
       if (fatal) {
         failure = std::make_exception_ptr(std::runtime_error(
@@ -312,8 +322,8 @@ bool kafka_consumer::commit(const std::vector<source_offset>& offsets) {
       if (it == impl_->partitions.end() || !it->second.assigned) continue;
       const int topic = offset.source_partition >> partition_bits;
       const std::int32_t partition = offset.source_partition & ((1 << partition_bits) - 1);
-      rd_kafka_topic_partition_list_add(list, impl_->topic_names[static_cast<std::size_t>(topic)].c_str(),
-                                        partition)
+      rd_kafka_topic_partition_list_add(
+          list, impl_->topic_names[static_cast<std::size_t>(topic)].c_str(), partition)
           ->offset = offset.next_offset;
     }
   }
@@ -321,9 +331,10 @@ bool kafka_consumer::commit(const std::vector<source_offset>& offsets) {
   if (list->cnt > 0) {
     const rd_kafka_resp_err_t err = rd_kafka_commit(impl_->handle, list, 0);
     if (err) {
-      spdlog::warn("kafka: offset commit failed: {} (the records will be re-read after a "
-                   "restart or rebalance: at-least-once)",
-                   rd_kafka_err2str(err));
+      spdlog::warn(
+          "kafka: offset commit failed: {} (the records will be re-read after a "
+          "restart or rebalance: at-least-once)",
+          rd_kafka_err2str(err));
       ok = false;
     }
   }

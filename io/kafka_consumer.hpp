@@ -45,7 +45,7 @@ struct kafka_record {
   std::string_view payload;
   std::string_view key;  ///< empty when the message has none
   std::string_view topic;
-  source_position position;  ///< (source partition id, offset)
+  source_position position;    ///< (source partition id, offset)
   std::int32_t partition = 0;  ///< the Kafka partition
 };
 

@@ -68,13 +68,12 @@ kafka_producer::~kafka_producer() {
   }
 }
 
-void kafka_producer::produce(std::string_view key, std::string_view value,
-                             std::int32_t partition) {
+void kafka_producer::produce(std::string_view key, std::string_view value, std::int32_t partition) {
   for (;;) {
-    const int rc = rd_kafka_produce(
-        impl_->topic, partition < 0 ? RD_KAFKA_PARTITION_UA : partition, RD_KAFKA_MSG_F_COPY,
-        const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
-        key.size(), nullptr);
+    const int rc =
+        rd_kafka_produce(impl_->topic, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
+                         RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()), value.size(),
+                         key.empty() ? nullptr : key.data(), key.size(), nullptr);
     if (rc == 0) break;
     const rd_kafka_resp_err_t err = rd_kafka_last_error();
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

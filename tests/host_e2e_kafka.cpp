@@ -11,19 +11,19 @@
 
 #include <simdjson.h>
 
-#include <chrono>
-#include <cmath>
-#include <cstdlib>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
 
 #include <future>
-#include <regex>
 #include <iostream>
 #include <map>
 #include <random>
+#include <regex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -58,7 +58,8 @@ std::vector<event> make_events(std::size_t n, std::uint64_t users, std::uint64_t
   std::vector<std::size_t> originals;
   for (std::size_t idx = 0; idx < n; ++idx) {
     if (!originals.empty() && rng() % 10 == 0) {
-      out.push_back(out[originals[originals.size() - 1 - rng() % std::min<std::size_t>(20, originals.size())]]);
+      out.push_back(out[originals[originals.size() - 1 -
+                                  rng() % std::min<std::size_t>(20, originals.size())]]);
       continue;
     }
     originals.push_back(out.size());
@@ -160,16 +161,17 @@ void expect_matches(const std::map<group_key, aggregate>& got,
   for (const auto& [key, a] : want) {
     const auto it = got.find(key);
     if (it == got.end()) {
-      if (shown++ < 5) ADD_FAILURE() << "missing group user " << std::get<0>(key) << " "
-                                     << std::get<1>(key) << " window " << std::get<2>(key);
+      if (shown++ < 5)
+        ADD_FAILURE() << "missing group user " << std::get<0>(key) << " " << std::get<1>(key)
+                      << " window " << std::get<2>(key);
       continue;
     }
     if (it->second.count != a.count || it->second.sum != a.sum || it->second.min != a.min ||
         it->second.max != a.max) {
       if (shown++ < 5) {
-        ADD_FAILURE() << "group user " << std::get<0>(key) << " " << std::get<1>(key)
-                      << " window " << std::get<2>(key) << ": count " << it->second.count
-                      << " vs " << a.count << ", sum " << it->second.sum << " vs " << a.sum;
+        ADD_FAILURE() << "group user " << std::get<0>(key) << " " << std::get<1>(key) << " window "
+                      << std::get<2>(key) << ": count " << it->second.count << " vs " << a.count
+                      << ", sum " << it->second.sum << " vs " << a.sum;
       }
     }
   }
@@ -177,8 +179,8 @@ void expect_matches(const std::map<group_key, aggregate>& got,
 
 std::string config_text(const std::string& brokers, const std::string& group,
                         const std::string& sink, const std::string& extra_source = "") {
-  return "source: {type: kafka, brokers: \"" + brokers + "\", topics: [events], group_id: " +
-         group +
+  return "source: {type: kafka, brokers: \"" + brokers +
+         "\", topics: [events], group_id: " + group +
          ", exit_at_end: true, properties: {session.timeout.ms: \"6000\", "
          "heartbeat.interval.ms: \"500\"" +
          extra_source +
@@ -196,8 +198,8 @@ std::string config_text(const std::string& brokers, const std::string& group,
 void expect_identity(const e2e::json_row& stats, std::uint64_t in) {
   const auto get = [&](const char* name) { return e2e::as_i64(stats.at(name)); };
   EXPECT_EQ(get("in"), static_cast<std::int64_t>(in));
-  EXPECT_EQ(get("in"), get("accepted") + get("duplicate") + get("late") + get("filtered") +
-                           get("bad"));
+  EXPECT_EQ(get("in"),
+            get("accepted") + get("duplicate") + get("late") + get("filtered") + get("bad"));
 }
 
 std::vector<std::string> values(const std::vector<message>& messages) {
@@ -211,11 +213,10 @@ TEST(E2eKafka, KafkaToKafkaMatchesReference) {
   const auto events = make_events(6000, 60, 1);
   produce(broker, "events", events);
   e2e::temp_dir dir;
-  e2e::write_file(dir.file("k.yaml"),
-                  config_text(broker.bootstrap_servers(), "g-ref",
-                              "sink: {type: kafka, topic: results}"));
-  const auto r = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json",
-                             dir.file("stats.json")});
+  e2e::write_file(dir.file("k.yaml"), config_text(broker.bootstrap_servers(), "g-ref",
+                                                  "sink: {type: kafka, topic: results}"));
+  const auto r =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size());
@@ -266,14 +267,13 @@ TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
   for (const char* name : {"a", "b"}) {
     e2e::write_file(dir.file(std::string(name) + ".yaml"),
                     config_text(broker.bootstrap_servers(), "g-two",
-                                "sink: {type: file, path: \"" + dir.file(std::string(name) +
-                                                                         ".jsonl") +
-                                    "\"}"));
+                                "sink: {type: file, path: \"" +
+                                    dir.file(std::string(name) + ".jsonl") + "\"}"));
   }
   // Both join within the coordinator's initial rebalance delay: one generation, 2 + 2 partitions.
   auto run = [&](const std::string& name) {
-    return e2e::trove({"run", "-c", dir.file(name + ".yaml"), "--stats-json",
-                       dir.file(name + ".stats")});
+    return e2e::trove(
+        {"run", "-c", dir.file(name + ".yaml"), "--stats-json", dir.file(name + ".stats")});
   };
   auto a = std::async(std::launch::async, run, "a");
   auto b = std::async(std::launch::async, run, "b");
@@ -379,9 +379,7 @@ void run_with_faults(const std::string& group, const std::function<void(dev_brok
   std::vector<std::string> rows;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   while (rows.size() < ref.size() && std::chrono::steady_clock::now() < deadline) {
-    reader.poll(1000, 100, [&](const trove::io::kafka_record& r) {
-      rows.emplace_back(r.payload);
-    });
+    reader.poll(1000, 100, [&](const trove::io::kafka_record& r) { rows.emplace_back(r.payload); });
   }
   const int code = trove.stop();
   const std::string err = trove.err();
@@ -391,9 +389,7 @@ void run_with_faults(const std::string& group, const std::function<void(dev_brok
   // open) is read too
   const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (std::chrono::steady_clock::now() < settle) {
-    reader.poll(1000, 100, [&](const trove::io::kafka_record& r) {
-      rows.emplace_back(r.payload);
-    });
+    reader.poll(1000, 100, [&](const trove::io::kafka_record& r) { rows.emplace_back(r.payload); });
   }
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size() + partitions);
@@ -465,15 +461,15 @@ TEST(E2eKafka, BadPayloadsGoToTheDeadLetterFileWithTopicPartitionOffset) {
   e2e::temp_dir dir;
   e2e::write_file(dir.file("k.yaml"),
                   config_text(broker.bootstrap_servers(), "g-bad",
-                              "sink: {type: kafka, topic: results}\nsource_extra: 0") );
+                              "sink: {type: kafka, topic: results}\nsource_extra: 0"));
   // (source.max_record_bytes caps the 5000-byte record)
   std::string text = e2e::read_file(dir.file("k.yaml"));
   text.replace(text.find("source_extra: 0"), 15,
                "dead_letter: {path: \"" + dir.file("bad.jsonl") + "\"}");
   text.replace(text.find("exit_at_end: true"), 17, "exit_at_end: true, max_record_bytes: 4096");
   e2e::write_file(dir.file("k.yaml"), text);
-  const auto r = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json",
-                             dir.file("stats.json")});
+  const auto r =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size() + bad_offsets.size());
@@ -489,6 +485,36 @@ TEST(E2eKafka, BadPayloadsGoToTheDeadLetterFileWithTopicPartitionOffset) {
               static_cast<std::int64_t>(bad_offsets[offset].size()));
   }
   expect_matches(parse_rows(values(consume_all(broker, "results"))), reference(events));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(E2eKafka, DeliveryFailureStopsTheRunWithoutCommittingPastIt) {
+  dev_broker broker(1, {{"events", 2}, {"results", 1}});
+  const auto events = make_events(3000, 20, 6);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"), config_text(broker.bootstrap_servers(), "g-fail",
+                                                  "sink: {type: kafka, topic: results, properties: "
+                                                  "{message.timeout.ms: \"3000\"}}"));
+  // Every produce request fails with a non-retriable error (MESSAGE_TOO_LARGE).
+  broker.push_request_errors(/*Produce*/ 0, 100000, 10);
+  const auto failed = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.err;
+  EXPECT_NE(failed.err.find("delivery to topic 'results' failed"), std::string::npos) << failed.err;
+  // The next run in the same group re-reads every event: no offset was committed past the loss,
+  // so the complete results appear once the sink works again.
+  broker.clear_request_errors(/*Produce*/ 0);
+  e2e::write_file(dir.file("k2.yaml"), config_text(broker.bootstrap_servers(), "g-fail",
+                                                   "sink: {type: kafka, topic: results2}"));
+  const auto r =
+      e2e::trove({"run", "-c", dir.file("k2.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size());
+  expect_matches(parse_rows(values(consume_all(broker, "results2"))), reference(events));
 }
 
 }  // namespace

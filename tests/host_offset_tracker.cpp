@@ -41,7 +41,7 @@ TEST(OffsetTracker, NothingIsCommittableBeforeEmissionAndFlush) {
 
 TEST(OffsetTracker, ALaterBatchNeverCommitsPastAnEarlierPendingOne) {
   offset_tracker t;
-  t.add({{0, 0, 9}}, 5000);   // a far-future event: its window closes late
+  t.add({{0, 0, 9}}, 5000);  // a far-future event: its window closes late
   t.add({{0, 10, 19}, {1, 0, 4}}, 1000);
   t.emitted(1000, 0);
   t.flushed(0);
@@ -49,8 +49,7 @@ TEST(OffsetTracker, ALaterBatchNeverCommitsPastAnEarlierPendingOne) {
   EXPECT_EQ(t.pending(), 2u);
   t.emitted(5000, 1);
   t.flushed(1);
-  EXPECT_EQ(as_map(t.take_committable()),
-            (std::map<std::int32_t, std::int64_t>{{0, 20}, {1, 5}}));
+  EXPECT_EQ(as_map(t.take_committable()), (std::map<std::int32_t, std::int64_t>{{0, 20}, {1, 5}}));
 }
 
 TEST(OffsetTracker, MatchesAModelOnRandomSchedules) {
@@ -63,7 +62,7 @@ TEST(OffsetTracker, MatchesAModelOnRandomSchedules) {
       std::uint64_t emitted_in = UINT64_MAX;
     };
     std::vector<model_batch> batches;
-    std::size_t committed = 0;  // model: batches [0, committed) are taken
+    std::size_t committed = 0;                  // model: batches [0, committed) are taken
     std::map<std::int32_t, std::int64_t> next;  // per partition next offset to give out
     std::map<std::int32_t, std::int64_t> expect_committed;
     std::uint64_t sink_seq = 0;

@@ -38,7 +38,7 @@ kafka_consumer_options consumer_options(const dev_broker& broker, const std::str
 
 /// Consumes until at_end() (or a deadline); returns (partition, offset) → payload.
 std::map<std::pair<int, std::int64_t>, std::string> consume_to_end(kafka_consumer& consumer,
-                                                                  int deadline_s = 30) {
+                                                                   int deadline_s = 30) {
   std::map<std::pair<int, std::int64_t>, std::string> seen;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(deadline_s);
   while (!consumer.at_end() && std::chrono::steady_clock::now() < deadline) {
