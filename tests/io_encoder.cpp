@@ -394,5 +394,87 @@ TEST(IoCsvEncoder, FieldQuoting) {
   EXPECT_EQ(out, "abc|\"\"|\"\"\"\"| spaced ");
 }
 
+TEST(EncodeOptions, RowEndsSplitTheOutputIntoOneTextPerRowAndColumnsSelectASubset) {
+  result_batch batch;
+  batch.add_column("user_id", field_type::u64);
+  batch.add_column("type", field_type::string);
+  batch.add_column("count", field_type::i64);
+  auto& user = batch.columns[0];  // references only after the last add_column
+  auto& type = batch.columns[1];
+  auto& count = batch.columns[2];
+  const std::vector<std::string> types = {"a,b", "line\nbreak", "plain", "q\"uote"};
+  for (std::size_t row = 0; row < types.size(); ++row) {
+    user.append_u64(row * 10);
+    type.append_string(types[row]);
+    count.append_i64(static_cast<std::int64_t>(row + 1));
+  }
+  batch.rows = types.size();
+  for (int csv = 0; csv < 2; ++csv) {
+    std::string all;
+    std::string out;
+    std::vector<std::size_t> ends;
+    encode_options options;
+    options.row_ends = &ends;
+    if (csv) {
+      csv_encoder plain;
+      plain.omit_header();
+      plain.encode(batch, all);
+      csv_encoder with_ends;
+      with_ends.omit_header();
+      with_ends.encode(batch, out, options);
+    } else {
+      json_encoder().encode(batch, all);
+      json_encoder().encode(batch, out, options);
+    }
+    EXPECT_EQ(out, all) << "row ends change nothing in the text";
+    ASSERT_EQ(ends.size(), batch.rows);
+    EXPECT_EQ(ends.back(), out.size());
+    // Each row's text, encoded alone, is the slice between consecutive ends.
+    for (std::size_t row = 0; row < batch.rows; ++row) {
+      result_batch one;
+      one.add_column("user_id", field_type::u64);
+      one.add_column("type", field_type::string);
+      one.add_column("count", field_type::i64);
+      auto& u = one.columns[0];
+      auto& t = one.columns[1];
+      auto& c = one.columns[2];
+      u.append_u64(row * 10);
+      t.append_string(types[row]);
+      c.append_i64(static_cast<std::int64_t>(row + 1));
+      one.rows = 1;
+      std::string alone;
+      if (csv) {
+        csv_encoder e;
+        e.omit_header();
+        e.encode(one, alone);
+      } else {
+        json_encoder().encode(one, alone);
+      }
+      const std::size_t begin = row == 0 ? 0 : ends[row - 1];
+      EXPECT_EQ(out.substr(begin, ends[row] - begin), alone) << "row " << row;
+    }
+  }
+  // A column subset in the given order: the message key of a Kafka sink.
+  const std::vector<std::size_t> key = {1, 0};
+  encode_options subset;
+  subset.columns = &key;
+  std::string keys;
+  json_encoder().encode(batch, keys, subset);
+  simdjson::dom::parser parser;
+  const auto lines = split_lines(keys);
+  ASSERT_EQ(lines.size(), batch.rows);
+  for (std::size_t row = 0; row < batch.rows; ++row) {
+    const auto root = parse(parser, lines[row]);
+    EXPECT_EQ(json_string(root, "type"), types[row]);
+    EXPECT_EQ(std::uint64_t(root["user_id"]), row * 10);
+    EXPECT_EQ(root["count"].error(), simdjson::NO_SUCH_FIELD) << lines[row];
+    EXPECT_EQ(lines[row].rfind("{\"type\":", 0), 0u) << "columns in the given order";
+  }
+  std::string csv_keys;
+  csv_encoder header_first;
+  header_first.encode(batch, csv_keys, subset);
+  EXPECT_EQ(csv_keys.substr(0, csv_keys.find('\n')), "type,user_id");
+}
+
 }  // namespace
 }  // namespace trove::io
