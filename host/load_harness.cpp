@@ -1,6 +1,7 @@
 #include "host/load_harness.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -87,11 +88,17 @@ class load_observer final : public run_observer {
       state_bytes_peak_.store(bytes, std::memory_order_relaxed);
     }
     accepted_.store(stats.accepted, std::memory_order_relaxed);
-    rebuilds_.store(state.dedup.rebuilds + state.agg.rebuilds, std::memory_order_relaxed);
+    const std::uint64_t rebuilds = state.dedup.rebuilds + state.agg.rebuilds;
+    if (rebuilds != rebuilds_.load(std::memory_order_relaxed) &&
+        rebuild_times_.size() < rebuild_times_.capacity()) {
+      rebuild_times_.push_back(observer_clock::now());  // reserved: no allocation here
+    }
+    rebuilds_.store(rebuilds, std::memory_order_relaxed);
   }
 
   void on_batch(const batch_report& r) noexcept override {
     const double since_start = seconds_between(r.schedule_start, r.sink_done);
+    schedule_start_ = r.schedule_start;
     double batch_mean_ms = 0;
     if (r.rows > 0) {
       // Synthetic offsets are event indices: event k was due at schedule_start + k/rate.
@@ -129,7 +136,10 @@ class load_observer final : public run_observer {
     out_max_ = std::max(out_max_, r.out_queue_depth);
   }
 
-  void reserve(std::size_t batches) { samples_.reserve(batches); }
+  void reserve(std::size_t batches) {
+    samples_.reserve(batches);
+    rebuild_times_.reserve(256);
+  }
 
   const histogram& latency() const noexcept { return latency_; }
   std::uint64_t done_events() const noexcept { return done_events_.load(); }
@@ -139,6 +149,8 @@ class load_observer final : public run_observer {
   std::atomic<std::uint64_t> state_bytes_peak_{0};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> rebuilds_{0};
+  std::vector<observer_clock::time_point> rebuild_times_;  // device thread
+  observer_clock::time_point schedule_start_;              // sink thread
   std::vector<batch_sample> samples_;
   double last_sink_s_ = 0;
   std::uint64_t batches_ = 0, rows_out_ = 0, batch_rows_sum_ = 0, batch_rows_max_ = 0;
@@ -379,6 +391,9 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
   if (run.wall_s > 0 && machine_after > 0) {
     run.other_cpu_cores =
         std::max(0.0, (machine_after - machine_before) - run.cpu_seconds) / run.wall_s;
+  }
+  for (const auto& at : observer.rebuild_times_) {
+    run.rebuild_at_s.push_back(seconds_between(observer.schedule_start_, at));
   }
   run.timeline.reserve(observer.samples_.size());
   for (const batch_sample& s : observer.samples_) {
@@ -629,7 +644,7 @@ std::string to_json(const load_report& report) {
         "\"out_queue_max\": {}, \"peak_rss_bytes\": {}, \"state_bytes_peak\": {}, "
         "\"cpu_seconds\": {:.3f}, \"cpu_cores_used\": {:.3f}, \"table_rebuilds\": {}, "
         "\"other_cpu_cores\": {:.3f}, "
-        "\"error\": {}}}",
+        "\"rebuild_at_s\": [{}], \"error\": {}}}",
         r.offered_rate, finite(r.achieved_rate), finite(r.rows_out_per_s), r.events, r.duration_s,
         r.wall_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, finite(r.mean_ms),
         r.latency_samples, finite(r.backlog_growth_ms), r.backlog_growing ? "true" : "false",
@@ -638,7 +653,7 @@ std::string to_json(const load_report& report) {
         r.encode_ms, r.sink_ms, r.ready_queue_mean, r.ready_queue_max, r.out_queue_mean,
         r.out_queue_max, r.peak_rss_bytes, r.state_bytes_peak, r.cpu_seconds,
         finite(r.cpu_cores_used), r.table_rebuilds, finite(r.other_cpu_cores),
-        json_string(r.error));
+        fmt::join(r.rebuild_at_s, ", "), json_string(r.error));
   }
   out += "\n  ]\n}\n";
   return out;
@@ -754,6 +769,7 @@ std::vector<std::string> write_load_outputs(const load_report& report, const std
   // Latency of each batch's oldest event over the run, one data block per rate (gnuplot index).
   std::string timeline = "# per rate: scheduled_s oldest_event_latency_ms (one block per run)\n";
   std::string titles;
+  std::string rebuild_marks = "# per rate: seconds at which a table rebuild was seen\n";
   int blocks = 0;
   for (const load_run* r : by_rate) {
     if (r->timeline.empty()) continue;
@@ -762,12 +778,16 @@ std::vector<std::string> write_load_outputs(const load_report& report, const std
       timeline += fmt::format("{:.4f} {:.3f}\n", t, std::max(ms, 0.01));
     }
     timeline += "\n\n";
+    rebuild_marks += fmt::format("# offered {}\n", human_rate(r->offered_rate));
+    for (double at : r->rebuild_at_s) rebuild_marks += fmt::format("{:.4f} 12\n", at);
+    if (r->rebuild_at_s.empty()) rebuild_marks += "-1 12\n";  // keeps the block index aligned
+    rebuild_marks += "\n\n";
     titles += (titles.empty() ? "" : " ") + human_rate(r->offered_rate);
     ++blocks;
   }
   write("timeline.dat", timeline);
-  const std::string title =
-      fmt::format("trove {} — {} — emit {}", report.version, report.device, report.emit);
+  write("rebuilds.dat", rebuild_marks);
+  const std::string title = fmt::format("trove {}, emit {}", report.device, report.emit);
   write(
       "latency.gp",
       fmt::format("set terminal pngcairo size 900,560 noenhanced\n"
@@ -804,9 +824,12 @@ std::vector<std::string> write_load_outputs(const load_report& report, const std
                     "set xlabel 'scheduled time (s)'\nset ylabel 'latency (ms)'\n"
                     "set logscale y\nset grid\nset key outside right title 'offered ev/s'\n"
                     "titles = '{}'\n"
-                    "plot for [i=0:{}] 'timeline.dat' index i using 1:2 with lines "
-                    "title word(titles, i+1)\n",
-                    title, titles, std::max(blocks - 1, 0)));
+                    "set xrange [0:*]\n"
+                    "plot for [i=0:{}] 'timeline.dat' index i using 1:2 with lines lc i+1 "
+                    "title word(titles, i+1), \\\n"
+                    "     for [i=0:{}] 'rebuilds.dat' index i using 1:2 with points pt 9 ps 1.2 "
+                    "lc i+1 title (i == 0 ? 'table rebuild' : '')\n",
+                    title, titles, std::max(blocks - 1, 0), std::max(blocks - 1, 0)));
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
     warnings.push_back(
         "gnuplot not found: wrote latency.gp/stages.gp and their .dat files; "

@@ -79,6 +79,9 @@ struct load_run {
   /// shared machine's noise, reported so that a slow run can be told from a busy neighbour.
   double other_cpu_cores = 0;
   std::uint64_t table_rebuilds = 0;  ///< dedup + aggregation table rebuilds (growth) in the run
+  /// When each rebuild was seen (s since the schedule start; the batch after it), to line up
+  /// with the timeline's latency spikes.
+  std::vector<double> rebuild_at_s;
   /// Per batch: (scheduled time of its last event in s, latency of its first = oldest event in
   /// ms), for timeline.dat / timeline.png (where the spikes are).
   std::vector<std::pair<double, double>> timeline;
