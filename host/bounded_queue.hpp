@@ -38,6 +38,16 @@ class bounded_queue {
     return value;
   }
 
+  /// @brief Takes the front item if there is one, without waiting.
+  std::optional<T> try_pop() {
+    std::lock_guard lock(mutex_);
+    if (items_.empty()) return std::nullopt;
+    T value = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return value;
+  }
+
   /// @brief No more pushes; consumers drain what is left.
   void close() {
     std::lock_guard lock(mutex_);

@@ -48,11 +48,13 @@ kernels::compare_op to_kernel(compare_op op) {
 
 }  // namespace
 
-device_stage::device_stage(const pipeline_config& config, kernels::backend& backend)
+device_stage::device_stage(const pipeline_config& config, kernels::backend& backend,
+                           bool stage_on_cpu)
     : config_(config),
       backend_(backend),
       stream_(backend.create_stream()),
-      zero_copy_(backend.kind() == kernels::backend_kind::cpu) {
+      zero_copy_(backend.kind() == kernels::backend_kind::cpu && !stage_on_cpu),
+      copy_stream_(backend.create_stream()) {
   const io::schema& schema = config.schema;
   auto index = [&](const std::string& name) {
     const int i = schema.index_of(name);
@@ -108,6 +110,18 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
     dedup_ = backend.make_dedup_set(d);
   }
 
+  // The columns the kernels read, uploaded once per batch (each only once).
+  auto use = [&](int c) {
+    if (std::find(used_columns_.begin(), used_columns_.end(), c) == used_columns_.end()) {
+      used_columns_.push_back(c);
+    }
+  };
+  use(event_time_column_);
+  for (const auto& p : config.filter) use(index(p.field));
+  for (int c : dedup_columns_) use(c);
+  for (int c : group_columns_) use(c);
+  for (int c : field_columns_) use(c);
+
   // String constants of filters live on the device for the whole run.
   std::string constants;
   for (const auto& p : config.filter) {
@@ -121,13 +135,66 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
 }
 
 device_stage::~device_stage() {
-  uploads_.clear();
+  for (auto& slot : slots_) slot.buffers.clear();
   status_ = {};
   keys_ = {};
   filter_strings_ = {};
   dedup_.reset();
   agg_.reset();
+  backend_.destroy_stream(copy_stream_);
   backend_.destroy_stream(stream_);
+}
+
+void device_stage::stage(const io::host_batch& batch, staged_batch& slot, bool on_copy_stream) {
+  const kernels::stream_view stream = on_copy_stream ? copy_stream_ : stream_;
+  const std::size_t n = batch.size();
+  const std::size_t columns = batch.schema().fields.size();
+  slot.views.assign(columns, kernels::column_view{});
+  slot.buffers.resize(columns * 3);
+  // Grows a reused buffer (never shrinks: steady state allocates nothing) and copies into it.
+  auto upload = [&](std::size_t buffer, const void* src, std::size_t bytes) {
+    kernels::device_buffer& b = slot.buffers[buffer];
+    if (b.size() < bytes || b.data() == nullptr) {
+      b = kernels::device_buffer(backend_, std::max<std::size_t>(bytes + bytes / 4, 64), stream);
+    }
+    if (bytes) backend_.copy_to_device(b.data(), src, bytes, stream);
+    return b.data();
+  };
+  for (int index : used_columns_) {
+    const auto c = static_cast<std::size_t>(index);
+    const io::field& field = batch.schema().fields[c];
+    kernels::column_view& view = slot.views[c];
+    view.is_string = field.type == io::field_type::string;
+    if (view.is_string) {
+      view.d_offsets =
+          static_cast<const std::uint32_t*>(upload(c * 3, batch.offsets(c), (n + 1) * 4));
+      view.d_chars =
+          static_cast<const char*>(upload(c * 3 + 1, batch.chars(c), batch.offsets(c)[n]));
+    } else {
+      view.d_values = static_cast<const std::uint64_t*>(upload(c * 3, batch.fixed(c), n * 8));
+    }
+    // Required fields are present in every row (the decoder guarantees it): no bitmap to copy.
+    const std::uint8_t* validity = field.required ? nullptr : batch.validity(c);
+    if (validity) {
+      view.d_validity = static_cast<const std::uint8_t*>(upload(c * 3 + 2, validity, (n + 7) / 8));
+    }
+  }
+  slot.batch = &batch;
+  slot.on_copy_stream = on_copy_stream;
+}
+
+void device_stage::prefetch(const io::host_batch& batch) {
+  if (zero_copy_ || batch.size() == 0) return;
+  for (auto& slot : slots_) {
+    if (slot.batch == &batch) return;  // already there
+  }
+  for (auto& slot : slots_) {
+    if (slot.batch == nullptr) {
+      stage(batch, slot, true);
+      return;
+    }
+  }
+  // Both slots busy (a prefetch not yet processed): the batch is copied when it is processed.
 }
 
 kernels::column_view device_stage::column(const io::host_batch& batch, int index) {
@@ -148,19 +215,10 @@ kernels::column_view device_stage::column(const io::host_batch& batch, int index
     view.d_validity = validity;
     return view;
   }
-  auto upload = [&](const void* src, std::size_t bytes) {
-    uploads_.emplace_back(backend_, std::max<std::size_t>(bytes, 1), stream_);
-    backend_.copy_to_device(uploads_.back().data(), src, bytes, stream_);
-    return uploads_.back().data();
-  };
-  if (view.is_string) {
-    view.d_offsets = static_cast<const std::uint32_t*>(upload(batch.offsets(c), (n + 1) * 4));
-    view.d_chars = static_cast<const char*>(upload(batch.chars(c), batch.offsets(c)[n]));
-  } else {
-    view.d_values = static_cast<const std::uint64_t*>(upload(batch.fixed(c), n * 8));
-  }
-  if (validity) view.d_validity = static_cast<const std::uint8_t*>(upload(validity, (n + 7) / 8));
-  return view;
+  (void)n;
+  TROVE_EXPECTS(current_ != nullptr && current_->batch == &batch,
+                "device_stage: column of a batch that was not staged");
+  return current_->views[c];
 }
 
 step_output device_stage::process(const io::host_batch& batch, std::int64_t before,
@@ -170,7 +228,22 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
   const std::size_t n = batch.size();
   if (n > 0) {
     auto start = clock_type::now();
-    uploads_.clear();
+    if (!zero_copy_) {
+      // The batch's copies: prefetched on the copy stream during the previous batch's kernels
+      // (wait for them), or enqueued now on the kernels' stream (ordered before the kernels).
+      current_ = nullptr;
+      for (auto& slot : slots_) {
+        if (slot.batch == &batch) current_ = &slot;
+      }
+      if (current_ == nullptr) {
+        for (auto& slot : slots_) {
+          if (slot.batch == nullptr) current_ = &slot;
+        }
+        TROVE_EXPECTS(current_ != nullptr, "device_stage: no free staging slot");
+        stage(batch, *current_, false);
+      }
+      if (current_->on_copy_stream) backend_.synchronize(copy_stream_);
+    }
     if (status_.size() < n) status_ = kernels::device_buffer(backend_, n * 2, stream_);
     if (dedup_ && keys_.size() < n * sizeof(kernels::hash128)) {
       keys_ = kernels::device_buffer(backend_, n * 2 * sizeof(kernels::hash128), stream_);
@@ -250,6 +323,10 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
       }
     }
     timings_.kernels = seconds_since(start);
+  }
+  if (current_ != nullptr) {  // the kernels are done with the copies (count_status waited)
+    current_->batch = nullptr;
+    current_ = nullptr;
   }
   const auto start = clock_type::now();
   if (config_.emit == emit_mode::update && n > 0) emit(agg_->extract_updated(stream_), out, true);

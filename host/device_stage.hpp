@@ -41,7 +41,9 @@ struct step_timings {
 /// @brief Runs batches through the kernels of one backend, keeping device state across them.
 class device_stage {
  public:
-  device_stage(const pipeline_config& config, kernels::backend& backend);
+  /// @param stage_on_cpu copy batches into device buffers even on the CPU backend (where the host
+  ///        batch is used in place): runs the CUDA upload path, prefetch included, in tests
+  device_stage(const pipeline_config& config, kernels::backend& backend, bool stage_on_cpu = false);
   ~device_stage();
   device_stage(const device_stage&) = delete;
   device_stage& operator=(const device_stage&) = delete;
@@ -49,6 +51,14 @@ class device_stage {
   /// @brief Processes a batch: rows are deduplicated with the watermark `before` (in force when
   /// the batch arrived), then windows closed by `after` are extracted.
   step_output process(const io::host_batch& batch, std::int64_t before, std::int64_t after);
+
+  /// @brief Starts copying the next batch to the device on a second stream, so that its H2D copy
+  /// overlaps the kernels of the batch processed now (a no-op where batches are used in place,
+  /// i.e. on the CPU backend). The batch must stay unchanged until process() has run on it.
+  void prefetch(const io::host_batch& batch);
+
+  /// @brief Whether prefetch() does anything (batches are copied to the device).
+  [[nodiscard]] bool uploads() const noexcept { return !zero_copy_; }
 
   /// @brief Emits every window closed by the watermark (INT64_MAX at end of input).
   step_output close_windows(std::int64_t watermark);
@@ -62,6 +72,15 @@ class device_stage {
   [[nodiscard]] kernels::backend& backend() noexcept { return backend_; }
 
  private:
+  /// Device copies of one batch's used columns. Two slots: the batch being processed and the one
+  /// being prefetched; buffers grow and are reused, so steady state allocates nothing.
+  struct staged_batch {
+    const io::host_batch* batch = nullptr;        // the batch held; null = free
+    bool on_copy_stream = false;                  // copies enqueued on copy_stream_
+    std::vector<kernels::column_view> views;      // by schema column (used columns only)
+    std::vector<kernels::device_buffer> buffers;  // 3 per column: values/offsets, chars, validity
+  };
+  void stage(const io::host_batch& batch, staged_batch& slot, bool on_copy_stream);
   kernels::column_view column(const io::host_batch& batch, int index);
   void convert(const kernels::agg_result& result, io::result_batch& out) const;
   void emit(kernels::agg_result&& result, step_output& out, bool rows);
@@ -77,6 +96,10 @@ class device_stage {
   kernels::backend& backend_;
   kernels::stream_view stream_;
   bool zero_copy_;
+  kernels::stream_view copy_stream_;  // prefetch copies (CUDA: overlap the kernels on stream_)
+  staged_batch slots_[2];
+  staged_batch* current_ = nullptr;  // the slot of the batch in process()
+  std::vector<int> used_columns_;    // schema columns the kernels read
   std::unique_ptr<kernels::dedup_set> dedup_;
   std::unique_ptr<kernels::agg_table> agg_;
   int event_time_column_ = -1;
@@ -87,7 +110,6 @@ class device_stage {
   kernels::device_buffer status_;
   kernels::device_buffer keys_;
   kernels::device_buffer filter_strings_;
-  std::vector<kernels::device_buffer> uploads_;  // per-batch copies (CUDA)
   step_timings timings_;
 };
 

@@ -581,7 +581,10 @@ class pipeline {
     }
     // Only an exhausted input moves the watermark to +infinity; a stopped one must not emit its
     // open (partial) windows as final.
-    ready_.push(batch_item{nullptr, {}, true, stop_flag.load()});
+    batch_item end;
+    end.end = true;
+    end.interrupted = stop_flag.load();
+    ready_.push(std::move(end));
   }
 
   void read_lines() {
@@ -689,8 +692,24 @@ class pipeline {
   }
 
   // ---- device stage (this thread) ---------------------------------------------------------------
+  /// The next batch for the device: the one already prefetched, else from the queue.
+  std::optional<batch_item> next_item() {
+    if (prefetched_) {
+      std::optional<batch_item> item = std::move(prefetched_);
+      prefetched_.reset();
+      return item;
+    }
+    return ready_.pop();
+  }
+
   void process() {
-    while (auto item = ready_.pop()) {
+    while (auto item = next_item()) {
+      // Where batches are copied to the device (CUDA), the next one's H2D copy starts now on a
+      // second stream and overlaps this batch's kernels.
+      if (!item->end && stage_.uploads() && (prefetched_ = ready_.try_pop()) &&
+          !prefetched_->end) {
+        stage_.prefetch(*prefetched_->batch);
+      }
       const auto now = clock_type::now();
       item->report.ready_queue_depth = ready_.size();
       item->report.device_begin = now;
@@ -859,6 +878,7 @@ class pipeline {
   std::vector<std::unique_ptr<io::host_batch>> pool_;
   bounded_queue<io::host_batch*> free_;
   bounded_queue<batch_item> ready_;
+  std::optional<batch_item> prefetched_;  // device thread: taken from ready_, being copied
   bounded_queue<sink_item> out_;
   io::dead_letter_writer dead_letter_;
   static constexpr std::uint64_t no_sink_seq = UINT64_MAX;
