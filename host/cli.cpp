@@ -196,7 +196,9 @@ int run_cli(int argc, char** argv) {
   std::string gen_out;
   std::string disorder = "0ms";
   std::string span = "10m";
-  auto* gen = app.add_subcommand("gen", "Write synthetic events as JSON lines (test data)");
+  auto* gen = app.add_subcommand(
+      "gen",
+      "Write synthetic events as JSON lines (test data) to a file, stdout or Kafka (--kafka)");
   gen->add_option("-n,--events", gen_options.events, "Events to write (0 = unbounded)")
       ->capture_default_str();
   gen->add_option("--rate", gen_options.rate, "Events per second (0 = as fast as possible)")
