@@ -225,8 +225,9 @@ void reset_peak_rss() {
 }
 
 std::string human_rate(double rate) {
-  if (rate >= 1e6) return fmt::format("{:.3g}M", rate / 1e6);
-  if (rate >= 1e3) return fmt::format("{:.3g}k", rate / 1e3);
+  // thresholds just below the unit, so that 999.7k prints as 1M and not as 1e+03k
+  if (rate >= 999.5e3) return fmt::format("{:.3g}M", rate / 1e6);
+  if (rate >= 999.5) return fmt::format("{:.3g}k", rate / 1e3);
   return fmt::format("{:.3g}", rate);
 }
 
