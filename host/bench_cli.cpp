@@ -110,8 +110,7 @@ int run_bench(const bench_args& a) {
     for (const auto& warning : write_load_outputs(report, a.out)) {
       fmt::print(stderr, "trove bench: warning: {}\n", warning);
     }
-    fmt::print(stderr, "trove bench: wrote {}/results.json, results.md, latency.png, stages.png\n",
-               a.out);
+    fmt::print(stderr, "trove bench: wrote results.json, results.md and the plots to {}\n", a.out);
   }
   for (const auto& run : report.runs) {
     if (!run.error.empty()) return exit_runtime_error;
@@ -167,7 +166,7 @@ bench_command add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"synthetic", "kafka"}))
       ->capture_default_str();
   bench->add_option("--out", args->out,
-                    "Write results.json, results.md, latency.png and stages.png here");
+                    "Write results.json, results.md and latency/stages/timeline.png here");
   bench->add_flag("-q,--quiet", args->quiet, "No progress lines");
   return {bench, [args] { return run_bench(*args); }};
 }
