@@ -167,6 +167,11 @@ kafka_consumer::kafka_consumer(const kafka_consumer_options& options)
       {"enable.partition.eof", "true"},
       // A fetch waits at most 50 ms for data (librdkafka's default is 500): results latency.
       {"fetch.wait.max.ms", "50"},
+      // Keep fetching ahead while trove decodes and aggregates: with librdkafka's default (100k
+      // messages per partition) the local queue ran dry between fetches and a 1M-event backlog
+      // took 2.5-3.5 s instead of 1.1-1.6 s. Memory stays bounded by queued.max.messages.kbytes
+      // (64 MiB for the whole consumer queue by default), which takes precedence.
+      {"queued.min.messages", "1000000"},
       {"log_level", "4"},
   };
   for (const auto& [key, value] : options.properties) properties[key] = value;
