@@ -176,8 +176,8 @@ int main(int argc, char** argv) {
     setenv("GOMP_SPINCOUNT", "1000", 1);
     execv("/proc/self/exe", argv);
   }
-  std::uint64_t events = 2'000'000;
-  int partitions = 64;  // the mock cluster keeps ~5 MiB per partition: 2M events need ~40
+  std::uint64_t events = 1'000'000;
+  int partitions = 32;  // the mock cluster keeps ~5 MiB per partition: 1M events need ~20
   int rounds = 3;
   for (int idx = 1; idx + 1 < argc; idx += 2) {
     if (!std::strcmp(argv[idx], "--events")) events = std::strtoull(argv[idx + 1], nullptr, 10);
