@@ -56,7 +56,7 @@ struct batch_item {
   bool interrupted = false;  // the end marker of a run stopped by a signal (input not exhausted)
   batch_report report;       // filled as the batch moves through the stages
   std::vector<offset_tracker::range> offsets;  // Kafka: offsets per source partition
-  std::vector<std::int32_t> assigned;           // Kafka: partitions assigned since the last batch
+  std::vector<std::int32_t> assigned;          // Kafka: partitions assigned since the last batch
 };
 
 /// Result rows travelling from the device stage to the sink, with the report of their batch.
@@ -144,8 +144,7 @@ class sink_writer {
   }
 
  private:
-  void write_messages(const io::result_batch& rows, double& encode_seconds,
-                      double& write_seconds) {
+  void write_messages(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
     producer_->poll();  // delivery reports of earlier rows; a failure stops the run here
     if (rows.rows == 0) return;
     const auto begin = clock_type::now();
@@ -346,9 +345,10 @@ class pipeline {
     try {
       commit_durable();
     } catch (const std::exception& e) {
-      spdlog::warn("kafka: final offset commit failed: {} (records after the last successful "
-                   "commit are read again at the next start: at-least-once; check the brokers)",
-                   e.what());
+      spdlog::warn(
+          "kafka: final offset commit failed: {} (records after the last successful "
+          "commit are read again at the next start: at-least-once; check the brokers)",
+          e.what());
     }
     consumer_->close();
   }
@@ -386,8 +386,9 @@ class pipeline {
     item.report.closed = clock_type::now();
     item.report.schedule_start = schedule_start_;
     item.report.decode_seconds =
-        decode_seconds >= 0 ? decode_seconds
-                            : std::chrono::duration<double>(item.report.closed - fill_begin_).count();
+        decode_seconds >= 0
+            ? decode_seconds
+            : std::chrono::duration<double>(item.report.closed - fill_begin_).count();
     if (batch->size() > 0) {
       item.report.partition_first = batch->positions()[0].partition;
       item.report.offset_first = batch->positions()[0].offset;
@@ -444,6 +445,29 @@ class pipeline {
     }
   }
 
+  /// Decodes one record (CSV with `csvd`, else JSON) into the current batch, handing a full batch
+  /// to the device and taking a fresh one first when needed; bad records are dead-lettered.
+  /// Returns false (batch null) once the pipeline is stopping.
+  bool decode_into(std::string_view text, io::source_position pos, io::csv_decoder* csvd,
+                   io::json_decoder& json, io::host_batch*& batch, clock_type::time_point& opened) {
+    auto decode = [&] {
+      return csvd ? csvd->decode(text, *batch, pos) : json.decode(text, *batch, pos);
+    };
+    if (batch->size() == 0) opened = clock_type::now();
+    auto r = decode();
+    if (r.status == io::decode_status::batch_full) {
+      if (!push_batch(batch, opened) || !(batch = fresh_batch())) return false;
+      opened = clock_type::now();
+      r = decode();
+    }
+    if (r.status == io::decode_status::bad) {
+      bad_record(r.reason, pos, text);
+    } else if (r.status == io::decode_status::batch_full) {
+      bad_record("record does not fit an empty batch (raise batch.max_string_bytes)", pos, text);
+    }
+    return true;
+  }
+
   void bad_record(std::string_view reason, io::source_position pos, std::string_view text,
                   std::size_t original_bytes = 0) {
     bad_.fetch_add(1, std::memory_order_relaxed);
@@ -451,8 +475,8 @@ class pipeline {
     dead_letter_.write(reason, source, where, text, original_bytes);
     if (options_.strict) {
       const std::string at = consumer_ ? fmt::format("{}[{}]", source, where.partition) : source;
-      throw std::runtime_error(fmt::format("bad record at {}:{} ({}) and --strict is set", at,
-                                           where.offset, reason));
+      throw std::runtime_error(
+          fmt::format("bad record at {}:{} ({}) and --strict is set", at, where.offset, reason));
     }
   }
 
@@ -470,7 +494,8 @@ class pipeline {
             {io::kafka_consumer::partition_of(pos.partition), pos.offset}};
   }
 
-  // ---- Kafka source -------------------------------------------------------------------------------
+  // ---- Kafka source
+  // -------------------------------------------------------------------------------
   void read_kafka() {
     const auto& k = config_.source.kafka;
     io::kafka_consumer_options co;
@@ -520,26 +545,15 @@ class pipeline {
                    record.position, record.payload.substr(0, max_bytes), record.payload.size());
         return;
       }
-      auto decode = [&] {
-        return csv ? csvd.decode(record.payload, *batch, record.position)
-                   : json.decode(record.payload, *batch, record.position);
-      };
-      if (batch->size() == 0) opened = clock_type::now();
-      auto r = decode();
-      if (r.status == io::decode_status::batch_full) {
-        if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
-        opened = clock_type::now();
-        r = decode();
-      }
-      if (r.status == io::decode_status::bad) {
-        bad_record(r.reason, record.position, record.payload);
-      } else if (r.status == io::decode_status::batch_full) {
-        bad_record("record does not fit an empty batch (raise batch.max_string_bytes)",
-                   record.position, record.payload);
+      if (!decode_into(record.payload, record.position, csv ? &csvd : nullptr, json, batch,
+                       opened)) {
+        return;
       }
       if (batch->full()) {
-        if (!push_batch(batch, opened)) batch = nullptr;
-        else batch = fresh_batch();
+        if (!push_batch(batch, opened))
+          batch = nullptr;
+        else
+          batch = fresh_batch();
       }
     };
     while (batch && !stop_flag.load(std::memory_order_relaxed)) {
@@ -625,22 +639,7 @@ class pipeline {
                    pos, line.text, line.length);
         continue;
       }
-      auto decode = [&] {
-        return csv ? csvd.decode(line.text, *batch, pos) : json.decode(line.text, *batch, pos);
-      };
-      if (batch->size() == 0) opened = clock_type::now();
-      auto r = decode();
-      if (r.status == io::decode_status::batch_full) {
-        if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
-        opened = clock_type::now();
-        r = decode();
-      }
-      if (r.status == io::decode_status::bad) {
-        bad_record(r.reason, pos, line.text);
-      } else if (r.status == io::decode_status::batch_full) {
-        bad_record("record does not fit an empty batch (raise batch.max_string_bytes)", pos,
-                   line.text);
-      }
+      if (!decode_into(line.text, pos, csv ? &csvd : nullptr, json, batch, opened)) return;
       if (batch->full() || (++since_check % 1024 == 0 && lingered(batch, opened))) {
         if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
       }
@@ -706,8 +705,7 @@ class pipeline {
     while (auto item = next_item()) {
       // Where batches are copied to the device (CUDA), the next one's H2D copy starts now on a
       // second stream and overlaps this batch's kernels.
-      if (!item->end && stage_.uploads() && (prefetched_ = ready_.try_pop()) &&
-          !prefetched_->end) {
+      if (!item->end && stage_.uploads() && (prefetched_ = ready_.try_pop()) && !prefetched_->end) {
         stage_.prefetch(*prefetched_->batch);
       }
       const auto now = clock_type::now();
@@ -889,9 +887,8 @@ class pipeline {
     std::int64_t latest = INT64_MIN;
     for (const auto& [partition, max_ts] : partition_max) latest = std::max(latest, max_ts);
     if (latest == INT64_MIN) return INT64_MIN;
-    const std::int64_t slide = config_.window.type == window_type::hopping
-                                   ? config_.window.slide_ms
-                                   : config_.window.size_ms;
+    const std::int64_t slide = config_.window.type == window_type::hopping ? config_.window.slide_ms
+                                                                           : config_.window.size_ms;
     std::int64_t q = latest / slide;
     if (latest % slide != 0 && latest < 0) --q;
     const std::int64_t end = q * slide + config_.window.size_ms;
@@ -903,13 +900,14 @@ class pipeline {
   std::string sink_brokers_;
   std::unique_ptr<io::kafka_consumer> consumer_;  // Kafka source (created by the source thread)
   offset_tracker tracker_;
-  std::uint64_t sink_seq_ = 0;                   // device thread: next sink item number
-  std::uint64_t last_sink_seq_ = no_sink_seq;    // device thread: last sink item queued
-  std::atomic<bool> sink_flushed_all_{false};    // the sink stage ended with a final flush
+  std::uint64_t sink_seq_ = 0;                 // device thread: next sink item number
+  std::uint64_t last_sink_seq_ = no_sink_seq;  // device thread: last sink item queued
+  std::atomic<bool> sink_flushed_all_{false};  // the sink stage ended with a final flush
   std::size_t ts_column_ = 0;
   clock_type::time_point fill_begin_;
   clock_type::time_point schedule_start_;  // source thread: synthetic pacing's time of event 0
-  std::int64_t max_event_time_ = INT64_MIN;  // device thread  // source thread: when the current batch was taken
+  std::int64_t max_event_time_ =
+      INT64_MIN;  // device thread  // source thread: when the current batch was taken
   std::atomic<std::uint64_t> bad_{0};
   run_stats stats_;
   bool sent_any_ = false;
