@@ -1547,6 +1547,21 @@ std::string output_column(const aggregate_spec& aggregate) {
   return fmt::format("{}_{}", to_string(aggregate.fn), aggregate.field);
 }
 
+io::synthetic_options to_synthetic_options(const synthetic_source_config& config) {
+  io::synthetic_options o;
+  o.events = config.events;
+  o.rate = config.rate;
+  o.keys = config.keys;
+  o.zipf = config.zipf;
+  o.duplicate_ratio = config.duplicate_ratio;
+  o.disorder_ms = config.disorder_ms;
+  o.types = config.types;
+  o.span_ms = config.span_ms;
+  o.seed = config.seed;
+  o.start_time_ms = config.start_time_ms;
+  return o;
+}
+
 std::vector<std::string> output_columns(const pipeline_config& config) {
   std::vector<std::string> columns = config.group_by;
   columns.emplace_back(window_start_column);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "io/batch.hpp"
+#include "io/synthetic.hpp"
 
 namespace YAML {
 class Node;
@@ -314,6 +315,9 @@ pipeline_config load_config_string(std::string_view yaml, const std::vector<std:
 
 /// @brief Output column of an aggregate: "count", or "<fn>_<field>" ("sum_amount").
 [[nodiscard]] std::string output_column(const aggregate_spec& aggregate);
+
+/// @brief The generator options a `source: {type: synthetic}` section describes.
+[[nodiscard]] io::synthetic_options to_synthetic_options(const synthetic_source_config& config);
 
 /// @brief Columns of an output row, in order: group_by fields, window_start, window_end, then
 /// one column per aggregate.

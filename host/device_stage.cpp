@@ -199,26 +199,24 @@ void device_stage::prefetch(const io::host_batch& batch) {
 
 kernels::column_view device_stage::column(const io::host_batch& batch, int index) {
   const auto c = static_cast<std::size_t>(index);
+  if (!zero_copy_) {  // the device copies made by stage()
+    TROVE_EXPECTS(current_ != nullptr && current_->batch == &batch,
+                  "device_stage: column of a batch that was not staged");
+    return current_->views[c];
+  }
+  // CPU backend: the host batch is already "device" memory.
   const io::field& field = batch.schema().fields[c];
-  const std::size_t n = batch.size();
   kernels::column_view view;
   view.is_string = field.type == io::field_type::string;
-  // Required fields are present in every row (the decoder guarantees it): no bitmap to read.
-  const std::uint8_t* validity = field.required ? nullptr : batch.validity(c);
-  if (zero_copy_) {  // CPU backend: the host batch is already "device" memory
-    if (view.is_string) {
-      view.d_offsets = batch.offsets(c);
-      view.d_chars = batch.chars(c);
-    } else {
-      view.d_values = batch.fixed(c);
-    }
-    view.d_validity = validity;
-    return view;
+  if (view.is_string) {
+    view.d_offsets = batch.offsets(c);
+    view.d_chars = batch.chars(c);
+  } else {
+    view.d_values = batch.fixed(c);
   }
-  (void)n;
-  TROVE_EXPECTS(current_ != nullptr && current_->batch == &batch,
-                "device_stage: column of a batch that was not staged");
-  return current_->views[c];
+  // Required fields are present in every row (the decoder guarantees it): no bitmap to read.
+  view.d_validity = field.required ? nullptr : batch.validity(c);
+  return view;
 }
 
 step_output device_stage::process(const io::host_batch& batch, std::int64_t before,

@@ -470,17 +470,9 @@ double run_baseline(const pipeline_config& base, std::uint64_t events, double du
   // memory, generated before the clock starts: the baseline is the job alone, as in
   // bench/bench_kernels.cpp.
   const pipeline_config config = config_for_rate(base, 1'000'000, duration_s);
-  const auto& syn = config.source.synthetic;
-  io::synthetic_options o;
+  io::synthetic_options o = to_synthetic_options(config.source.synthetic);
   o.events = events;
-  o.keys = syn.keys;
-  o.zipf = syn.zipf;
-  o.duplicate_ratio = syn.duplicate_ratio;
-  o.disorder_ms = syn.disorder_ms;
-  o.types = syn.types;
-  o.span_ms = syn.span_ms;
-  o.seed = syn.seed;
-  o.start_time_ms = syn.start_time_ms;
+  o.rate = 0;  // in memory, before the clock starts
   io::synthetic_generator gen(o);
   const io::schema schema = io::synthetic_generator::w1_schema();
   constexpr std::size_t chunk = 262'144;

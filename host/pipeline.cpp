@@ -393,16 +393,19 @@ class pipeline {
       item.report.partition_first = batch->positions()[0].partition;
       item.report.offset_first = batch->positions()[0].offset;
       item.report.offset_last = batch->positions()[batch->size() - 1].offset;
-      if (consumer_) item.offsets = offset_ranges(*batch);
       const auto* ts = reinterpret_cast<const std::int64_t*>(batch->fixed(ts_column_));
       const auto* pos = batch->positions();
+      offset_tracker::range* range = nullptr;  // Kafka: offsets of the current run's partition
       for (std::size_t row = 0; row < batch->size(); ++row) {
         const std::int32_t p = pos[row].partition;
+        // Rows come in runs of one partition: per-partition work happens once per run.
         if (item.partition_max.empty() || item.partition_max.back().first != p) {
           item.partition_max.emplace_back(p, ts[row]);
+          if (consumer_) range = &offset_range(item.offsets, pos[row]);
         } else if (ts[row] > item.partition_max.back().second) {
           item.partition_max.back().second = ts[row];
         }
+        if (range) range->last = std::max(range->last, pos[row].offset);
       }
     }
     if (consumer_) item.assigned = consumer_->take_new_assignments();
@@ -410,22 +413,15 @@ class pipeline {
     return ready_.push(std::move(item));
   }
 
-  /// Offsets [first, last] per source partition of a batch's rows (Kafka: within a partition
-  /// offsets only grow).
-  static std::vector<offset_tracker::range> offset_ranges(const io::host_batch& batch) {
-    std::vector<offset_tracker::range> ranges;
-    const auto* pos = batch.positions();
-    for (std::size_t row = 0; row < batch.size(); ++row) {
-      auto it = std::find_if(ranges.begin(), ranges.end(),
-                             [&](const auto& r) { return r.partition == pos[row].partition; });
-      if (it == ranges.end()) {
-        ranges.push_back({pos[row].partition, pos[row].offset, pos[row].offset});
-      } else {
-        it->first = std::min(it->first, pos[row].offset);
-        it->last = std::max(it->last, pos[row].offset);
-      }
+  /// The offset range of a batch's partition (created at `pos`): Kafka offsets only grow within
+  /// a partition, so a range starts at the first row seen and its end is the largest offset.
+  /// The reference is valid until the next call.
+  static offset_tracker::range& offset_range(std::vector<offset_tracker::range>& ranges,
+                                             io::source_position pos) {
+    for (auto& r : ranges) {
+      if (r.partition == pos.partition) return r;
     }
-    return ranges;
+    return ranges.emplace_back(offset_tracker::range{pos.partition, pos.offset, pos.offset});
   }
 
   /// Whether a non-empty batch opened at `opened` has waited batch.linger.
@@ -648,18 +644,7 @@ class pipeline {
   }
 
   void read_synthetic() {
-    const auto& s = config_.source.synthetic;
-    io::synthetic_options o;
-    o.events = s.events;
-    o.rate = s.rate;
-    o.keys = s.keys;
-    o.zipf = s.zipf;
-    o.duplicate_ratio = s.duplicate_ratio;
-    o.disorder_ms = s.disorder_ms;
-    o.types = s.types;
-    o.span_ms = s.span_ms;
-    o.seed = s.seed;
-    o.start_time_ms = s.start_time_ms;
+    const io::synthetic_options o = to_synthetic_options(config_.source.synthetic);
     io::synthetic_generator gen(o);
     for (auto* observer : options_.observers) observer->on_source_ready();
     const auto start = clock_type::now();
@@ -741,10 +726,7 @@ class pipeline {
       free_.push(item->batch);
       progress(false);
       if (!options_.observers.empty()) {
-        run_stats now_stats = stats_;
-        now_stats.bad = bad_.load(std::memory_order_relaxed);
-        now_stats.in = now_stats.accepted + now_stats.duplicate + now_stats.late +
-                       now_stats.filtered + now_stats.bad;
+        const run_stats now_stats = counted();
         const state_report state = state_now();
         for (auto* o : options_.observers) o->on_progress(now_stats, state);
       }
@@ -763,8 +745,7 @@ class pipeline {
             stats_.open_groups);
       }
     }
-    stats_.bad = bad_.load();
-    stats_.in = stats_.accepted + stats_.duplicate + stats_.late + stats_.filtered + stats_.bad;
+    stats_ = counted();
     progress(true);
     if (!options_.observers.empty()) {
       const state_report state = state_now();
@@ -807,6 +788,14 @@ class pipeline {
                      sink_seq_};
       if (out_.push(std::move(item))) last_sink_seq_ = sink_seq_++;
     }
+  }
+
+  /// The stats with `bad` (counted on two threads) and `in` filled in: the accounting identity.
+  run_stats counted() const {
+    run_stats s = stats_;
+    s.bad = bad_.load();
+    s.in = s.accepted + s.duplicate + s.late + s.filtered + s.bad;
+    return s;
   }
 
   state_report state_now() {
@@ -887,12 +876,14 @@ class pipeline {
     std::int64_t latest = INT64_MIN;
     for (const auto& [partition, max_ts] : partition_max) latest = std::max(latest, max_ts);
     if (latest == INT64_MIN) return INT64_MIN;
-    const std::int64_t slide = config_.window.type == window_type::hopping ? config_.window.slide_ms
-                                                                           : config_.window.size_ms;
-    std::int64_t q = latest / slide;
-    if (latest % slide != 0 && latest < 0) --q;
-    const std::int64_t end = q * slide + config_.window.size_ms;
-    return end < q * slide ? INT64_MAX : end;  // overflow: never before the end of the input
+    // Out-of-range event times are bad rows (classify): they never close, so the batch becomes
+    // committable only at the end of the input.
+    if (latest < kernels::min_event_time || latest > kernels::max_event_time) return INT64_MAX;
+    const kernels::window_spec window{config_.window.size_ms,
+                                      config_.window.type == window_type::hopping
+                                          ? config_.window.slide_ms
+                                          : config_.window.size_ms};
+    return window.last_start(latest) + window.size_ms;  // is_late's window end
   }
 
   std::unique_ptr<io::dev_broker> dev_broker_;  // `brokers: embedded`
