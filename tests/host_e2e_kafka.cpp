@@ -18,6 +18,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 
 #include <future>
 #include <iostream>
@@ -259,48 +261,16 @@ TEST(E2eKafka, MessageKeysAreTheGroupKeyAndCsvValuesHaveNoHeader) {
   EXPECT_EQ(rows, ref.size());
 }
 
-TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
-  dev_broker broker(1, {{"events", 4}});
-  const auto events = make_events(8000, 80, 3);
-  produce(broker, "events", events);
-  e2e::temp_dir dir;
-  for (const char* name : {"a", "b"}) {
-    e2e::write_file(dir.file(std::string(name) + ".yaml"),
-                    config_text(broker.bootstrap_servers(), "g-two",
-                                "sink: {type: file, path: \"" +
-                                    dir.file(std::string(name) + ".jsonl") + "\"}"));
-  }
-  // Both join within the coordinator's initial rebalance delay: one generation, 2 + 2 partitions.
-  auto run = [&](const std::string& name) {
-    return e2e::trove(
-        {"run", "-c", dir.file(name + ".yaml"), "--stats-json", dir.file(name + ".stats")});
-  };
-  auto a = std::async(std::launch::async, run, "a");
-  auto b = std::async(std::launch::async, run, "b");
-  const auto ra = a.get();
-  const auto rb = b.get();
-  ASSERT_EQ(ra.exit_code, 0) << ra.err;
-  ASSERT_EQ(rb.exit_code, 0) << rb.err;
-  const auto sa = e2e::read_stats(dir.file("a.stats"));
-  const auto sb = e2e::read_stats(dir.file("b.stats"));
-  EXPECT_GT(e2e::as_i64(sa.at("in")), 0) << "instance a got no partition:\n" << ra.err;
-  EXPECT_GT(e2e::as_i64(sb.at("in")), 0) << "instance b got no partition:\n" << rb.err;
-  EXPECT_EQ(e2e::as_i64(sa.at("in")) + e2e::as_i64(sb.at("in")),
-            static_cast<std::int64_t>(events.size()));
-  std::vector<std::string> rows = e2e::split_lines(e2e::read_file(dir.file("a.jsonl")));
-  for (auto& line : e2e::split_lines(e2e::read_file(dir.file("b.jsonl")))) rows.push_back(line);
-  expect_matches(parse_rows(rows), reference(events));
-}
-
 /// A child trove process that the test stops with a signal.
 class child {
  public:
-  explicit child(const std::vector<std::string>& args, const e2e::temp_dir& dir)
-      : err_(dir.file("child.err")) {
+  child(const std::vector<std::string>& args, const e2e::temp_dir& dir,
+        const std::string& name = "child")
+      : err_(dir.file(name + ".err")) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, dir.file("child.out").c_str(),
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, dir.file(name + ".out").c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -515,6 +485,83 @@ TEST(E2eKafka, DeliveryFailureStopsTheRunWithoutCommittingPastIt) {
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size());
   expect_matches(parse_rows(values(consume_all(broker, "results2"))), reference(events));
+}
+
+}  // namespace
+
+namespace {
+
+/// The partitions a trove instance holds now, from its log: the count of its last "assigned"
+/// line when no "revoked" line follows it, else 0.
+int held_partitions(const std::string& log) {
+  const auto assigned = log.rfind("kafka: assigned ");
+  if (assigned == std::string::npos) return 0;
+  const auto revoked = log.rfind("revoked from this member");
+  if (revoked != std::string::npos && revoked > assigned) return 0;
+  return std::atoi(log.c_str() + assigned + std::strlen("kafka: assigned "));
+}
+
+TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
+  constexpr int partitions = 4;
+  dev_broker broker(1, {{"events", partitions}});
+  const auto events = make_events(8000, 80, 3);
+  const auto ref = reference(events);
+  e2e::temp_dir dir;
+  std::vector<std::unique_ptr<child>> instances;
+  for (const std::string name : {"a", "b"}) {
+    e2e::write_file(dir.file(name + ".yaml"),
+                    std::regex_replace(config_text(broker.bootstrap_servers(), "g-two",
+                                                   "sink: {type: file, path: \"" +
+                                                       dir.file(name + ".jsonl") + "\"}"),
+                                       std::regex("exit_at_end: true"), "exit_at_end: false"));
+    instances.push_back(
+        std::make_unique<child>(std::vector<std::string>{"run", "-c", dir.file(name + ".yaml"),
+                                                         "--stats-json", dir.file(name + ".stats")},
+                                dir, name));
+  }
+  // The group must be stable before any event exists: then every partition is read by exactly
+  // one instance from its first offset (state does not move with a partition yet, so a
+  // rebalance mid-stream would split groups between the two outputs).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int stable_checks = 0;
+  while (stable_checks < 10 && std::chrono::steady_clock::now() < deadline) {
+    const int a = held_partitions(instances[0]->err());
+    const int b = held_partitions(instances[1]->err());
+    stable_checks = a > 0 && b > 0 && a + b == partitions ? stable_checks + 1 : 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(stable_checks, 10) << "the group never settled on 2 members:\n"
+                               << instances[0]->err() << instances[1]->err();
+  produce(broker, "events", events);
+  {
+    // One sentinel per partition, far in the future, closes every real window.
+    trove::io::kafka_producer producer({broker.bootstrap_servers(), "events", {}});
+    for (int p = 0; p < partitions; ++p) {
+      const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
+                           events.back().ts + 10 * window_ms, 0.0};
+      producer.produce({}, to_json(sentinel), p);
+    }
+    producer.flush();
+  }
+  auto union_rows = [&] {
+    std::vector<std::string> rows = e2e::split_lines(e2e::read_file(dir.file("a.jsonl")));
+    for (auto& line : e2e::split_lines(e2e::read_file(dir.file("b.jsonl")))) {
+      rows.push_back(line);
+    }
+    return rows;
+  };
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (union_rows().size() < ref.size() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (auto& instance : instances) ASSERT_EQ(instance->stop(), 0) << instance->err();
+  const auto sa = e2e::read_stats(dir.file("a.stats"));
+  const auto sb = e2e::read_stats(dir.file("b.stats"));
+  EXPECT_GT(e2e::as_i64(sa.at("in")), 0) << "instance a read nothing";
+  EXPECT_GT(e2e::as_i64(sb.at("in")), 0) << "instance b read nothing";
+  EXPECT_EQ(e2e::as_i64(sa.at("in")) + e2e::as_i64(sb.at("in")),
+            static_cast<std::int64_t>(events.size()) + partitions);
+  expect_matches(parse_rows(union_rows()), ref);
 }
 
 }  // namespace
