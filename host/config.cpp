@@ -946,7 +946,8 @@ void parse_window(checker& check, const map_reader& top, window_config& out) {
     return;
   }
   const keys_by_type types = {{"tumbling", {}}, {"hopping", {"slide"}}};
-  const std::vector<std::string> common = {"type", "size", "allowed_lateness", "idle_timeout"};
+  const std::vector<std::string> common = {"type",         "size",            "allowed_lateness",
+                                           "idle_timeout", "initial_capacity", "max_bytes"};
   map_reader reader(check, node, "window", all_keys(types, common));
 
   bool type_ok = false;
@@ -989,6 +990,12 @@ void parse_window(checker& check, const map_reader& top, window_config& out) {
   }
   if (const YAML::Node n = reader.get("idle_timeout"); present(n)) {
     read_duration(check, reader.path("idle_timeout"), n, out.idle_timeout_ms);
+  }
+  if (const YAML::Node n = reader.get("initial_capacity"); present(n)) {
+    read_u64(check, reader.path("initial_capacity"), n, out.initial_capacity, 1);
+  }
+  if (const YAML::Node n = reader.get("max_bytes"); present(n)) {
+    read_size(check, reader.path("max_bytes"), n, out.max_bytes);
   }
   reader.finish();
 }
@@ -1805,6 +1812,8 @@ std::string to_yaml(const pipeline_config& config) {
   }
   write(out, "allowed_lateness", format_duration(config.window.allowed_lateness_ms));
   write(out, "idle_timeout", format_duration(config.window.idle_timeout_ms));
+  write(out, "initial_capacity", config.window.initial_capacity);
+  write(out, "max_bytes", format_size(config.window.max_bytes));
   out << YAML::EndMap;
 
   write_list(out, "group_by", config.group_by);

@@ -157,6 +157,11 @@ struct window_config {
   std::int64_t allowed_lateness_ms = 0;   ///< `allowed_lateness`
   std::int64_t idle_timeout_ms = 30'000;  ///< `idle_timeout`: an idle partition stops holding the
                                           ///< watermark back after this long
+  /// `initial_capacity`: slots the aggregation table (every open group of every open window)
+  /// starts with. The table grows 2-4x by a stop-the-world rehash when it fills; sizing it for
+  /// the expected open groups up front keeps those pauses out of the latency tail.
+  std::uint64_t initial_capacity = 1 << 16;
+  std::uint64_t max_bytes = 8ull << 30;  ///< `max_bytes`: memory cap of the aggregation table
 
   bool operator==(const window_config&) const = default;
 };

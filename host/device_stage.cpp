@@ -93,6 +93,8 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
   agg.window = {config.window.size_ms,
                 config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
   agg.track_updates = config.emit == emit_mode::update;
+  agg.initial_capacity = config.window.initial_capacity;
+  agg.max_bytes = config.window.max_bytes;
   agg_ = backend.make_agg_table(agg);
 
   if (config.dedup) {

@@ -646,8 +646,13 @@ class agg_table_impl final : public agg_table {
     layout_.stride = sizeof(agg_header) + sizeof(agg_acc) * options.fields.size();
     counters_ = device_buffer(*exec_.be, 4 * sizeof(std::uint64_t), exec_.stream);
     exec_.be->fill_bytes(counters_.data(), 0, counters_.size(), exec_.stream);
+    // The initial capacity is a hint: a cap below it wins (the table then grows only when it
+    // must), so that a small max_bytes does not fail every run at start-up.
+    const std::size_t slot_bytes = layout_.stride + 4 * sizeof(std::uint64_t);
     std::size_t capacity = 1024;
-    while (capacity < options.initial_capacity) capacity *= 2;
+    while (capacity < options.initial_capacity && 2 * capacity * slot_bytes <= options.max_bytes) {
+      capacity *= 2;
+    }
     check_bytes(capacity, capacity * 4);
     slots_ = allocate_slots(capacity);
     capacity_ = capacity;
@@ -772,8 +777,8 @@ class agg_table_impl final : public agg_table {
           "aggregation table needs " + std::to_string(bytes) + " bytes (" +
           std::to_string(capacity) + " slots for " + std::to_string(live_) +
           " open groups plus the next batch) but its cap is " + std::to_string(options_.max_bytes) +
-          " bytes (agg_options::max_bytes, 8 GiB by default); fewer groups must be open at "
-          "once: shorten window.size or lower window.allowed_lateness");
+          " bytes (window.max_bytes, 8 GiB by default); raise window.max_bytes, or have fewer "
+          "groups open at once: shorten window.size or lower window.allowed_lateness");
     }
   }
 

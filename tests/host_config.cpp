@@ -437,6 +437,21 @@ TEST(HostConfig, DedupDefaults) {
             1'000'000'000u);
 }
 
+TEST(HostConfig, AggregationTableSizing) {
+  const pipeline_config defaults = parse_ok(minimal_yaml, {});
+  EXPECT_EQ(defaults.window.initial_capacity, 1u << 16);
+  EXPECT_EQ(defaults.window.max_bytes, 8ull << 30);
+  const pipeline_config sized = parse_ok(
+      minimal_yaml, {"window.initial_capacity=4000000", "window.max_bytes=2GiB"});
+  EXPECT_EQ(sized.window.initial_capacity, 4'000'000u);
+  EXPECT_EQ(sized.window.max_bytes, 2ull << 30);
+  // The effective config carries both, and reading it back gives the same config.
+  std::vector<config_error> errors;
+  const pipeline_config again = load_config_string(to_yaml(sized), {}, errors);
+  ASSERT_TRUE(errors.empty()) << errors.front().message();
+  EXPECT_EQ(again.window, sized.window);
+}
+
 TEST(HostConfig, BatchStringBytesFollowMaxEvents) {
   EXPECT_EQ(parse_ok(minimal_yaml, {"batch.max_events=1000"}).batch.max_string_bytes, 32'000u);
   EXPECT_EQ(parse_ok(minimal_yaml, {"batch.max_events=1000", "batch.max_string_bytes=1MiB"})
@@ -686,6 +701,8 @@ TEST(HostConfigErrors, EachMistakeNamesItsKey) {
       {clickstream_yaml, "window.allowed_lateness=-5s", "window.allowed_lateness", "negative"},
       {clickstream_yaml, "window.idle_timeout=forever", "window.idle_timeout", "a duration like"},
       {clickstream_yaml, "window=", "window", "required but missing"},
+      {clickstream_yaml, "window.initial_capacity=0", "window.initial_capacity", ">= 1"},
+      {clickstream_yaml, "window.max_bytes=lots", "window.max_bytes", "a size like 512MiB"},
       // group_by, aggregates, filter
       {clickstream_yaml, "group_by=[user_id, user_id]", "group_by[1]", "listed twice"},
       {clickstream_yaml, "group_by=[usr_id]", "group_by[0]", "did you mean 'user_id'?"},
