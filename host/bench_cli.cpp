@@ -34,6 +34,9 @@ struct bench_args {
   std::string out;
   std::uint64_t baseline_events = 10'000'000;
   std::string source = "synthetic";
+  int partitions = 32;
+  std::uint64_t raw_events = 1'000'000;
+  bool size_tables = false;
   std::string emit;
   bool quiet = false;
 };
@@ -95,6 +98,9 @@ int run_bench(const bench_args& a) {
   options.min_achieved_ratio = a.min_achieved;
   options.baseline_events = a.baseline_events;
   options.source = a.source;
+  options.kafka_partitions = a.partitions;
+  options.raw_consume_events = a.raw_events;
+  options.size_tables = a.size_tables;
   options.progress = a.quiet ? nullptr : stderr;
 
   // The pipeline logs to stderr like `trove run`, warnings only: progress lines are the harness's.
@@ -162,9 +168,20 @@ bench_command add_bench_command(CLI::App& app) {
       ->capture_default_str();
   bench
       ->add_option("--source", args->source,
-                   "synthetic (in process); kafka (through the embedded broker) is next")
+                   "synthetic: the generator in the pipeline's source thread; kafka: produced "
+                   "open loop into the embedded broker and consumed by the Kafka source")
       ->check(CLI::IsMember({"synthetic", "kafka"}))
       ->capture_default_str();
+  bench->add_option("--partitions", args->partitions, "kafka: partitions of the topic")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  bench
+      ->add_option("--raw-events", args->raw_events,
+                   "kafka: events for the raw-consume baseline (0 = skip it)")
+      ->capture_default_str();
+  bench->add_flag("--size-tables", args->size_tables,
+                  "Size the dedup set and aggregation table for each run's events up front (a "
+                  "deployment whose tables have grown): no growth pauses in the measurement");
   bench->add_option("--out", args->out,
                     "Write results.json, results.md and latency/stages/timeline.png here");
   bench->add_flag("-q,--quiet", args->quiet, "No progress lines");

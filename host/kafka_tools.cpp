@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
 #include <thread>
 
 #include "io/dev_broker.hpp"
@@ -52,45 +53,71 @@ int run_dev_broker(int partitions, const std::vector<std::string>& topics) {
   return 0;
 }
 
+std::uint64_t produce_events(io::synthetic_generator& gen, io::kafka_producer& producer,
+                             const produce_plan& plan, std::chrono::steady_clock::time_point start) {
+  using clock = std::chrono::steady_clock;
+  constexpr std::uint64_t max_chunk = 16384;
+  std::string buffer;
+  auto last_report = clock::now();
+  std::uint64_t produced = 0;
+  while (!gen.done() && !(plan.cancel && plan.cancel->load(std::memory_order_relaxed))) {
+    std::uint64_t chunk = max_chunk;
+    if (plan.rate > 0) {  // open loop: never ahead of the schedule, catch up when behind
+      const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+      const auto due = static_cast<std::uint64_t>(std::max(0.0, elapsed) * plan.rate) + 1;
+      chunk = due > gen.produced() ? std::min(due - gen.produced(), max_chunk) : 0;
+      if (chunk == 0) {
+        producer.poll();
+        // Sleep until the next event is due (at most 1 ms, so delivery reports keep flowing).
+        const double next_s = static_cast<double>(gen.produced()) / plan.rate;
+        const auto wait = std::chrono::duration<double>(next_s - elapsed);
+        std::this_thread::sleep_for(
+            std::min<std::chrono::duration<double>>(wait, std::chrono::milliseconds(1)));
+        continue;
+      }
+    }
+    buffer.clear();
+    const std::uint64_t first = gen.produced();
+    gen.write_json(chunk, buffer);
+    std::string_view text(buffer);
+    for (std::uint64_t k = first; !text.empty(); ++k) {
+      const auto end = text.find('\n');
+      const std::string_view line = text.substr(0, end);
+      if (plan.partitions > 0) {
+        producer.produce({}, line, static_cast<std::int32_t>(k % static_cast<std::uint64_t>(
+                                                                     plan.partitions)));
+      } else {
+        producer.produce(user_id_of(line), line);
+      }
+      ++produced;
+      text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    }
+    const auto now = clock::now();
+    if (plan.progress && now - last_report >= plan.progress_every) {
+      last_report = now;
+      plan.progress(gen.produced(), producer.delivered());
+    }
+  }
+  producer.flush();
+  return produced;
+}
+
 int produce_synthetic(const io::synthetic_options& options, const std::string& brokers,
                       const std::string& topic, bool quiet) {
   io::synthetic_generator gen(options);
   io::kafka_producer producer({brokers, topic, {}});
   std::signal(SIGINT, on_broker_signal);
   std::signal(SIGTERM, on_broker_signal);
-  std::string buffer;
-  const auto start = std::chrono::steady_clock::now();
-  auto last_report = start;
-  while (!gen.done() && !broker_stop.load()) {
-    std::size_t chunk = 16384;
-    if (options.rate > 0) {  // pace to the offered rate
-      const double elapsed =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const auto due = static_cast<std::uint64_t>(elapsed * options.rate) + 1;
-      chunk = due > gen.produced() ? std::min<std::uint64_t>(due - gen.produced(), 16384) : 0;
-      if (chunk == 0) {
-        producer.poll();
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        continue;
-      }
-    }
-    buffer.clear();
-    gen.write_json(chunk, buffer);
-    std::string_view text(buffer);
-    while (!text.empty()) {
-      const auto end = text.find('\n');
-      const std::string_view line = text.substr(0, end);
-      producer.produce(user_id_of(line), line);
-      text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!quiet && now - last_report >= std::chrono::seconds(5)) {
-      last_report = now;
-      fmt::print(stderr, "trove gen: {} events produced to {} ({} delivered)\n", gen.produced(),
-                 topic, producer.delivered());
-    }
+  produce_plan plan;
+  plan.rate = options.rate;
+  plan.cancel = &broker_stop;
+  if (!quiet) {
+    plan.progress = [&](std::uint64_t produced, std::uint64_t delivered) {
+      fmt::print(stderr, "trove gen: {} events produced to {} ({} delivered)\n", produced, topic,
+                 delivered);
+    };
   }
-  producer.flush();
+  produce_events(gen, producer, plan, std::chrono::steady_clock::now());
   if (!quiet) {
     fmt::print(stderr, "trove gen: {} events delivered to topic {}\n", producer.delivered(), topic);
   }

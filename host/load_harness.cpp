@@ -22,10 +22,14 @@
 
 #include "host/absl_baseline.hpp"
 #include "host/histogram.hpp"
+#include "host/kafka_tools.hpp"
 #include "host/pipeline.hpp"
 #include "host/run_observer.hpp"
 #include "host/version.hpp"
 #include "io/batch.hpp"
+#include "io/dev_broker.hpp"
+#include "io/kafka_consumer.hpp"
+#include "io/kafka_producer.hpp"
 #include "io/encoder.hpp"
 #include "io/result_batch.hpp"
 #include "io/synthetic.hpp"
@@ -67,13 +71,25 @@ struct batch_sample {
 /// Observes one run: latencies into a histogram, per-batch stage times and queue depths.
 class load_observer final : public run_observer {
  public:
-  load_observer(double rate, emit_mode emit, std::int64_t start_time_ms, double warmup_s)
+  /// `kafka_partitions` > 0: the events come through a topic of that many partitions, event k
+  /// at offset k / P of partition k % P, and the schedule starts at kafka_schedule_start().
+  load_observer(double rate, emit_mode emit, std::int64_t start_time_ms, double warmup_s,
+                int kafka_partitions = 0)
       : rate_(rate),
         emit_(emit),
         start_time_ms_(start_time_ms),
         warmup_s_(warmup_s),
         warmup_events_(static_cast<std::int64_t>(std::ceil(warmup_s * rate))),
+        partitions_(kafka_partitions),
+        next_offset_(static_cast<std::size_t>(std::max(0, kafka_partitions)), 0),
         latency_(0.001) {}
+
+  void on_source_ready() noexcept override { source_ready_.store(true); }
+
+  /// Kafka: the producer is about to produce event 0, due now (producer thread).
+  void kafka_schedule_start(observer_clock::time_point at) noexcept {
+    kafka_start_.store(at.time_since_epoch().count(), std::memory_order_release);
+  }
 
   void on_device_ready(const std::string& device) noexcept override {
     try {
@@ -97,10 +113,17 @@ class load_observer final : public run_observer {
   }
 
   void on_batch(const batch_report& r) noexcept override {
-    const double since_start = seconds_between(r.schedule_start, r.sink_done);
-    schedule_start_ = r.schedule_start;
+    if (partitions_ > 0) {
+      schedule_start_ = observer_clock::time_point(
+          observer_clock::duration(kafka_start_.load(std::memory_order_acquire)));
+    } else {
+      schedule_start_ = r.schedule_start;
+    }
+    const double since_start = seconds_between(schedule_start_, r.sink_done);
     double batch_mean_ms = 0;
-    if (r.rows > 0) {
+    if (partitions_ > 0) {
+      record_kafka(r, since_start);
+    } else if (r.rows > 0) {
       // Synthetic offsets are event indices: event k was due at schedule_start + k/rate.
       const auto first = static_cast<double>(r.offset_first);
       const auto last = static_cast<double>(r.offset_last);
@@ -142,7 +165,11 @@ class load_observer final : public run_observer {
   }
 
   const histogram& latency() const noexcept { return latency_; }
+  /// Events whose batch reached the sink (synthetic: through the last one; Kafka: counted).
   std::uint64_t done_events() const noexcept { return done_events_.load(); }
+  /// Kafka: events the broker deleted before they were read (gaps in a partition's offsets).
+  std::uint64_t lost_events() const noexcept { return lost_events_.load(); }
+  bool source_ready() const noexcept { return source_ready_.load(); }
 
   // Read after the run (run_pipeline joined every pipeline thread).
   std::string device_;
@@ -178,13 +205,62 @@ class load_observer final : public run_observer {
     }
   }
 
+  /// Kafka: each partition's offsets map back to event indices (k = offset · P + partition), so
+  /// every span of a batch is one closed-form latency series, as a synthetic batch is.
+  void record_kafka(const batch_report& r, double since_start) noexcept {
+    const auto parts = static_cast<std::int64_t>(partitions_);
+    const double step_ms = -1000.0 * static_cast<double>(parts) / rate_;
+    std::uint64_t count = 0;
+    double weighted_ms = 0;
+    double oldest_ms = 0;
+    std::int64_t newest = -1;
+    for (const offset_span& span : r.offsets) {
+      if (span.partition < 0 || span.partition >= parts || span.last < span.first) continue;
+      auto& next = next_offset_[static_cast<std::size_t>(span.partition)];
+      if (span.first > next) lost_events_.fetch_add(static_cast<std::uint64_t>(span.first - next));
+      next = std::max(next, span.last + 1);
+      const auto n = static_cast<std::uint64_t>(span.last - span.first + 1);
+      const auto event_of = [&](std::int64_t offset) { return offset * parts + span.partition; };
+      const double first_ms =
+          (since_start - static_cast<double>(event_of(span.first)) / rate_) * 1000;
+      if (emit_ == emit_mode::update) {
+        // The first offset at or after the warm-up: event index ≥ warmup_events_.
+        const std::int64_t after_warmup =
+            (std::max<std::int64_t>(0, warmup_events_ - span.partition) + parts - 1) / parts;
+        const std::int64_t measured = std::max(span.first, after_warmup);
+        if (measured <= span.last) {
+          latency_.record_series(
+              (since_start - static_cast<double>(event_of(measured)) / rate_) * 1000, step_ms,
+              static_cast<std::uint64_t>(span.last - measured + 1));
+        }
+      }
+      count += n;
+      weighted_ms += static_cast<double>(n) * (first_ms + step_ms * static_cast<double>(n - 1) / 2);
+      oldest_ms = std::max(oldest_ms, first_ms);
+      newest = std::max(newest, event_of(span.last));
+    }
+    if (count == 0) return;
+    batch_rows_max_ = std::max<std::uint64_t>(batch_rows_max_, r.rows);
+    batch_rows_sum_ += r.rows;
+    if (samples_.size() < samples_.capacity()) {
+      samples_.push_back({static_cast<double>(newest) / rate_,
+                          weighted_ms / static_cast<double>(count), oldest_ms});
+    }
+    done_events_.fetch_add(count, std::memory_order_relaxed);
+  }
+
   double rate_;
   emit_mode emit_;
   std::int64_t start_time_ms_;
   double warmup_s_;
   std::int64_t warmup_events_;
+  int partitions_;
+  std::vector<std::int64_t> next_offset_;  // Kafka: next offset expected per partition
+  std::atomic<observer_clock::rep> kafka_start_{0};
+  std::atomic<bool> source_ready_{false};
   histogram latency_;
   std::atomic<std::uint64_t> done_events_{0};
+  std::atomic<std::uint64_t> lost_events_{0};
 };
 
 double process_cpu_seconds() {
@@ -287,8 +363,81 @@ pipeline_config config_for_rate(const pipeline_config& base, double rate, double
 }
 
 bool is_sustainable(const load_run& run, const load_options& options) noexcept {
-  return run.error.empty() && run.latency_samples > 0 && run.p99_ms <= options.p99_bound_ms &&
+  return run.error.empty() && run.latency_samples > 0 && run.lost_events == 0 &&
+         run.p99_ms <= options.p99_bound_ms &&
          run.achieved_rate >= options.min_achieved_ratio * run.offered_rate && !run.backlog_growing;
+}
+
+pipeline_config kafka_config_for(const pipeline_config& base, const std::string& brokers,
+                                 const std::string& topic, const std::string& group) {
+  pipeline_config config = base;
+  config.source.type = source_type::kafka;
+  config.source.format = data_format::json;
+  config.source.kafka = kafka_source_config{};
+  config.source.kafka.brokers = brokers;
+  config.source.kafka.topics = {topic};
+  config.source.kafka.group_id = group;
+  config.source.kafka.start = kafka_start::earliest;
+  return config;
+}
+
+void size_tables_for_run(pipeline_config& config) {
+  const auto& syn = config.source.synthetic;
+  const double events = static_cast<double>(syn.events);
+  const double batch = static_cast<double>(config.batch.max_events);
+  // The tables rebuild before a batch could push their load past 0.7 (kernels/dedup_set.hpp,
+  // agg_table.hpp): room for every key of the run plus one batch, and 10% to spare.
+  constexpr double load = 0.7 / 1.1;
+  if (config.dedup) {
+    config.dedup->initial_capacity = static_cast<std::uint64_t>((events + batch) / load);
+  }
+  const double windows =
+      static_cast<double>(config.window.size_ms / std::max<std::int64_t>(1, config.window.slide_ms));
+  const double groups = std::min(events, static_cast<double>(syn.keys) *
+                                             static_cast<double>(std::max<std::uint32_t>(1, syn.types)));
+  config.window.initial_capacity =
+      static_cast<std::uint64_t>((groups + batch) * std::max(1.0, windows) / load);
+}
+
+double run_raw_consume(const pipeline_config& base, std::uint64_t events, int partitions,
+                       double duration_s) {
+  TROVE_EXPECTS(partitions > 0, "--partitions must be > 0");
+  pipeline_config config = config_for_rate(base, 1'000'000, duration_s);
+  io::synthetic_options o = to_synthetic_options(config.source.synthetic);
+  o.events = events;
+  o.rate = 0;
+  io::dev_broker broker(1, {{"raw", partitions}});
+  {
+    io::synthetic_generator gen(o);
+    io::kafka_producer out({broker.bootstrap_servers(), "raw", {}});
+    produce_plan plan;
+    plan.partitions = partitions;
+    produce_events(gen, out, plan, observer_clock::now());
+  }
+  io::kafka_consumer_options co;
+  co.brokers = broker.bootstrap_servers();
+  co.topics = {"raw"};
+  co.group_id = "trove-bench-raw";
+  co.start = io::kafka_start_from::earliest;
+  co.exit_at_end = true;
+  io::kafka_consumer consumer(co);
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  observer_clock::time_point first{};
+  auto count = [&](const io::kafka_record& r) {
+    if (messages++ == 0) first = observer_clock::now();
+    bytes += r.payload.size();  // touch the payload, as a decoder would
+  };
+  while (!consumer.at_end()) consumer.poll(65'536, 100, count);
+  const double seconds = seconds_between(first, observer_clock::now());
+  consumer.close();
+  if (messages != events || bytes == 0) {
+    throw std::runtime_error(fmt::format(
+        "raw consume read {} of {} events (the embedded broker keeps about 5 MiB per partition: "
+        "raise --partitions or lower --raw-events)",
+        messages, events));
+  }
+  return seconds > 0 ? static_cast<double>(messages) / seconds : 0;
 }
 
 load_run run_at_rate(const pipeline_config& base, double rate, const load_options& options,
@@ -296,14 +445,29 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
   TROVE_EXPECTS(rate > 0, "an offered rate must be > 0 events/s");
   TROVE_EXPECTS(options.duration_s > 0, "--duration must be > 0");
   TROVE_EXPECTS(options.warmup_s >= 0, "--warmup must be >= 0");
-  const pipeline_config config = config_for_rate(base, rate, options.duration_s + options.warmup_s);
+  TROVE_EXPECTS(options.source == "synthetic" || options.source == "kafka",
+                "--source must be synthetic or kafka");
+  pipeline_config config = config_for_rate(base, rate, options.duration_s + options.warmup_s);
+  if (options.size_tables) size_tables_for_run(config);
   load_run run;
   run.offered_rate = rate;
   run.events = config.source.synthetic.events;
   run.duration_s = static_cast<double>(run.events) / rate;
 
-  load_observer observer(rate, config.emit, config.source.synthetic.start_time_ms,
-                         options.warmup_s);
+  // Kafka: a fresh broker per run (the mock cluster keeps everything in memory), one topic, and
+  // the generator on a producer thread instead of the pipeline's source thread.
+  const bool kafka = options.source == "kafka";
+  TROVE_EXPECTS(!kafka || options.kafka_partitions > 0, "--partitions must be > 0");
+  const io::synthetic_options generated = to_synthetic_options(config.source.synthetic);
+  std::unique_ptr<io::dev_broker> broker;
+  if (kafka) {
+    broker = std::make_unique<io::dev_broker>(
+        1, std::vector<io::dev_topic>{{"events", options.kafka_partitions}});
+    config = kafka_config_for(config, broker->bootstrap_servers(), "events", "trove-bench");
+  }
+
+  load_observer observer(rate, config.emit, generated.start_time_ms, options.warmup_s,
+                         kafka ? options.kafka_partitions : 0);
   // One sample per batch: linger closes a batch at least every linger ms; x4 for slack.
   const double linger_s =
       std::max<double>(0.001, static_cast<double>(config.batch.linger_ms) / 1000);
@@ -315,16 +479,68 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
   ro.quiet = true;
   ro.observers.push_back(&observer);
 
-  // Progress: which rate, how far along, what latency so far (every second).
+  // Kafka: once the consumer has its partitions, produce open loop: event k due k/rate after
+  // the start, to partition k % P.
+  std::atomic<bool> cancel_producer{false};
+  std::atomic<bool> produced_all{false};
+  std::string producer_error;
+  std::thread producer;
+  if (kafka) {
+    producer = std::thread([&] {
+      while (!observer.source_ready() && !cancel_producer.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (cancel_producer.load()) return;
+      try {
+        io::synthetic_generator gen(generated);
+        io::kafka_producer out({broker->bootstrap_servers(), "events", {}});
+        produce_plan plan;
+        plan.rate = rate;
+        plan.partitions = options.kafka_partitions;
+        plan.cancel = &cancel_producer;
+        const auto start = observer_clock::now();
+        observer.kafka_schedule_start(start);
+        produce_events(gen, out, plan, start);
+        produced_all.store(!cancel_producer.load());
+      } catch (const std::exception& e) {
+        producer_error = e.what();
+        request_stop();
+      }
+    });
+  }
+
+  // Progress: which rate, how far along, what latency so far (every second). Kafka: the run is
+  // over when every event reached the sink (or was lost), so this thread also stops it.
   std::mutex mutex;
   std::condition_variable wake;
   bool finished = false;
+  bool stalled = false;
   const auto begin = observer_clock::now();
   std::thread reporter([&] {
-    if (!options.progress) return;
+    if (!options.progress && !kafka) return;
     std::unique_lock lock(mutex);
-    while (!wake.wait_for(lock, std::chrono::seconds(1), [&] { return finished; })) {
-      const double elapsed = seconds_between(begin, observer_clock::now());
+    auto last_report = observer_clock::now();
+    auto last_change = last_report;
+    std::uint64_t last_done = 0;
+    bool stop_sent = false;
+    const auto tick = kafka ? std::chrono::milliseconds(20) : std::chrono::milliseconds(1000);
+    while (!wake.wait_for(lock, tick, [&] { return finished; })) {
+      const auto now = observer_clock::now();
+      if (kafka && !stop_sent) {
+        const std::uint64_t seen = observer.done_events() + observer.lost_events();
+        if (seen != last_done) last_change = now;
+        last_done = seen;
+        // No progress for 30 s after the last event was produced: the run is stuck.
+        const bool stuck = produced_all.load() && now - last_change > std::chrono::seconds(30);
+        if (seen >= run.events || stuck) {
+          stalled = seen < run.events;
+          stop_sent = true;
+          request_stop();
+        }
+      }
+      if (!options.progress || now - last_report < std::chrono::seconds(1)) continue;
+      last_report = now;
+      const double elapsed = seconds_between(begin, now);
       const std::uint64_t done = observer.done_events();
       fmt::print(options.progress,
                  "[bench]   {:>5.1f}/{:.1f} s  {} of {} events at the sink ({:.0f}%)  "
@@ -349,12 +565,20 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
   }
   const double cpu_after = process_cpu_seconds();
   const double machine_after = machine_busy_seconds();
+  cancel_producer.store(true);
+  if (producer.joinable()) producer.join();
   {
     std::lock_guard lock(mutex);
     finished = true;
   }
   wake.notify_all();
   reporter.join();
+  run.lost_events = observer.lost_events();
+  if (run.error.empty() && !producer_error.empty()) run.error = "producer: " + producer_error;
+  if (run.error.empty() && stalled) {
+    run.error = fmt::format("only {} of {} events reached the sink; nothing moved for 30 s",
+                            observer.done_events() + observer.lost_events(), run.events);
+  }
   if (device && !observer.device_.empty()) *device = observer.device_;
 
   const histogram& h = observer.latency();
@@ -497,12 +721,12 @@ double run_baseline(const pipeline_config& base, std::uint64_t events, double du
 }
 
 load_report run_load(const load_options& options) {
-  if (options.source != "synthetic") {
-    // The Kafka case (events through the embedded broker, plus the raw consume rate as its
-    // baseline) plugs in here once the Kafka source exists: same observer, same report.
-    throw logic_error("trove bench --source " + options.source +
-                      ": only the in-process synthetic source is measured so far (the Kafka "
-                      "case through the embedded broker is the next step)");
+  if (options.source != "synthetic" && options.source != "kafka") {
+    throw logic_error("trove bench --source " + options.source + ": must be synthetic or kafka");
+  }
+  const bool kafka = options.source == "kafka";
+  if (kafka && options.kafka_partitions <= 0) {
+    throw logic_error("trove bench --partitions must be > 0");
   }
   TROVE_EXPECTS(options.duration_s > 0, "--duration must be > 0");
   TROVE_EXPECTS(options.p99_bound_ms > 0, "--p99-bound must be > 0");
@@ -515,6 +739,8 @@ load_report run_load(const load_options& options) {
   report.p99_bound_ms = options.p99_bound_ms;
   report.min_achieved_ratio = options.min_achieved_ratio;
   report.source = options.source;
+  report.kafka_partitions = kafka ? options.kafka_partitions : 0;
+  report.size_tables = options.size_tables;
   report.emit = to_string(options.config.emit);
   if (options.config.emit == emit_mode::final &&
       static_cast<double>(options.config.window.size_ms) >= options.duration_s * 1000) {
@@ -539,6 +765,24 @@ load_report run_load(const load_options& options) {
     if (options.progress) {
       fmt::print(options.progress, "[bench] absl baseline: {} events/s ({} groups)\n",
                  human_rate(report.baseline_events_per_second), report.baseline_groups);
+    }
+  }
+
+  if (kafka && options.raw_consume_events > 0) {
+    if (options.progress) {
+      fmt::print(options.progress,
+                 "[bench] raw consume baseline: {} events through the embedded broker ({} "
+                 "partitions) ...\n",
+                 options.raw_consume_events, options.kafka_partitions);
+      std::fflush(options.progress);
+    }
+    report.raw_consume_events = options.raw_consume_events;
+    report.raw_consume_events_per_second =
+        run_raw_consume(options.config, options.raw_consume_events, options.kafka_partitions,
+                        options.duration_s);
+    if (options.progress) {
+      fmt::print(options.progress, "[bench] raw consume: {} events/s\n",
+                 human_rate(report.raw_consume_events_per_second));
     }
   }
 
@@ -587,9 +831,16 @@ load_report run_load(const load_options& options) {
     report.ratio_vs_baseline =
         report.max_sustainable_events_per_second / report.baseline_events_per_second;
   }
+  if (report.raw_consume_events_per_second > 0) {
+    report.ratio_vs_raw_consume =
+        report.max_sustainable_events_per_second / report.raw_consume_events_per_second;
+  }
   const double last_rate = report.runs.empty() ? 0 : report.runs.back().offered_rate;
-  report.config_yaml =
-      to_yaml(config_for_rate(options.config, last_rate > 0 ? last_rate : 1, options.duration_s));
+  pipeline_config last =
+      config_for_rate(options.config, last_rate > 0 ? last_rate : 1, options.duration_s);
+  if (options.size_tables) size_tables_for_run(last);
+  if (kafka) last = kafka_config_for(last, "(embedded broker of the run)", "events", "trove-bench");
+  report.config_yaml = to_yaml(last);
   return report;
 }
 
@@ -605,8 +856,14 @@ std::string to_json(const load_report& report) {
   out += fmt::format("  \"baseline_events\": {},\n", report.baseline_events);
   out += fmt::format("  \"baseline_groups\": {},\n", report.baseline_groups);
   out += fmt::format("  \"ratio_vs_baseline\": {:.4f},\n", finite(report.ratio_vs_baseline));
+  out += fmt::format("  \"raw_consume_events_per_second\": {:.1f},\n",
+                     finite(report.raw_consume_events_per_second));
+  out += fmt::format("  \"raw_consume_events\": {},\n", report.raw_consume_events);
+  out += fmt::format("  \"ratio_vs_raw_consume\": {:.4f},\n", finite(report.ratio_vs_raw_consume));
   out += fmt::format("  \"emit\": {},\n", json_string(report.emit));
   out += fmt::format("  \"source\": {},\n", json_string(report.source));
+  out += fmt::format("  \"kafka_partitions\": {},\n", report.kafka_partitions);
+  out += fmt::format("  \"size_tables\": {},\n", report.size_tables ? "true" : "false");
   out += fmt::format("  \"duration_s\": {},\n", report.duration_s);
   out += fmt::format("  \"p99_bound_ms\": {},\n", report.p99_bound_ms);
   out += fmt::format("  \"min_achieved_ratio\": {},\n", report.min_achieved_ratio);
@@ -636,7 +893,7 @@ std::string to_json(const load_report& report) {
         "\"ready_queue_mean\": {:.3f}, \"ready_queue_max\": {}, \"out_queue_mean\": {:.3f}, "
         "\"out_queue_max\": {}, \"peak_rss_bytes\": {}, \"state_bytes_peak\": {}, "
         "\"cpu_seconds\": {:.3f}, \"cpu_cores_used\": {:.3f}, \"table_rebuilds\": {}, "
-        "\"other_cpu_cores\": {:.3f}, "
+        "\"other_cpu_cores\": {:.3f}, \"lost_events\": {}, "
         "\"rebuild_at_s\": [{}], \"error\": {}}}",
         r.offered_rate, finite(r.achieved_rate), finite(r.rows_out_per_s), r.events, r.duration_s,
         r.wall_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, finite(r.mean_ms),
@@ -645,7 +902,7 @@ std::string to_json(const load_report& report) {
         r.batch_rows_mean, r.batch_rows_max, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms,
         r.encode_ms, r.sink_ms, r.ready_queue_mean, r.ready_queue_max, r.out_queue_mean,
         r.out_queue_max, r.peak_rss_bytes, r.state_bytes_peak, r.cpu_seconds,
-        finite(r.cpu_cores_used), r.table_rebuilds, finite(r.other_cpu_cores),
+        finite(r.cpu_cores_used), r.table_rebuilds, finite(r.other_cpu_cores), r.lost_events,
         fmt::join(r.rebuild_at_s, ", "), json_string(r.error));
   }
   out += "\n  ]\n}\n";
@@ -654,12 +911,19 @@ std::string to_json(const load_report& report) {
 
 std::string to_markdown(const load_report& report) {
   std::string out;
+  const std::string source =
+      report.source == "kafka"
+          ? fmt::format("kafka (the generator produces open loop into the embedded broker, {} "
+                        "partitions, in this process; the pipeline consumes it)",
+                        report.kafka_partitions)
+          : report.source + " (in process)";
   out += fmt::format(
-      "trove {} load harness, {}, source {} (in process), emit {}, {} s per rate (after {} s of "
-      "warm-up whose latencies are not recorded), sustainable = "
+      "trove {} load harness, {}, source {}, emit {}, {} s per rate (after {} s of "
+      "warm-up whose latencies are not recorded){}, sustainable = "
       "p99 ≤ {} ms, achieved ≥ {:.0f}% of offered and no growing backlog. Machine: {}, {} cores, "
       "{:.1f} GiB. Started {}.\n\n",
-      report.version, report.device, report.source, report.emit, report.duration_s, report.warmup_s,
+      report.version, report.device, source, report.emit, report.duration_s, report.warmup_s,
+      report.size_tables ? ", tables sized for each run's events up front (--size-tables)" : "",
       report.p99_bound_ms, report.min_achieved_ratio * 100, report.machine.cpu_model,
       report.machine.cores, static_cast<double>(report.machine.memory_bytes) / (1ull << 30),
       report.started_utc);
@@ -708,6 +972,13 @@ std::string to_markdown(const load_report& report) {
         report.ratio_vs_baseline);
   } else {
     out += ".\n";
+  }
+  if (report.raw_consume_events_per_second > 0) {
+    out += fmt::format(
+        "\nRaw consume baseline (a bare consumer reading {} events of the same broker to the end, "
+        "no decoding): {} events/s; max sustainable ÷ raw consume = {:.2f}.\n",
+        report.raw_consume_events, human_rate(report.raw_consume_events_per_second),
+        report.ratio_vs_raw_consume);
   }
   out += "\nEffective config (rate and events of the last run):\n\n```yaml\n" + report.config_yaml +
          "```\n";

@@ -43,7 +43,18 @@ struct load_options {
   double min_achieved_ratio = 0.95;  ///< sustainable: achieved ≥ this × offered
   /// Events for the absl baseline (same generator settings as the runs); 0 = no baseline.
   std::uint64_t baseline_events = 10'000'000;
-  std::string source = "synthetic";  ///< "synthetic" (in process); "kafka" is the next step
+  /// "synthetic": the generator inside the pipeline's source thread; "kafka": the generator
+  /// produces open loop into a fresh topic of the embedded broker (librdkafka's mock cluster, in
+  /// this process) and the pipeline consumes it with its Kafka source, as `trove run` would.
+  std::string source = "synthetic";
+  int kafka_partitions = 32;  ///< kafka: partitions of the topic (the broker keeps ~5 MiB each)
+  /// kafka: events for the raw-consume baseline (a bare consumer reading a topic of this many
+  /// events to its end, no decoding); 0 = skip it.
+  std::uint64_t raw_consume_events = 1'000'000;
+  /// Size the dedup set and the aggregation table for each run's events up front (the steady
+  /// state of a long-running deployment whose tables have grown, or one configured with
+  /// dedup.initial_capacity and window.initial_capacity): no growth pauses during the run.
+  bool size_tables = false;
   std::FILE* progress = stderr;      ///< progress lines (null: none)
 };
 
@@ -79,6 +90,9 @@ struct load_run {
   /// shared machine's noise, reported so that a slow run can be told from a busy neighbour.
   double other_cpu_cores = 0;
   std::uint64_t table_rebuilds = 0;  ///< dedup + aggregation table rebuilds (growth) in the run
+  /// kafka: events the broker deleted before the pipeline read them (it keeps ~5 MiB per
+  /// partition); non-zero makes the run unsustainable.
+  std::uint64_t lost_events = 0;
   /// When each rebuild was seen (s since the schedule start; the batch after it), to line up
   /// with the timeline's latency spikes.
   std::vector<double> rebuild_at_s;
@@ -107,6 +121,12 @@ struct load_report {
   std::uint64_t baseline_events = 0;
   std::size_t baseline_groups = 0;
   double ratio_vs_baseline = 0;  ///< max sustainable ÷ baseline
+  /// kafka: a bare consumer's rate reading raw_consume_events from the same broker (0: not run).
+  double raw_consume_events_per_second = 0;
+  std::uint64_t raw_consume_events = 0;
+  double ratio_vs_raw_consume = 0;  ///< max sustainable ÷ raw consume
+  int kafka_partitions = 0;         ///< kafka: partitions of each run's topic
+  bool size_tables = false;
   std::string config_yaml;       ///< effective config of the runs (rate/events of the last run)
   std::string emit;              ///< "update" or "final"
   std::string device;
@@ -152,8 +172,25 @@ std::vector<double> next_sweep_rates(const std::vector<load_run>& runs,
 double run_baseline(const pipeline_config& base, std::uint64_t events, double duration_s,
                     std::size_t* groups = nullptr);
 
-/// @brief Runs the rates (or the sweep) and the baseline.
-/// @throws trove::logic_error for unusable options (e.g. a non-synthetic --source)
+/// @brief The pipeline config of one Kafka run: `base` (a config_for_rate()) reading `topic` of
+/// the broker at `brokers` from the earliest offset in consumer group `group`.
+pipeline_config kafka_config_for(const pipeline_config& base, const std::string& brokers,
+                                 const std::string& topic, const std::string& group);
+
+/// @brief Sizes the dedup set and the aggregation table of a config_for_rate() config for all of
+/// its events (every event a new dedup key; at most min(events, keys × types) groups per window).
+void size_tables_for_run(pipeline_config& config);
+
+/// @brief The raw consume rate: `events` of the runs' generator produced into a fresh topic of
+/// `partitions` partitions of a new embedded broker (not timed), then read to its end by a bare
+/// consumer (librdkafka's high-level consumer in batch polls, no decoding), timed from its first
+/// message to its last. Returns events/s.
+/// @throws std::runtime_error when not every event came back
+double run_raw_consume(const pipeline_config& base, std::uint64_t events, int partitions,
+                       double duration_s);
+
+/// @brief Runs the rates (or the sweep) and the baselines.
+/// @throws trove::logic_error for unusable options (e.g. an unknown --source)
 load_report run_load(const load_options& options);
 
 /// @brief The report as JSON (results.json).

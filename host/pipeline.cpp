@@ -408,7 +408,15 @@ class pipeline {
         if (range) range->last = std::max(range->last, pos[row].offset);
       }
     }
-    if (consumer_) item.assigned = consumer_->take_new_assignments();
+    if (consumer_) {
+      item.assigned = consumer_->take_new_assignments();
+      if (!options_.observers.empty()) {
+        item.report.offsets.reserve(item.offsets.size());
+        for (const auto& r : item.offsets) {
+          item.report.offsets.push_back({r.partition, r.first, r.last});
+        }
+      }
+    }
     batch = nullptr;
     return ready_.push(std::move(item));
   }
@@ -422,6 +430,22 @@ class pipeline {
       if (r.partition == pos.partition) return r;
     }
     return ranges.emplace_back(offset_tracker::range{pos.partition, pos.offset, pos.offset});
+  }
+
+  /// How long a Kafka poll may wait. librdkafka's batch consume returns only when it has the
+  /// messages asked for or the timeout passed, and its records are decoded (and the batch
+  /// opened) after it returns: an empty batch polls for half of batch.linger, so that a record
+  /// waits at most ~1.5 linger before its batch goes to the device; an open one polls until its
+  /// linger is up. At most 100 ms, so that stop requests and commits are seen.
+  int poll_timeout_ms(const io::host_batch* batch, clock_type::time_point opened) const {
+    const std::int64_t linger = config_.batch.linger_ms;
+    std::int64_t wait = linger / 2;
+    if (batch->size() > 0) {
+      const auto waited =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - opened);
+      wait = linger - waited.count();
+    }
+    return static_cast<int>(std::clamp<std::int64_t>(wait, 1, 100));
   }
 
   /// Whether a non-empty batch opened at `opened` has waited batch.linger.
@@ -554,7 +578,7 @@ class pipeline {
     };
     while (batch && !stop_flag.load(std::memory_order_relaxed)) {
       const std::size_t room = std::max<std::size_t>(1, batch->capacity() - batch->size());
-      consumer_->poll(std::min<std::size_t>(room, 65'536), 100, handle);
+      consumer_->poll(std::min<std::size_t>(room, 65'536), poll_timeout_ms(batch, opened), handle);
       if (!batch) return;
       if (!announced && consumer_->assigned()) {
         announced = true;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/table_stats.hpp"
 
@@ -24,6 +25,13 @@ struct run_stats;
 
 /// @brief Clock of every time point the pipeline reports.
 using observer_clock = std::chrono::steady_clock;
+
+/// @brief The offsets first..last (inclusive) of one source partition in a batch.
+struct offset_span {
+  std::int32_t partition = 0;  ///< dense source-partition id (topic index << 20 | partition)
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+};
 
 /// @brief What the pipeline knows about one batch once its results were handed to the sink.
 struct batch_report {
@@ -49,6 +57,9 @@ struct batch_report {
   std::uint64_t rows_out = 0;         ///< result rows this batch produced
   std::size_t ready_queue_depth = 0;  ///< batches waiting for the device when it was picked up
   std::size_t out_queue_depth = 0;    ///< result sets waiting for the sink when it was written
+  /// Kafka source (filled only when there are observers): each partition's offsets in the batch,
+  /// records dead-lettered before the batch included.
+  std::vector<offset_span> offsets;
   /// The batch's result rows, valid only during on_batch() (e.g. window_end of each final row).
   const io::result_batch* result_rows = nullptr;
 };

@@ -165,8 +165,11 @@ kafka_consumer::kafka_consumer(const kafka_consumer_options& options)
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", options.start == kafka_start_from::latest ? "latest" : "earliest"},
       {"enable.partition.eof", "true"},
-      // A fetch waits at most 50 ms for data (librdkafka's default is 500): results latency.
-      {"fetch.wait.max.ms", "50"},
+      // A fetch waits at most 10 ms for data (librdkafka's default is 500): results latency.
+      // With 50 the load harness measured p50/p99 of 46/93 ms at 100k events/s through the dev
+      // broker, with 10 23/43 ms; a broker with data answers at once either way, so the cost is
+      // only more fetch requests while a topic is idle.
+      {"fetch.wait.max.ms", "10"},
       // Keep fetching ahead while trove decodes and aggregates: with librdkafka's default (100k
       // messages per partition) the local queue ran dry between fetches and a 1M-event backlog
       // took 2.5-3.5 s instead of 1.1-1.6 s. Memory stays bounded by queued.max.messages.kbytes

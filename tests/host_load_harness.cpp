@@ -193,12 +193,86 @@ TEST(LoadHarness, EmitFinalMeasuresWindowEndToEmission) {
   EXPECT_GE(r.p50_ms, 0);
 }
 
-TEST(LoadHarness, NonSyntheticSourceIsAConfigurationError) {
+TEST(LoadHarness, UnknownSourceIsAConfigurationError) {
+  load_options o;
+  o.config = default_load_config();
+  o.source = "pulsar";
+  o.progress = nullptr;
+  EXPECT_THROW(run_load(o), trove::logic_error);
+}
+
+TEST(LoadHarness, SizedTablesDoNotGrowDuringTheRun) {
+  load_options o;
+  o.duration_s = 0.5;
+  o.progress = nullptr;
+  pipeline_config base = default_load_config();
+  base.dedup->initial_capacity = 1024;
+  base.window.initial_capacity = 1024;
+  const load_run grown = run_at_rate(base, 20'000, o);
+  ASSERT_TRUE(grown.error.empty()) << grown.error;
+  EXPECT_GT(grown.table_rebuilds, 0u);  // 10000 events do not fit 1024 slots
+  o.size_tables = true;
+  const load_run sized = run_at_rate(base, 20'000, o);
+  ASSERT_TRUE(sized.error.empty()) << sized.error;
+  EXPECT_EQ(sized.table_rebuilds, 0u);
+  EXPECT_EQ(sized.accepted, grown.accepted);
+  EXPECT_EQ(sized.duplicate, grown.duplicate);  // (rows_out of emit update follows the batching)
+}
+
+// Through the embedded broker: event k goes to partition k % P at offset k / P, and the observer
+// maps every (partition, offset) span back to event indices. With a warm-up the exact number of
+// measured events tells whether that mapping is right (offsets taken as event indices would
+// leave 4 × (1500 - 1000) = 2000 instead of 5000).
+TEST(LoadHarness, KafkaRunMeasuresEveryEventThroughTheBroker) {
+  load_options o;
+  o.source = "kafka";
+  o.kafka_partitions = 4;
+  o.duration_s = 0.5;
+  o.warmup_s = 0.1;
+  o.progress = nullptr;
+  o.p99_bound_ms = 60'000;
+  const load_run r = run_at_rate(default_load_config(), 10'000, o);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(r.events, 6000u);
+  EXPECT_EQ(r.lost_events, 0u);
+  EXPECT_EQ(r.accepted + r.duplicate + r.late, r.events);
+  EXPECT_GT(r.duplicate, 0u);
+  EXPECT_EQ(r.latency_samples, 5000u);  // events 1000 .. 5999
+  EXPECT_GE(r.p50_ms, 0);
+  EXPECT_LE(r.p50_ms, r.p99_ms);
+  EXPECT_LE(r.p99_ms, r.max_ms);
+  EXPECT_GT(r.batches, 0u);
+}
+
+TEST(LoadHarness, KafkaReportHasTheRawConsumeBaseline) {
   load_options o;
   o.config = default_load_config();
   o.source = "kafka";
+  o.kafka_partitions = 2;
+  o.rates = {5000, 8000};  // two runs: each gets a fresh broker and a clean stop
+  o.duration_s = 0.3;
+  o.baseline_events = 0;
+  o.raw_consume_events = 5000;
+  o.p99_bound_ms = 60'000;
   o.progress = nullptr;
-  EXPECT_THROW(run_load(o), trove::logic_error);
+  const load_report report = run_load(o);
+  ASSERT_EQ(report.runs.size(), 2u);
+  for (const auto& run : report.runs) {
+    EXPECT_TRUE(run.error.empty()) << run.error;
+    EXPECT_EQ(run.latency_samples, run.events);
+  }
+  EXPECT_EQ(report.raw_consume_events, 5000u);
+  EXPECT_GT(report.raw_consume_events_per_second, 0);
+  EXPECT_EQ(report.kafka_partitions, 2);
+  const std::string json = to_json(report);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS);
+  double raw = 0;
+  ASSERT_EQ(doc["raw_consume_events_per_second"].get_double().get(raw), simdjson::SUCCESS);
+  EXPECT_GT(raw, 0);
+  EXPECT_NE(to_markdown(report).find("Raw consume baseline"), std::string::npos);
+  EXPECT_NE(report.config_yaml.find("type: kafka"), std::string::npos);
 }
 
 TEST(LoadHarness, ShortSweepWritesAConsistentReport) {
