@@ -752,7 +752,7 @@ class agg_table_impl final : public agg_table {
   [[nodiscard]] table_stats stats() const override {
     return table_stats{live_, used_, capacity_,
                        capacity_ * layout_.stride + arena_words_ * sizeof(std::uint64_t),
-                       rebuilds_};
+                       rebuilds_, rebuilds_};
   }
 
  private:

@@ -101,6 +101,15 @@ struct dedup_ref {
     return first_seen >= fs_claim_end && !ttl_expired(first_seen, ttl_ms, watermark);
   }
 
+  /// @brief Whether the key has a live entry; for a table no one writes to meanwhile.
+  TROVE_HD bool contains_live(const hash128& key, std::int64_t watermark) const noexcept {
+    for (std::uint64_t pos = home(key);; pos = (pos + 1) & mask) {
+      const Slot& slot = d_slots[pos];
+      if (slot.first_seen == fs_empty) return false;
+      if (slot.holds(key)) return live(slot.first_seen, watermark);
+    }
+  }
+
   /// @brief Finds the key's slot or inserts it, publishing it with first_seen = initial.
   /// @return the slot index, with inserted_bit set when this call inserted it.
   TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t initial) const noexcept {
@@ -278,6 +287,34 @@ struct rehash_fn {
   }
 };
 
+/// @brief Re-inserts a live slot of the old table into the new one; 1 when it did.
+template <class Slot>
+struct migrate_fn {
+  dedup_ref<Slot> from;
+  dedup_ref<Slot> to;
+  std::int64_t watermark;
+  TROVE_HD std::uint64_t operator()(std::size_t pos) const noexcept {
+    const Slot& slot = from.d_slots[pos];
+    if (!from.live(slot.first_seen, watermark)) return 0;
+    return (to.find_or_insert(slot.get(), slot.first_seen) & inserted_bit) ? 1 : 0;
+  }
+};
+
+/// @brief While the old table migrates: a row whose key is live there is a duplicate (its entry
+/// may not have moved yet). The old table is frozen, so the order of rows does not matter.
+template <class Slot>
+struct dedup_old_fn {
+  dedup_ref<Slot> old;
+  const hash128* d_keys;
+  std::uint8_t* d_status;
+  std::int64_t watermark;
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+    if (d_status[row] == status_accepted && old.contains_live(d_keys[row], watermark)) {
+      d_status[row] = status_duplicate;
+    }
+  }
+};
+
 /// @brief The owning dedup set for one backend's execution context and slot layout.
 template <class Exec, class Slot>
 class dedup_set_impl final : public dedup_set {
@@ -302,13 +339,15 @@ class dedup_set_impl final : public dedup_set {
     if (n == 0) return 0;
     exec_.stream = stream;
     TROVE_EXPECTS(n < (std::size_t{1} << 32), "a batch must hold fewer than 2^32 rows");
-    if (static_cast<double>(used_ + n) > options_.max_load * static_cast<double>(capacity_)) {
-      rebuild(watermark, n);
+    make_room(watermark, n);
+    const auto rows = thrust::counting_iterator<std::size_t>(0);
+    if (phase_ == growth_phase::migrating) {
+      thrust::for_each(exec_.policy(), rows, rows + n,
+                       dedup_old_fn<Slot>{old_ref(), d_keys, d_status, watermark});
     }
     if (!Exec::owner_partitioned && candidates_.size() < n * sizeof(std::uint64_t)) {
       candidates_ = device_buffer(*exec_.be, n * sizeof(std::uint64_t) * 2, stream);
     }
-    const auto rows = thrust::counting_iterator<std::size_t>(0);
     if constexpr (Exec::owner_partitioned) {
       const dedup_owned_pass<Slot> pass{ref(), d_keys, d_event_time, d_status, watermark, n};
       used_ += exec_.owned(capacity_, pass);
@@ -327,15 +366,50 @@ class dedup_set_impl final : public dedup_set {
   }
 
   [[nodiscard]] table_stats stats() const override {
-    return table_stats{used_, used_, capacity_, capacity_ * sizeof(Slot), rebuilds_};
+    const std::size_t entries = used_ + old_remaining();
+    std::size_t bytes = capacity_ * sizeof(Slot);
+    if (phase_ == growth_phase::filling) bytes += fresh_capacity_ * sizeof(Slot);
+    if (phase_ == growth_phase::migrating) bytes += old_capacity_ * sizeof(Slot);
+    return table_stats{entries, entries, capacity_, bytes, rebuilds_, blocking_rebuilds_};
   }
 
  private:
+  /// Where an incremental rebuild is (see dedup_set.hpp); each phase advances one slice of
+  /// 1/incremental_steps per batch.
+  enum class growth_phase {
+    idle,
+    counting,   // live entries of slots_ counted, slice by slice (inserts go on meanwhile)
+    filling,    // fresh_ allocated and set to empty, slice by slice
+    migrating,  // slots_ is the new table; old_ is frozen and moves into it slice by slice
+  };
+
   dedup_ref<Slot> ref() const noexcept {
     return dedup_ref<Slot>{slots_.template as<Slot>(), capacity_ - 1, options_.ttl_ms};
   }
+  dedup_ref<Slot> old_ref() const noexcept {
+    return dedup_ref<Slot>{old_.template as<Slot>(), old_capacity_ - 1, options_.ttl_ms};
+  }
+  /// Entries of the old table not migrated yet (an upper bound: expired ones included).
+  std::size_t old_remaining() const noexcept {
+    if (phase_ != growth_phase::migrating) return 0;
+    const double left = 1.0 - static_cast<double>(cursor_) / static_cast<double>(old_capacity_);
+    return static_cast<std::size_t>(static_cast<double>(old_used_) * left);
+  }
+  /// Slots a phase advances for a batch of n rows: `remaining` slots of work left before the
+  /// table in use runs out of its `room` (slots until max_load). At least slots_per_row × n, and
+  /// enough to finish while half of the room is left (every row may insert).
+  std::size_t slice(std::size_t remaining, std::size_t room, std::size_t n) const noexcept {
+    const std::size_t least = std::max<std::size_t>(1, options_.incremental_slots_per_row * n);
+    const std::size_t batches = std::max<std::size_t>(1, room / (2 * std::max<std::size_t>(1, n)));
+    return std::max(least, (remaining + batches - 1) / batches);
+  }
+  /// Slots of `capacity` under max_load not yet used by `used` + `reserved`.
+  std::size_t room(std::size_t capacity, std::size_t used, std::size_t reserved) const noexcept {
+    const auto limit = static_cast<std::size_t>(options_.max_load * static_cast<double>(capacity));
+    return limit > used + reserved ? limit - used - reserved : 0;
+  }
 
-  device_buffer allocate_slots(std::size_t capacity, std::size_t live) {
+  void check_cap(std::size_t capacity, std::size_t live) const {
     const std::size_t bytes = capacity * sizeof(Slot);
     if (bytes > options_.max_bytes) {
       throw capacity_error("dedup table needs " + std::to_string(bytes) + " bytes (" +
@@ -344,21 +418,24 @@ class dedup_set_impl final : public dedup_set {
                            std::to_string(options_.max_bytes) +
                            "; raise dedup.max_bytes or lower dedup.ttl");
     }
-    device_buffer buffer(*exec_.be, bytes, exec_.stream);
+  }
+
+  void fill_empty(device_buffer& buffer, std::size_t from, std::size_t to) {
     Slot empty{};
     empty.first_seen = fs_empty;
-    thrust::fill_n(exec_.policy(), buffer.template as<Slot>(), capacity, empty);
+    thrust::fill_n(exec_.policy(), buffer.template as<Slot>() + from, to - from, empty);
+  }
+
+  device_buffer allocate_slots(std::size_t capacity, std::size_t live) {
+    check_cap(capacity, live);
+    device_buffer buffer(*exec_.be, capacity * sizeof(Slot), exec_.stream);
+    fill_empty(buffer, 0, capacity);
     return buffer;
   }
 
-  /// Drops expired entries and grows so that the live entries plus the next batch stay well under
-  /// max_load (at most 3/4 of it, so rebuilds do not follow each other batch after batch).
-  void rebuild(std::int64_t watermark, std::size_t incoming) {
-    const auto positions = thrust::counting_iterator<std::size_t>(0);
-    const dedup_ref<Slot> old_ref = ref();
-    const std::size_t live = thrust::transform_reduce(
-        exec_.policy(), positions, positions + capacity_, live_slot_fn<Slot>{old_ref, watermark},
-        std::uint64_t{0}, thrust::plus<std::uint64_t>());
+  /// The capacity (from capacity_ up) for `live` entries plus `incoming` under max_load: at most
+  /// 3/4 of it, so that rebuilds do not follow each other batch after batch.
+  std::size_t capacity_for(std::size_t live, std::size_t incoming) const noexcept {
     std::size_t capacity = capacity_;
     // Grow four-fold: a growing key set (a ttl longer than the data seen so far) then pays for
     // half as many rebuilds and freshly zeroed pages as with doubling.
@@ -371,6 +448,110 @@ class dedup_set_impl final : public dedup_set {
                0.75 * options_.max_load * static_cast<double>(capacity / 2)) {
       capacity /= 2;  // four-fold would pass the cap but two-fold fits: take two-fold
     }
+    return capacity;
+  }
+
+  /// Before a batch of n rows: advances an incremental rebuild by one slice, or starts one, or
+  /// rebuilds at once when the batch would otherwise push the load past max_load. Afterwards
+  /// slots_ has room for the batch.
+  void make_room(std::int64_t watermark, std::size_t n) {
+    const double limit = options_.max_load * static_cast<double>(capacity_);
+    const auto positions = thrust::counting_iterator<std::size_t>(0);
+    if (phase_ == growth_phase::idle) {
+      if (static_cast<double>(used_ + n) > limit) {
+        rebuild(watermark, n);
+        return;
+      }
+      if (capacity_ < options_.incremental_min_slots || incremental_blocked_ ||
+          static_cast<double>(used_ + n) <=
+              options_.incremental_start_load * static_cast<double>(capacity_)) {
+        return;
+      }
+      phase_ = growth_phase::counting;
+      cursor_ = 0;
+      counted_live_ = 0;
+      used_at_count_ = used_;
+    }
+    if (phase_ == growth_phase::counting || phase_ == growth_phase::filling) {
+      if (static_cast<double>(used_ + n) > limit) {  // the batch does not fit: give up, rebuild
+        fresh_ = device_buffer();
+        phase_ = growth_phase::idle;
+        rebuild(watermark, n);
+        return;
+      }
+    }
+    if (phase_ == growth_phase::counting) {
+      // Work left: the rest of the count and the fill of a table (estimated) four times larger.
+      const std::size_t end = std::min(
+          capacity_, cursor_ + slice(capacity_ - cursor_ + 4 * capacity_, room(capacity_, used_, n), n));
+      counted_live_ += thrust::transform_reduce(
+          exec_.policy(), positions + cursor_, positions + end,
+          live_slot_fn<Slot>{ref(), watermark}, std::uint64_t{0}, thrust::plus<std::uint64_t>());
+      cursor_ = end;
+      if (cursor_ < capacity_) return;
+      // Entries inserted while counting are live (some may have been counted too: an upper
+      // bound). The new table must also take the inserts of the fill and migrate phases.
+      const std::size_t live = counted_live_ + (used_ - used_at_count_);
+      // Until it is filled, the old table takes inserts, at most its room.
+      const std::size_t incoming = room(capacity_, used_, 0) + n;
+      fresh_capacity_ = capacity_for(live, incoming);
+      if (fresh_capacity_ * sizeof(Slot) > options_.max_bytes) {
+        // Only a rebuild at the last moment (exact live count, one batch) may fit under the cap.
+        phase_ = growth_phase::idle;
+        incremental_blocked_ = true;
+        return;
+      }
+      fresh_ = device_buffer(*exec_.be, fresh_capacity_ * sizeof(Slot), exec_.stream);
+      phase_ = growth_phase::filling;
+      cursor_ = 0;
+      return;
+    }
+    if (phase_ == growth_phase::filling) {
+      const std::size_t end = std::min(
+          fresh_capacity_,
+          cursor_ + slice(fresh_capacity_ - cursor_, room(capacity_, used_, n), n));
+      fill_empty(fresh_, cursor_, end);
+      cursor_ = end;
+      if (cursor_ < fresh_capacity_) return;
+      // The new table takes the inserts from this batch on; the old one is frozen.
+      old_ = std::move(slots_);
+      old_capacity_ = capacity_;
+      old_used_ = used_;
+      slots_ = std::move(fresh_);
+      capacity_ = fresh_capacity_;
+      used_ = 0;
+      phase_ = growth_phase::migrating;
+      cursor_ = 0;
+    }
+    // Migrating: one slice, or all that is left when the new table could not otherwise take
+    // the batch and the rest of the old one.
+    const double new_limit = options_.max_load * static_cast<double>(capacity_);
+    const bool rush = static_cast<double>(used_ + n + old_remaining()) > new_limit;
+    const std::size_t end =
+        rush ? old_capacity_
+             : std::min(old_capacity_,
+                        cursor_ + slice(old_capacity_ - cursor_,
+                                        room(capacity_, used_ + old_remaining(), n), n));
+    used_ += thrust::transform_reduce(exec_.policy(), positions + cursor_, positions + end,
+                                      migrate_fn<Slot>{old_ref(), ref(), watermark},
+                                      std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    cursor_ = end;
+    if (cursor_ < old_capacity_) return;
+    old_ = device_buffer();
+    phase_ = growth_phase::idle;
+    ++rebuilds_;
+    if (static_cast<double>(used_ + n) > new_limit) rebuild(watermark, n);
+  }
+
+  /// At once: drops expired entries and grows so that the live entries plus the next batch stay
+  /// well under max_load.
+  void rebuild(std::int64_t watermark, std::size_t incoming) {
+    const auto positions = thrust::counting_iterator<std::size_t>(0);
+    const dedup_ref<Slot> old_ref = ref();
+    const std::size_t live = thrust::transform_reduce(
+        exec_.policy(), positions, positions + capacity_, live_slot_fn<Slot>{old_ref, watermark},
+        std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    const std::size_t capacity = capacity_for(live, incoming);
     device_buffer fresh = allocate_slots(capacity, live);
     const dedup_ref<Slot> new_ref{fresh.template as<Slot>(), capacity - 1, options_.ttl_ms};
     thrust::for_each(exec_.policy(), positions, positions + capacity_,
@@ -379,6 +560,8 @@ class dedup_set_impl final : public dedup_set {
     capacity_ = capacity;
     used_ = live;
     ++rebuilds_;
+    ++blocking_rebuilds_;
+    incremental_blocked_ = false;
   }
 
   Exec exec_;
@@ -388,6 +571,18 @@ class dedup_set_impl final : public dedup_set {
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;
   std::uint64_t rebuilds_ = 0;
+  std::uint64_t blocking_rebuilds_ = 0;
+  // Incremental rebuild (make_room()).
+  growth_phase phase_ = growth_phase::idle;
+  bool incremental_blocked_ = false;  // the cap ruled an incremental rebuild out until a rebuild
+  std::size_t cursor_ = 0;          // next slot of the phase's table
+  std::size_t counted_live_ = 0;    // counting: live entries in slots_[0, cursor_)
+  std::size_t used_at_count_ = 0;   // counting: used_ when it began
+  device_buffer fresh_;             // filling: the new table
+  std::size_t fresh_capacity_ = 0;
+  device_buffer old_;               // migrating: the old table (frozen)
+  std::size_t old_capacity_ = 0;
+  std::size_t old_used_ = 0;
 };
 
 /// @brief The dedup set for the options' key layout.

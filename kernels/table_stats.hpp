@@ -14,6 +14,8 @@ struct table_stats {
   std::size_t capacity = 0;  ///< slots
   std::size_t bytes = 0;     ///< device bytes held (slots and side arrays)
   std::uint64_t rebuilds = 0;
+  /// Rebuilds done at once, before one batch (the others were spread over several batches).
+  std::uint64_t blocking_rebuilds = 0;
   [[nodiscard]] double load_factor() const noexcept {
     return capacity ? static_cast<double>(used) / static_cast<double>(capacity) : 0.0;
   }

@@ -477,6 +477,59 @@ TYPED_TEST(DedupSetTest, GrowsFromTheMinimumToAMillionKeys) {
   EXPECT_EQ(stats.bytes, stats.capacity * this->slot_bytes(true));
 }
 
+// Incremental rebuilds (dedup_set.hpp), forced at every table size, with slices of 1 to 64
+// slots per row: growth and expiry purges run while batches of random keys keep coming (re-sends of
+// keys from earlier batches, copies within a batch, other statuses), so that every phase
+// boundary — counting, filling, migrating with the old table frozen — falls between or under
+// batches; the statuses must equal the model's, batch by batch.
+TYPED_TEST(DedupSetTest, IncrementalRebuildsMatchTheModel) {
+  for (bool exact : {false, true}) {
+    for (std::size_t steps : {1, 4, 16, 64}) {
+      const std::string context =
+          std::string(layout(exact)) + " slots per row " + std::to_string(steps);
+      kernels::dedup_options o;
+      o.ttl_ms = 4000;
+      o.initial_capacity = 1024;
+      o.exact_64bit_keys = exact;
+      o.incremental_min_slots = 0;
+      o.incremental_slots_per_row = steps;
+      auto set = this->be().make_dedup_set(o);
+      dedup_model model(o.ttl_ms);
+      std::mt19937_64 rng(steps * 2 + (exact ? 1 : 0));
+      std::vector<hash128> pool;
+      while (pool.size() < 30'000) pool.push_back(hash128{rng(), exact ? 0 : rng()});
+      const std::uint8_t others[] = {late, filtered, bad};
+      std::size_t most_keys = 0;
+      for (int b = 0; b < 160; ++b) {
+        // Mostly small batches (the incremental path), now and then a large one that forces the
+        // rest of a rebuild at once.
+        const std::size_t n = rng() % 16 == 0 ? 3000 + rng() % 3000 : 1 + rng() % 600;
+        std::vector<hash128> keys;
+        std::vector<std::int64_t> times;
+        std::vector<std::uint8_t> status;
+        while (keys.size() < n) {
+          // New keys early on (growth), a narrowing window of the pool later (re-sends).
+          const std::size_t span = std::min<std::size_t>(pool.size(), 1000 + 250 * b);
+          const hash128 k = pool[rng() % span];
+          const std::size_t copies = 1 + rng() % 3;
+          for (std::size_t c = 0; c < copies && keys.size() < n; ++c) {
+            keys.push_back(k);
+            times.push_back(b * 100 + static_cast<std::int64_t>(rng() % 400));
+            status.push_back(rng() % 10 == 0 ? others[rng() % 3] : accepted);
+          }
+        }
+        this->check(*set, model, keys, times, b * 100 - 300,
+                    context + " batch " + std::to_string(b), status);
+        if (::testing::Test::HasFatalFailure()) return;
+        most_keys = std::max(most_keys, set->stats().entries);
+      }
+      const kernels::table_stats stats = set->stats();
+      EXPECT_GT(stats.rebuilds, stats.blocking_rebuilds) << context << ": none was incremental";
+      EXPECT_GT(most_keys, 4000u) << context << ": the table never grew";
+    }
+  }
+}
+
 TYPED_TEST(DedupSetTest, MemoryCapThrowsBeforeTouchingTheBatch) {
   for (bool exact : {false, true}) {
     const std::size_t cap = 2048 * this->slot_bytes(exact);  // room for 2048 slots
