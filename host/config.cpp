@@ -893,7 +893,8 @@ void parse_dedup(checker& check, const map_reader& top, const schema_info& schem
     return;
   }
   dedup_config dedup;
-  map_reader reader(check, node, "dedup", {"key", "ttl", "max_bytes", "initial_capacity"});
+  map_reader reader(check, node, "dedup",
+                    {"key", "ttl", "max_bytes", "initial_capacity", "incremental_rebuild"});
   if (const YAML::Node n = reader.get("key"); present(n)) {
     std::vector<YAML::Node> items;
     if (read_name_list(check, reader.path("key"), n, dedup.key, &items)) {
@@ -930,6 +931,9 @@ void parse_dedup(checker& check, const map_reader& top, const schema_info& schem
   if (const YAML::Node n = reader.get("initial_capacity"); present(n)) {
     read_u64(check, reader.path("initial_capacity"), n, dedup.initial_capacity, 1);
   }
+  if (const YAML::Node n = reader.get("incremental_rebuild"); present(n)) {
+    read_bool(check, reader.path("incremental_rebuild"), n, dedup.incremental_rebuild);
+  }
   reader.finish();
   out = std::move(dedup);
 }
@@ -946,8 +950,8 @@ void parse_window(checker& check, const map_reader& top, window_config& out) {
     return;
   }
   const keys_by_type types = {{"tumbling", {}}, {"hopping", {"slide"}}};
-  const std::vector<std::string> common = {"type",         "size",            "allowed_lateness",
-                                           "idle_timeout", "initial_capacity", "max_bytes"};
+  const std::vector<std::string> common = {
+      "type", "size", "allowed_lateness", "idle_timeout", "initial_capacity", "max_bytes"};
   map_reader reader(check, node, "window", all_keys(types, common));
 
   bool type_ok = false;
@@ -1801,6 +1805,7 @@ std::string to_yaml(const pipeline_config& config) {
     write(out, "ttl", format_duration(config.dedup->ttl_ms));
     write(out, "max_bytes", format_size(config.dedup->max_bytes));
     write(out, "initial_capacity", config.dedup->initial_capacity);
+    write(out, "incremental_rebuild", config.dedup->incremental_rebuild);
     out << YAML::EndMap;
   }
 

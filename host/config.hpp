@@ -143,6 +143,9 @@ struct dedup_config {
   std::int64_t ttl_ms = 0;                   ///< `ttl`, required, > 0
   std::uint64_t max_bytes = 4ull << 30;      ///< memory cap of the dedup table
   std::uint64_t initial_capacity = 1 << 20;  ///< initial slots of the dedup table
+  /// `incremental_rebuild`: tables of 1M+ slots grow (and drop expired keys) a slice per batch
+  /// instead of pausing one batch for the whole rebuild.
+  bool incremental_rebuild = true;
 
   bool operator==(const dedup_config&) const = default;
 };

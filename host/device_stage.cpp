@@ -4,6 +4,7 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <variant>
 
@@ -105,6 +106,9 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
     d.ttl_ms = config.dedup->ttl_ms;
     d.initial_capacity = config.dedup->initial_capacity;
     d.max_bytes = config.dedup->max_bytes;
+    if (!config.dedup->incremental_rebuild) {
+      d.incremental_min_slots = std::numeric_limits<std::size_t>::max();
+    }
     // One required integer key compares exactly in 16-byte slots.
     const io::field& key = schema.fields[static_cast<std::size_t>(dedup_columns_.front())];
     d.exact_64bit_keys =

@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <algorithm>
 #include <thread>
 
 #include "io/dev_broker.hpp"
@@ -54,7 +54,8 @@ int run_dev_broker(int partitions, const std::vector<std::string>& topics) {
 }
 
 std::uint64_t produce_events(io::synthetic_generator& gen, io::kafka_producer& producer,
-                             const produce_plan& plan, std::chrono::steady_clock::time_point start) {
+                             const produce_plan& plan,
+                             std::chrono::steady_clock::time_point start) {
   using clock = std::chrono::steady_clock;
   constexpr std::uint64_t max_chunk = 16384;
   std::string buffer;
@@ -84,8 +85,8 @@ std::uint64_t produce_events(io::synthetic_generator& gen, io::kafka_producer& p
       const auto end = text.find('\n');
       const std::string_view line = text.substr(0, end);
       if (plan.partitions > 0) {
-        producer.produce({}, line, static_cast<std::int32_t>(k % static_cast<std::uint64_t>(
-                                                                     plan.partitions)));
+        producer.produce(
+            {}, line, static_cast<std::int32_t>(k % static_cast<std::uint64_t>(plan.partitions)));
       } else {
         producer.produce(user_id_of(line), line);
       }

@@ -28,9 +28,9 @@
 #include "host/version.hpp"
 #include "io/batch.hpp"
 #include "io/dev_broker.hpp"
+#include "io/encoder.hpp"
 #include "io/kafka_consumer.hpp"
 #include "io/kafka_producer.hpp"
-#include "io/encoder.hpp"
 #include "io/result_batch.hpp"
 #include "io/synthetic.hpp"
 #include "kernels/error.hpp"
@@ -110,6 +110,8 @@ class load_observer final : public run_observer {
       rebuild_times_.push_back(observer_clock::now());  // reserved: no allocation here
     }
     rebuilds_.store(rebuilds, std::memory_order_relaxed);
+    blocking_rebuilds_.store(state.dedup.blocking_rebuilds + state.agg.blocking_rebuilds,
+                             std::memory_order_relaxed);
   }
 
   void on_batch(const batch_report& r) noexcept override {
@@ -176,6 +178,7 @@ class load_observer final : public run_observer {
   std::atomic<std::uint64_t> state_bytes_peak_{0};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> rebuilds_{0};
+  std::atomic<std::uint64_t> blocking_rebuilds_{0};
   std::vector<observer_clock::time_point> rebuild_times_;  // device thread
   observer_clock::time_point schedule_start_;              // sink thread
   std::vector<batch_sample> samples_;
@@ -391,10 +394,11 @@ void size_tables_for_run(pipeline_config& config) {
   if (config.dedup) {
     config.dedup->initial_capacity = static_cast<std::uint64_t>((events + batch) / load);
   }
-  const double windows =
-      static_cast<double>(config.window.size_ms / std::max<std::int64_t>(1, config.window.slide_ms));
-  const double groups = std::min(events, static_cast<double>(syn.keys) *
-                                             static_cast<double>(std::max<std::uint32_t>(1, syn.types)));
+  const double windows = static_cast<double>(config.window.size_ms /
+                                             std::max<std::int64_t>(1, config.window.slide_ms));
+  const double groups =
+      std::min(events, static_cast<double>(syn.keys) *
+                           static_cast<double>(std::max<std::uint32_t>(1, syn.types)));
   config.window.initial_capacity =
       static_cast<std::uint64_t>((groups + batch) * std::max(1.0, windows) / load);
 }
@@ -613,6 +617,7 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
   run.state_bytes_peak = observer.state_bytes_peak_.load();
   run.cpu_seconds = cpu_after - cpu_before;
   run.table_rebuilds = observer.rebuilds_.load();
+  run.table_blocking_rebuilds = observer.blocking_rebuilds_.load();
   if (run.wall_s > 0 && machine_after > 0) {
     run.other_cpu_cores =
         std::max(0.0, (machine_after - machine_before) - run.cpu_seconds) / run.wall_s;
@@ -777,9 +782,8 @@ load_report run_load(const load_options& options) {
       std::fflush(options.progress);
     }
     report.raw_consume_events = options.raw_consume_events;
-    report.raw_consume_events_per_second =
-        run_raw_consume(options.config, options.raw_consume_events, options.kafka_partitions,
-                        options.duration_s);
+    report.raw_consume_events_per_second = run_raw_consume(
+        options.config, options.raw_consume_events, options.kafka_partitions, options.duration_s);
     if (options.progress) {
       fmt::print(options.progress, "[bench] raw consume: {} events/s\n",
                  human_rate(report.raw_consume_events_per_second));
@@ -893,7 +897,7 @@ std::string to_json(const load_report& report) {
         "\"ready_queue_mean\": {:.3f}, \"ready_queue_max\": {}, \"out_queue_mean\": {:.3f}, "
         "\"out_queue_max\": {}, \"peak_rss_bytes\": {}, \"state_bytes_peak\": {}, "
         "\"cpu_seconds\": {:.3f}, \"cpu_cores_used\": {:.3f}, \"table_rebuilds\": {}, "
-        "\"other_cpu_cores\": {:.3f}, \"lost_events\": {}, "
+        "\"table_blocking_rebuilds\": {}, \"other_cpu_cores\": {:.3f}, \"lost_events\": {}, "
         "\"rebuild_at_s\": [{}], \"error\": {}}}",
         r.offered_rate, finite(r.achieved_rate), finite(r.rows_out_per_s), r.events, r.duration_s,
         r.wall_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, finite(r.mean_ms),
@@ -902,8 +906,9 @@ std::string to_json(const load_report& report) {
         r.batch_rows_mean, r.batch_rows_max, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms,
         r.encode_ms, r.sink_ms, r.ready_queue_mean, r.ready_queue_max, r.out_queue_mean,
         r.out_queue_max, r.peak_rss_bytes, r.state_bytes_peak, r.cpu_seconds,
-        finite(r.cpu_cores_used), r.table_rebuilds, finite(r.other_cpu_cores), r.lost_events,
-        fmt::join(r.rebuild_at_s, ", "), json_string(r.error));
+        finite(r.cpu_cores_used), r.table_rebuilds, r.table_blocking_rebuilds,
+        finite(r.other_cpu_cores), r.lost_events, fmt::join(r.rebuild_at_s, ", "),
+        json_string(r.error));
   }
   out += "\n  ]\n}\n";
   return out;
@@ -913,9 +918,10 @@ std::string to_markdown(const load_report& report) {
   std::string out;
   const std::string source =
       report.source == "kafka"
-          ? fmt::format("kafka (the generator produces open loop into the embedded broker, {} "
-                        "partitions, in this process; the pipeline consumes it)",
-                        report.kafka_partitions)
+          ? fmt::format(
+                "kafka (the generator produces open loop into the embedded broker, {} "
+                "partitions, in this process; the pipeline consumes it)",
+                report.kafka_partitions)
           : report.source + " (in process)";
   out += fmt::format(
       "trove {} load harness, {}, source {}, emit {}, {} s per rate (after {} s of "
@@ -929,7 +935,8 @@ std::string to_markdown(const load_report& report) {
       report.started_utc);
   out +=
       "| offered ev/s | achieved ev/s | rows out/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
-      "| backlog Δ ms | rebuilds | batches | rows/batch | decode | h2d | kernels | extract | "
+      "| backlog Δ ms | rebuilds (at once) | batches | rows/batch | decode | h2d | kernels | "
+      "extract | "
       "encode | sink "
       "| queue max (ready/out) | RSS MiB | state MiB | CPU cores (other procs) | sustainable |\n";
   out +=
@@ -941,15 +948,16 @@ std::string to_markdown(const load_report& report) {
       continue;
     }
     out += fmt::format(
-        "| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:+.1f} | {} | {} | {:.0f} "
+        "| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:+.1f} | {} ({}) | {} | "
+        "{:.0f} "
         "| "
         "{:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f} | {:.0f} | {:.2f} "
         "({:.2f}) | "
         "{} |\n",
         human_rate(r.offered_rate), human_rate(r.achieved_rate), human_rate(r.rows_out_per_s),
         r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, r.backlog_growth_ms, r.table_rebuilds,
-        r.batches, r.batch_rows_mean, r.decode_ms, r.h2d_ms, r.kernels_ms, r.extract_ms,
-        r.encode_ms, r.sink_ms, r.ready_queue_max, r.out_queue_max,
+        r.table_blocking_rebuilds, r.batches, r.batch_rows_mean, r.decode_ms, r.h2d_ms,
+        r.kernels_ms, r.extract_ms, r.encode_ms, r.sink_ms, r.ready_queue_max, r.out_queue_max,
         static_cast<double>(r.peak_rss_bytes) / (1 << 20),
         static_cast<double>(r.state_bytes_peak) / (1 << 20), r.cpu_cores_used, r.other_cpu_cores,
         r.sustainable ? "yes" : "**no**");

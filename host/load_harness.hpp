@@ -55,7 +55,7 @@ struct load_options {
   /// state of a long-running deployment whose tables have grown, or one configured with
   /// dedup.initial_capacity and window.initial_capacity): no growth pauses during the run.
   bool size_tables = false;
-  std::FILE* progress = stderr;      ///< progress lines (null: none)
+  std::FILE* progress = stderr;  ///< progress lines (null: none)
 };
 
 /// @brief One offered rate's measurements.
@@ -90,6 +90,7 @@ struct load_run {
   /// shared machine's noise, reported so that a slow run can be told from a busy neighbour.
   double other_cpu_cores = 0;
   std::uint64_t table_rebuilds = 0;  ///< dedup + aggregation table rebuilds (growth) in the run
+  std::uint64_t table_blocking_rebuilds = 0;  ///< of those, done at once (pausing one batch)
   /// kafka: events the broker deleted before the pipeline read them (it keeps ~5 MiB per
   /// partition); non-zero makes the run unsustainable.
   std::uint64_t lost_events = 0;
@@ -127,8 +128,8 @@ struct load_report {
   double ratio_vs_raw_consume = 0;  ///< max sustainable ÷ raw consume
   int kafka_partitions = 0;         ///< kafka: partitions of each run's topic
   bool size_tables = false;
-  std::string config_yaml;       ///< effective config of the runs (rate/events of the last run)
-  std::string emit;              ///< "update" or "final"
+  std::string config_yaml;  ///< effective config of the runs (rate/events of the last run)
+  std::string emit;         ///< "update" or "final"
   std::string device;
   std::string version;
   machine_info machine;

@@ -156,11 +156,13 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   dedup_used_.store(state.dedup.used, relaxed);
   dedup_bytes_.store(state.dedup.bytes, relaxed);
   dedup_rebuilds_.store(state.dedup.rebuilds, relaxed);
+  dedup_blocking_rebuilds_.store(state.dedup.blocking_rebuilds, relaxed);
   agg_entries_.store(state.agg.entries, relaxed);
   agg_capacity_.store(state.agg.capacity, relaxed);
   agg_used_.store(state.agg.used, relaxed);
   agg_bytes_.store(state.agg.bytes, relaxed);
   agg_rebuilds_.store(state.agg.rebuilds, relaxed);
+  agg_blocking_rebuilds_.store(state.agg.blocking_rebuilds, relaxed);
   watermark_.store(state.watermark, relaxed);
   max_event_time_.store(state.max_event_time, relaxed);
   ready_queue_.store(state.ready_queue_depth, relaxed);
@@ -353,6 +355,12 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
   w.family("trove_table_rebuilds_total", "counter", "Rebuilds (rehash, growth) of each table.");
   w.sample("trove_table_rebuilds_total", "table=\"dedup\"", dedup_rebuilds_.load(relaxed));
   w.sample("trove_table_rebuilds_total", "table=\"aggregation\"", agg_rebuilds_.load(relaxed));
+  w.family("trove_table_blocking_rebuilds_total", "counter",
+           "Rebuilds done at once, pausing one batch (the others were spread over batches).");
+  w.sample("trove_table_blocking_rebuilds_total", "table=\"dedup\"",
+           dedup_blocking_rebuilds_.load(relaxed));
+  w.sample("trove_table_blocking_rebuilds_total", "table=\"aggregation\"",
+           agg_blocking_rebuilds_.load(relaxed));
   w.family("trove_device_memory_bytes", "gauge",
            "Device memory in use by the run's state (dedup set + aggregation table).");
   w.sample("trove_device_memory_bytes", "", dedup_bytes_.load(relaxed) + agg_bytes_.load(relaxed));

@@ -750,8 +750,8 @@ class agg_table_impl final : public agg_table {
   [[nodiscard]] std::int64_t emitted_watermark() const noexcept override { return emitted_wm_; }
 
   [[nodiscard]] table_stats stats() const override {
-    return table_stats{live_, used_, capacity_,
-                       capacity_ * layout_.stride + arena_words_ * sizeof(std::uint64_t),
+    return table_stats{live_,     used_,
+                       capacity_, capacity_ * layout_.stride + arena_words_ * sizeof(std::uint64_t),
                        rebuilds_, rebuilds_};
   }
 

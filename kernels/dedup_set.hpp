@@ -17,9 +17,9 @@
 /// when the room left in the table needs it, so that the work per batch stays a fraction of the
 /// batch's own. No batch then pauses for a whole rebuild (a stop-the-world rebuild of a 16M-slot
 /// table took ~1 s on 2 cores); a batch that would overfill the table first finishes (or
-/// replaces) the incremental rebuild at once. If the capacity needed exceeds max_bytes, apply() throws
-/// trove::capacity_error and changes nothing: no row is silently dropped or silently called a
-/// duplicate; the pipeline stops with a message naming dedup.max_bytes and dedup.ttl.
+/// replaces) the incremental rebuild at once. If the capacity needed exceeds max_bytes, apply()
+/// throws trove::capacity_error and changes nothing: no row is silently dropped or silently called
+/// a duplicate; the pipeline stops with a message naming dedup.max_bytes and dedup.ttl.
 
 #include <cstddef>
 #include <cstdint>

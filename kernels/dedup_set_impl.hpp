@@ -483,7 +483,8 @@ class dedup_set_impl final : public dedup_set {
     if (phase_ == growth_phase::counting) {
       // Work left: the rest of the count and the fill of a table (estimated) four times larger.
       const std::size_t end = std::min(
-          capacity_, cursor_ + slice(capacity_ - cursor_ + 4 * capacity_, room(capacity_, used_, n), n));
+          capacity_,
+          cursor_ + slice(capacity_ - cursor_ + 4 * capacity_, room(capacity_, used_, n), n));
       counted_live_ += thrust::transform_reduce(
           exec_.policy(), positions + cursor_, positions + end,
           live_slot_fn<Slot>{ref(), watermark}, std::uint64_t{0}, thrust::plus<std::uint64_t>());
@@ -507,9 +508,9 @@ class dedup_set_impl final : public dedup_set {
       return;
     }
     if (phase_ == growth_phase::filling) {
-      const std::size_t end = std::min(
-          fresh_capacity_,
-          cursor_ + slice(fresh_capacity_ - cursor_, room(capacity_, used_, n), n));
+      const std::size_t end =
+          std::min(fresh_capacity_,
+                   cursor_ + slice(fresh_capacity_ - cursor_, room(capacity_, used_, n), n));
       fill_empty(fresh_, cursor_, end);
       cursor_ = end;
       if (cursor_ < fresh_capacity_) return;
@@ -575,12 +576,12 @@ class dedup_set_impl final : public dedup_set {
   // Incremental rebuild (make_room()).
   growth_phase phase_ = growth_phase::idle;
   bool incremental_blocked_ = false;  // the cap ruled an incremental rebuild out until a rebuild
-  std::size_t cursor_ = 0;          // next slot of the phase's table
-  std::size_t counted_live_ = 0;    // counting: live entries in slots_[0, cursor_)
-  std::size_t used_at_count_ = 0;   // counting: used_ when it began
-  device_buffer fresh_;             // filling: the new table
+  std::size_t cursor_ = 0;            // next slot of the phase's table
+  std::size_t counted_live_ = 0;      // counting: live entries in slots_[0, cursor_)
+  std::size_t used_at_count_ = 0;     // counting: used_ when it began
+  device_buffer fresh_;               // filling: the new table
   std::size_t fresh_capacity_ = 0;
-  device_buffer old_;               // migrating: the old table (frozen)
+  device_buffer old_;  // migrating: the old table (frozen)
   std::size_t old_capacity_ = 0;
   std::size_t old_used_ = 0;
 };

@@ -429,6 +429,9 @@ TEST(HostConfig, DedupDefaults) {
   EXPECT_EQ(config.dedup->ttl_ms, 3'600'000);
   EXPECT_EQ(config.dedup->max_bytes, 4ull << 30);
   EXPECT_EQ(config.dedup->initial_capacity, 1u << 20);
+  EXPECT_TRUE(config.dedup->incremental_rebuild);
+  EXPECT_FALSE(parse_ok(minimal_yaml, {"dedup={key: ts, ttl: 1h, incremental_rebuild: false}"})
+                   .dedup->incremental_rebuild);
   const pipeline_config sized =
       parse_ok(minimal_yaml, {"dedup={key: [ts], ttl: 1h, max_bytes: 512MiB}"});
   EXPECT_EQ(sized.dedup->max_bytes, 512ull << 20);
@@ -441,8 +444,8 @@ TEST(HostConfig, AggregationTableSizing) {
   const pipeline_config defaults = parse_ok(minimal_yaml, {});
   EXPECT_EQ(defaults.window.initial_capacity, 1u << 16);
   EXPECT_EQ(defaults.window.max_bytes, 8ull << 30);
-  const pipeline_config sized = parse_ok(
-      minimal_yaml, {"window.initial_capacity=4000000", "window.max_bytes=2GiB"});
+  const pipeline_config sized =
+      parse_ok(minimal_yaml, {"window.initial_capacity=4000000", "window.max_bytes=2GiB"});
   EXPECT_EQ(sized.window.initial_capacity, 4'000'000u);
   EXPECT_EQ(sized.window.max_bytes, 2ull << 30);
   // The effective config carries both, and reading it back gives the same config.
@@ -693,6 +696,8 @@ TEST(HostConfigErrors, EachMistakeNamesItsKey) {
       {clickstream_yaml, "dedup.ttl=", "dedup.ttl", "required but missing"},
       {clickstream_yaml, "dedup.max_bytes=4XB", "dedup.max_bytes", "a size like 512MiB"},
       {clickstream_yaml, "dedup.initial_capacity=0", "dedup.initial_capacity", ">= 1"},
+      {clickstream_yaml, "dedup.incremental_rebuild=maybe", "dedup.incremental_rebuild",
+       "true or false"},
       {clickstream_yaml, "dedup=[event_id]", "dedup", "a map like"},
       // window
       {clickstream_yaml, "window.type=sliding", "window.type", "tumbling or hopping"},

@@ -79,7 +79,7 @@ void feed(metrics_registry& m) {
   stats.windows_emitted = 2;
   stats.batches = 1;
   state_report state;
-  state.dedup = {7, 8, 16, 256, 1};
+  state.dedup = {7, 8, 16, 256, 3, 1};  // 3 rebuilds, 1 of them at once
   state.agg = {3, 4, 32, 1024, 0};
   state.watermark = 1'700'000'055'000;
   state.max_event_time = 1'700'000'060'000;
@@ -120,7 +120,8 @@ TEST(Metrics, ExpositionParsesAndCarriesTheCounters) {
   EXPECT_DOUBLE_EQ(at(s, "trove_table_load_factor{table=\"dedup\"}"), 0.5);
   EXPECT_DOUBLE_EQ(at(s, "trove_table_load_factor{table=\"aggregation\"}"), 0.125);
   EXPECT_EQ(at(s, "trove_table_bytes{table=\"aggregation\"}"), 1024);
-  EXPECT_EQ(at(s, "trove_table_rebuilds_total{table=\"dedup\"}"), 1);
+  EXPECT_EQ(at(s, "trove_table_rebuilds_total{table=\"dedup\"}"), 3);
+  EXPECT_EQ(at(s, "trove_table_blocking_rebuilds_total{table=\"dedup\"}"), 1);
   EXPECT_EQ(at(s, "trove_device_memory_bytes{}"), 1280);
   EXPECT_EQ(at(s, "trove_queue_depth{queue=\"ready\"}"), 2);
   EXPECT_EQ(at(s, "trove_queue_depth{queue=\"out\"}"), 1);
