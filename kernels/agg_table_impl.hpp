@@ -683,6 +683,7 @@ class agg_table_impl final : public agg_table {
           agg_missing_fn{ref(), input.d_event_time, input.d_status, d_fp, emitted_wm_},
           std::uint64_t{0}, thrust::plus<std::uint64_t>());
     }
+    prefill(incoming, n);
     if (headroom() < incoming) rebuild(incoming);
     reserve_side_arrays(input, n);
     if constexpr (Exec::owner_partitioned) {
@@ -750,9 +751,9 @@ class agg_table_impl final : public agg_table {
   [[nodiscard]] std::int64_t emitted_watermark() const noexcept override { return emitted_wm_; }
 
   [[nodiscard]] table_stats stats() const override {
-    return table_stats{live_,     used_,
-                       capacity_, capacity_ * layout_.stride + arena_words_ * sizeof(std::uint64_t),
-                       rebuilds_, rebuilds_};
+    const std::size_t bytes =
+        (capacity_ + next_capacity_) * layout_.stride + arena_words_ * sizeof(std::uint64_t);
+    return table_stats{live_, used_, capacity_, bytes, rebuilds_, rebuilds_};
   }
 
  private:
@@ -845,13 +846,70 @@ class agg_table_impl final : public agg_table {
     }
   }
 
+  /// Before a batch whose rows may create `incoming` slots: once the load passes
+  /// prefill_start_load, allocates the table the coming rebuild will want (its capacity when the
+  /// load reaches max_load) and zeroes a slice of it, so that the rebuild only rehashes.
+  void prefill(std::size_t incoming, std::size_t n) {
+    if (capacity_ < options_.prefill_min_slots || prefill_blocked_) return;
+    if (next_capacity_ == 0) {
+      if (static_cast<double>(used_ + incoming) <=
+          options_.prefill_start_load * static_cast<double>(capacity_)) {
+        return;
+      }
+      const auto at_rebuild =
+          static_cast<std::size_t>(options_.max_load * static_cast<double>(capacity_));
+      const std::size_t capacity = capacity_for(at_rebuild + 2 * incoming, capacity_);
+      if ((capacity_ + capacity) * layout_.stride + arena_words_ * sizeof(std::uint64_t) >
+          options_.max_bytes) {
+        prefill_blocked_ = true;  // both tables at once would pass the cap: rebuild as before
+        return;
+      }
+      next_ = device_buffer(*exec_.be, capacity * layout_.stride, exec_.stream);
+      next_capacity_ = capacity;
+      next_filled_ = 0;
+    }
+    if (next_filled_ == next_capacity_) return;
+    // Finish while half of the room before the rebuild is left (every row may insert).
+    const std::size_t remaining = next_capacity_ - next_filled_;
+    const std::size_t room = headroom() > incoming ? headroom() - incoming : 0;
+    const std::size_t batches =
+        std::max<std::size_t>(1, room / (2 * std::max<std::size_t>(1, incoming)));
+    const std::size_t least = std::max<std::size_t>(1, options_.prefill_slots_per_row * n);
+    zero_next(std::min(remaining, std::max(least, (remaining + batches - 1) / batches)));
+  }
+
+  /// Zeroes the next `slots` slots of the prefilled table (all agg_empty).
+  void zero_next(std::size_t slots) {
+    if (slots == 0) return;
+    exec_.be->fill_bytes(next_.template as<unsigned char>() + next_filled_ * layout_.stride, 0,
+                         slots * layout_.stride, exec_.stream);
+    next_filled_ += slots;
+  }
+
+  /// The slots of a rebuild to `capacity`: the prefilled table when it has that size (its rest
+  /// zeroed now), a freshly zeroed one otherwise.
+  device_buffer take_slots(std::size_t capacity) {
+    device_buffer slots;
+    if (next_capacity_ == capacity) {
+      zero_next(next_capacity_ - next_filled_);
+      capacity = next_capacity_;
+      slots = std::move(next_);
+    } else {
+      next_ = device_buffer();
+      slots = allocate_slots(capacity);
+    }
+    next_capacity_ = 0;
+    next_filled_ = 0;
+    return slots;
+  }
+
   /// Drops tombstones (emitted groups), compacts the key arena and grows the capacity (see
   /// capacity_for) so that `incoming` more slots fit under max_load.
   void rebuild(std::size_t incoming) {
     const auto positions = thrust::counting_iterator<std::size_t>(0);
     const agg_ref old_ref = ref();
     // Room for two such batches, so that a table near its size is not rebuilt batch after batch.
-    const std::size_t capacity = capacity_for(live_ + 2 * incoming, capacity_);
+    std::size_t capacity = capacity_for(live_ + 2 * incoming, capacity_);
     device_buffer new_refs(*exec_.be, capacity_ * sizeof(std::uint64_t), exec_.stream);
     auto* d_new_refs = new_refs.template as<std::uint64_t>();
     thrust::transform(exec_.policy(), positions, positions + capacity_, d_new_refs,
@@ -860,9 +918,15 @@ class agg_table_impl final : public agg_table {
         thrust::reduce(exec_.policy(), d_new_refs, d_new_refs + capacity_, std::uint64_t{0});
     thrust::exclusive_scan(exec_.policy(), d_new_refs, d_new_refs + capacity_, d_new_refs);
     const std::size_t arena_words = std::max(arena_words_, 2 * live_words + 1024);
+    // The prefilled table, when it is large enough and fits under the cap with the new arena.
+    if (next_capacity_ >= capacity &&
+        next_capacity_ * layout_.stride + arena_words * sizeof(std::uint64_t) <=
+            options_.max_bytes) {
+      capacity = next_capacity_;
+    }
     check_bytes(capacity, arena_words);
 
-    device_buffer slots = allocate_slots(capacity);
+    device_buffer slots = take_slots(capacity);
     device_buffer arena(*exec_.be, arena_words * sizeof(std::uint64_t), exec_.stream);
     const std::size_t dirty_entries = options_.track_updates ? dirty_count_ + incoming : 0;
     device_buffer dirty(*exec_.be, std::max<std::size_t>(dirty_entries, 1) * sizeof(std::uint32_t),
@@ -885,6 +949,7 @@ class agg_table_impl final : public agg_table {
     read_counters();
     used_ = live_;
     ++rebuilds_;
+    prefill_blocked_ = false;
   }
 
   /// Reads the device counters after a batch or a rebuild.
@@ -970,6 +1035,11 @@ class agg_table_impl final : public agg_table {
   std::size_t dirty_count_ = 0;
   std::uint64_t owned_inserts_ = 0;  // groups created by owner-partitioned passes (CPU)
   std::uint64_t rebuilds_ = 0;
+  // The next table, allocated and zeroed ahead of the rebuild (prefill()).
+  device_buffer next_;
+  std::size_t next_capacity_ = 0;
+  std::size_t next_filled_ = 0;   // slots zeroed so far
+  bool prefill_blocked_ = false;  // the cap ruled a prefill out until the next rebuild
   std::int64_t emitted_wm_ = INT64_MIN;
   std::set<std::int64_t> open_starts_;
   bool unknown_windows_ = false;
