@@ -274,20 +274,8 @@ struct live_slot_fn {
     return table.live(table.d_slots[pos].first_seen, watermark) ? 1 : 0;
   }
 };
-/// @brief Re-inserts a live slot of the old table into the new one.
-template <class Slot>
-struct rehash_fn {
-  dedup_ref<Slot> from;
-  dedup_ref<Slot> to;
-  std::int64_t watermark;
-  TROVE_HD void operator()(std::size_t pos) const noexcept {
-    const Slot& slot = from.d_slots[pos];
-    if (!from.live(slot.first_seen, watermark)) return;
-    to.find_or_insert(slot.get(), slot.first_seen);
-  }
-};
-
-/// @brief Re-inserts a live slot of the old table into the new one; 1 when it did.
+/// @brief Re-inserts a live slot of the old table into the new one; 1 when it did (rebuilds at
+/// once ignore the count; incremental migration adds it to the new table's used slots).
 template <class Slot>
 struct migrate_fn {
   dedup_ref<Slot> from;
@@ -374,8 +362,8 @@ class dedup_set_impl final : public dedup_set {
   }
 
  private:
-  /// Where an incremental rebuild is (see dedup_set.hpp); each phase advances one slice of
-  /// 1/incremental_steps per batch.
+  /// Where an incremental rebuild is (see dedup_set.hpp); each phase advances one slice per
+  /// batch (slice()).
   enum class growth_phase {
     idle,
     counting,   // live entries of slots_ counted, slice by slice (inserts go on meanwhile)
@@ -556,7 +544,7 @@ class dedup_set_impl final : public dedup_set {
     device_buffer fresh = allocate_slots(capacity, live);
     const dedup_ref<Slot> new_ref{fresh.template as<Slot>(), capacity - 1, options_.ttl_ms};
     thrust::for_each(exec_.policy(), positions, positions + capacity_,
-                     rehash_fn<Slot>{old_ref, new_ref, watermark});
+                     migrate_fn<Slot>{old_ref, new_ref, watermark});
     slots_ = std::move(fresh);
     capacity_ = capacity;
     used_ = live;
