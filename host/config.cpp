@@ -607,7 +607,8 @@ const std::vector<std::string> top_level_keys = {"source",
                                                  "metrics",
                                                  "log",
                                                  "shutdown_timeout",
-                                                 "progress_interval"};
+                                                 "progress_interval",
+                                                 "checkpoint"};
 
 /// Keys each type of a section accepts, for per-type unknown-key checks.
 using keys_by_type = std::vector<std::pair<std::string, std::vector<std::string>>>;
@@ -1374,6 +1375,40 @@ void parse_metrics(checker& check, const map_reader& top, metrics_config& out) {
   reader.finish();
 }
 
+void parse_checkpoint(checker& check, const map_reader& top, const source_config& source,
+                      std::optional<checkpoint_config>& out) {
+  const YAML::Node node = top.get("checkpoint");
+  if (!present(node)) return;
+  if (!node.IsMap()) {
+    check.invalid("checkpoint", node, "a map like {dir: /var/lib/trove, interval: 10s, retain: 3}");
+    return;
+  }
+  map_reader reader(check, node, "checkpoint", {"dir", "interval", "retain"});
+  checkpoint_config config;
+  if (const YAML::Node n = reader.get("dir"); present(n)) {
+    read_string(check, reader.path("dir"), n, config.dir, "a directory path");
+  } else {
+    reader.missing("dir", "a directory path (created when missing)");
+  }
+  if (const YAML::Node n = reader.get("interval"); present(n)) {
+    read_duration(check, reader.path("interval"), n, config.interval_ms, /*positive=*/true);
+  }
+  if (const YAML::Node n = reader.get("retain"); present(n)) {
+    std::uint64_t retain = config.retain;
+    if (read_u64(check, reader.path("retain"), n, retain, 1, 1000)) {
+      config.retain = static_cast<std::uint32_t>(retain);
+    }
+  }
+  reader.finish();
+  if (source.type == source_type::stdin_stream) {
+    check.add("checkpoint", "", "a source that can resume at a position (file, synthetic, kafka)",
+              "source.type stdin cannot seek back to a checkpoint's position; remove the "
+              "checkpoint section or read from a file",
+              config_error::kind::invalid_value, line_of(node));
+  }
+  out = std::move(config);
+}
+
 void parse_log(checker& check, const map_reader& top, log_config& out) {
   const YAML::Node node = top.get("log");
   if (!present(node)) return;
@@ -1653,6 +1688,7 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   }
   parse_metrics(check, top, config.metrics);
   parse_log(check, top, config.log);
+  parse_checkpoint(check, top, config.source, config.checkpoint);
   if (const YAML::Node n = top.get("shutdown_timeout"); present(n)) {
     read_duration(check, "shutdown_timeout", n, config.shutdown_timeout_ms);
   }
@@ -1883,6 +1919,13 @@ std::string to_yaml(const pipeline_config& config) {
   write(out, "format", to_string(config.log.format));
   write(out, "level", to_string(config.log.level));
   out << YAML::EndMap;
+  if (config.checkpoint) {
+    out << YAML::Key << "checkpoint" << YAML::Value << YAML::BeginMap;
+    write(out, "dir", config.checkpoint->dir);
+    write(out, "interval", format_duration(config.checkpoint->interval_ms));
+    write(out, "retain", config.checkpoint->retain);
+    out << YAML::EndMap;
+  }
   write(out, "shutdown_timeout", format_duration(config.shutdown_timeout_ms));
   write(out, "progress_interval", format_duration(config.progress_interval_ms));
   out << YAML::EndMap;

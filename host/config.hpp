@@ -248,6 +248,14 @@ struct log_config {
   bool operator==(const log_config&) const = default;
 };
 
+/// @brief The optional `checkpoint` section (absent: no checkpoints, state lives only in memory).
+struct checkpoint_config {
+  std::string dir;                    ///< required: where checkpoints are written (created)
+  std::int64_t interval_ms = 10'000;  ///< `interval`: time between checkpoints
+  std::uint32_t retain = 3;           ///< checkpoints kept (older ones are deleted)
+  bool operator==(const checkpoint_config&) const = default;
+};
+
 /// @brief The whole pipeline configuration, defaults filled in.
 struct pipeline_config {
   source_config source;
@@ -266,6 +274,7 @@ struct pipeline_config {
   device_choice device = device_choice::automatic;
   metrics_config metrics;
   log_config log;
+  std::optional<checkpoint_config> checkpoint;
   std::int64_t shutdown_timeout_ms = 30'000;  ///< `shutdown_timeout`
   std::int64_t progress_interval_ms = 5'000;  ///< `progress_interval`; 0 = no progress lines
 };

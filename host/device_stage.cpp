@@ -306,6 +306,12 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     auto* d_keys = keys_.as<kernels::hash128>();
     backend_.classify(in, d_status, d_keys, stream_);
     if (dedup_) dedup_->apply(d_keys, in.d_event_time, d_status, n, before, stream_);
+    entries_.clear();
+    if (collect_ && dedup_) {
+      entries_.resize(n);
+      entries_.resize(dedup_->collect_accepted(d_keys, in.d_event_time, d_status, n, before,
+                                               entries_.data(), stream_));
+    }
     agg.d_event_time = in.d_event_time;
     agg.d_status = d_status;
     agg_->aggregate(agg, stream_);
@@ -337,6 +343,18 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
   emit(agg_->extract_closed(after, stream_), out, config_.emit == emit_mode::final);
   timings_.extract = seconds_since(start);
   return out;
+}
+
+kernels::agg_snapshot device_stage::snapshot_groups() {
+  return agg_->snapshot(stream_);
+}
+
+void device_stage::restore(const std::vector<kernels::dedup_entry>& entries, std::int64_t watermark,
+                           const kernels::agg_snapshot& groups, std::int64_t emitted_watermark) {
+  if (dedup_ && !entries.empty()) {
+    dedup_->insert_entries(entries.data(), entries.size(), watermark, stream_);
+  }
+  agg_->restore(groups, emitted_watermark, stream_);
 }
 
 step_output device_stage::close_windows(std::int64_t watermark) {

@@ -60,6 +60,28 @@ class device_stage {
   /// @brief Whether prefetch() does anything (batches are copied to the device).
   [[nodiscard]] bool uploads() const noexcept { return !zero_copy_; }
 
+  /// @brief Keep the dedup entries each batch adds (for checkpoints): see new_entries().
+  void collect_new_entries(bool on) noexcept { collect_ = on; }
+
+  /// @brief The dedup entries the last process() added (rows left accepted), in row order; valid
+  /// until the next process(). Empty unless collect_new_entries(true).
+  [[nodiscard]] const std::vector<kernels::dedup_entry>& new_entries() const noexcept {
+    return entries_;
+  }
+
+  /// @brief Every open group (the table is unchanged), for a checkpoint.
+  [[nodiscard]] kernels::agg_snapshot snapshot_groups();
+
+  /// @brief The watermark up to which windows were emitted.
+  [[nodiscard]] std::int64_t emitted_watermark() const noexcept {
+    return agg_->emitted_watermark();
+  }
+
+  /// @brief Loads a checkpoint's state into the (empty) tables: dedup entries live at
+  /// `watermark`, the open groups and the emitted-window frontier.
+  void restore(const std::vector<kernels::dedup_entry>& entries, std::int64_t watermark,
+               const kernels::agg_snapshot& groups, std::int64_t emitted_watermark);
+
   /// @brief Emits every window closed by the watermark (INT64_MAX at end of input).
   step_output close_windows(std::int64_t watermark);
 
@@ -111,6 +133,8 @@ class device_stage {
   kernels::device_buffer keys_;
   kernels::device_buffer filter_strings_;
   step_timings timings_;
+  bool collect_ = false;
+  std::vector<kernels::dedup_entry> entries_;
 };
 
 }  // namespace trove::host

@@ -3,15 +3,22 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "host/bounded_queue.hpp"
+#include "host/checkpoint/coordinator.hpp"
+#include "host/checkpoint/store.hpp"
 #include "host/device_select.hpp"
 #include "host/device_stage.hpp"
 #include "host/offset_tracker.hpp"
@@ -48,6 +55,15 @@ class backend_allocator final : public io::host_allocator {
   kernels::backend& be_;
 };
 
+/// A bad record found by the source, dead-lettered by the device thread together with its batch
+/// (so that dead letters, like results, are in the file exactly up to a checkpoint's cut).
+struct pending_bad {
+  std::string reason;
+  io::source_position position;
+  std::string text;
+  std::size_t original_bytes = 0;
+};
+
 /// A filled batch travelling from the source to the device stage.
 struct batch_item {
   io::host_batch* batch = nullptr;                                   // null on the end marker
@@ -57,6 +73,8 @@ struct batch_item {
   batch_report report;       // filled as the batch moves through the stages
   std::vector<offset_tracker::range> offsets;  // Kafka: offsets per source partition
   std::vector<std::int32_t> assigned;          // Kafka: partitions assigned since the last batch
+  std::vector<pending_bad> bad;                // bad records among (or before) its rows
+  source_position_state end_mark;              // file/synthetic: the source after this batch
 };
 
 /// Result rows travelling from the device stage to the sink, with the report of their batch.
@@ -65,6 +83,8 @@ struct sink_item {
   batch_report report;
   bool has_report = false;  // false for the rows of the final extraction (no batch)
   std::uint64_t seq = 0;    // 0, 1, 2, ... in queue order (offset commits wait for its flush)
+  std::unique_ptr<checkpoint_state> checkpoint;  // a cut: sink positions are taken here
+  double cut_seconds = 0;
 };
 
 /// Writes result rows to a file or stdout as JSON lines or CSV, or to a Kafka topic as one
@@ -72,7 +92,10 @@ struct sink_item {
 class sink_writer {
  public:
   /// `brokers`: the Kafka sink's bootstrap servers with `embedded` resolved.
-  sink_writer(const sink_config& config, const std::string& brokers)
+  /// `resume`: continue a file sink from a checkpoint (cut back to that length, then appended to);
+  /// `truncate`: start it empty (a first run with checkpoints); neither: today's "w".
+  sink_writer(const sink_config& config, const std::string& brokers,
+              std::optional<std::uint64_t> resume = std::nullopt)
       : format_(config.format), key_names_(config.kafka.key) {
     if (config.type == sink_type::kafka) {
       io::kafka_producer_options po;
@@ -90,7 +113,22 @@ class sink_writer {
       return;
     }
     if (config.type == sink_type::file) {
-      file_ = std::fopen(config.path.c_str(), "w");
+      if (resume) {
+        struct stat st {};
+        if (::stat(config.path.c_str(), &st) != 0 ||
+            static_cast<std::uint64_t>(st.st_size) < *resume) {
+          throw std::runtime_error(fmt::format(
+              "sink file '{}' is missing or shorter than the {} bytes the checkpoint recorded: it "
+              "was changed since; restore it, or start fresh with an empty checkpoint.dir",
+              config.path, *resume));
+        }
+        if (::truncate(config.path.c_str(), static_cast<off_t>(*resume)) != 0) {
+          throw std::runtime_error("cannot truncate sink file '" + config.path +
+                                   "': " + std::strerror(errno));
+        }
+        wrote_header_ = *resume > 0;
+      }
+      file_ = std::fopen(config.path.c_str(), resume ? "a" : "w");
       if (!file_) {
         throw std::runtime_error("cannot open sink file '" + config.path +
                                  "' for writing: " + std::strerror(errno));
@@ -130,6 +168,22 @@ class sink_writer {
     if (!buffer_.empty() &&
         std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
       throw std::runtime_error("writing to sink '" + path_ + "' failed: " + std::strerror(errno));
+    }
+  }
+  /// The file sink's length after a flush (0 for other sinks): a checkpoint's sink position.
+  std::uint64_t length() {
+    if (producer_ || !owned_) return 0;
+    struct stat st {};
+    if (::fstat(::fileno(file_), &st) != 0) {
+      throw std::runtime_error("cannot stat sink '" + path_ + "': " + std::strerror(errno));
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+  /// After flush(): makes the file sink durable (fsync) before a checkpoint covers it.
+  void sync() {
+    if (producer_ || !owned_) return;
+    if (::fsync(::fileno(file_)) != 0) {
+      throw std::runtime_error("cannot sync sink '" + path_ + "': " + std::strerror(errno));
     }
   }
   /// Makes everything written so far durable (Kafka: every message acknowledged).
@@ -269,10 +323,13 @@ class pipeline {
     ts_column_ = static_cast<std::size_t>(config.schema.index_of(config.event_time));
     stats_.device = selected_.backend->description();
     start_embedded_broker();
+    if (config.checkpoint) open_checkpoints();
   }
 
   run_stats run() {
     const auto start = clock_type::now();
+    const std::uint64_t restored_in =
+        stats_.accepted + stats_.duplicate + stats_.late + stats_.filtered + bad_.load();
     last_progress_ = start;
     std::thread source([this] { guarded([this] { read_source(); }); });
     std::thread sink([this] { guarded([this] { write_sink(); }); });
@@ -282,12 +339,16 @@ class pipeline {
     out_.close();
     source.join();
     sink.join();
+    if (coordinator_) {
+      coordinator_->wait_idle();  // the final checkpoint
+      stats_.checkpoints = coordinator_->stats().written;
+    }
     dead_letter_.flush();
     finish_consumer();
     if (error_) std::rethrow_exception(error_);
     stats_.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     stats_.events_per_second =
-        stats_.seconds > 0 ? static_cast<double>(stats_.in) / stats_.seconds : 0;
+        stats_.seconds > 0 ? static_cast<double>(stats_.in - restored_in) / stats_.seconds : 0;
     stats_.interrupted = stop_flag.load();
     for (auto* o : options_.observers) o->on_finished(stats_);
     return stats_;
@@ -317,6 +378,195 @@ class pipeline {
     return std::min(config.window.idle_timeout_ms, config.source.kafka.idle_timeout_ms);
   }
 
+  // ---- checkpoints ------------------------------------------------------------------------------
+  /// The configuration whose change makes saved state meaningless, as (key, value) pairs.
+  std::vector<std::pair<std::string, std::string>> compat_keys() const {
+    auto typed = [&](const std::vector<std::string>& fields) {
+      std::string out = "[";
+      for (const auto& name : fields) {
+        if (out.size() > 1) out += ", ";
+        const int c = config_.schema.index_of(name);
+        out += name;
+        if (c >= 0) {
+          const io::field& f = config_.schema.fields[static_cast<std::size_t>(c)];
+          out += std::string(":") + io::to_string(f.type) + (f.required ? "" : "?");
+        }
+      }
+      return out + "]";
+    };
+    std::vector<std::pair<std::string, std::string>> keys;
+    keys.emplace_back("source.type", to_string(config_.source.type));
+    if (config_.source.type == source_type::file)
+      keys.emplace_back("source.path", config_.source.path);
+    if (config_.source.type == source_type::kafka) {
+      std::string topics;
+      for (const auto& t : config_.source.kafka.topics) topics += (topics.empty() ? "" : ",") + t;
+      keys.emplace_back("source.topics", topics);
+    }
+    keys.emplace_back("event_time", typed({config_.event_time}));
+    keys.emplace_back("dedup.key", config_.dedup ? typed(config_.dedup->key) : "(none)");
+    keys.emplace_back("group_by", typed(config_.group_by));
+    std::string aggregates;
+    std::vector<std::string> fields;
+    for (const auto& a : config_.aggregates) {
+      aggregates += (aggregates.empty() ? "" : ", ") + to_string(a);
+      if (!a.field.empty()) fields.push_back(a.field);
+    }
+    keys.emplace_back("aggregates", "[" + aggregates + "] " + typed(fields));
+    keys.emplace_back("window.type", to_string(config_.window.type));
+    keys.emplace_back("window.size", std::to_string(config_.window.size_ms) + "ms");
+    keys.emplace_back("window.slide", std::to_string(config_.window.slide_ms) + "ms");
+    return keys;
+  }
+
+  /// Opens checkpoint.dir and, when it holds a checkpoint, restores it: state, counters,
+  /// watermarks, dead-letter length; the sources and the sink resume from its positions.
+  void open_checkpoints() {
+    const checkpoint_config& cc = *config_.checkpoint;
+    store_ = std::make_unique<checkpoint_store>(cc.dir);
+    restored_ = store_->load_latest();
+    std::uint64_t next_id = 1;
+    std::vector<segment_ref> segments;
+    if (restored_) {
+      const checkpoint_state& st = *restored_;
+      for (const auto& [key, value] : compat_keys()) {
+        for (const auto& [saved_key, saved] : st.compat) {
+          if (saved_key != key || saved == value) continue;
+          throw logic_error(fmt::format(
+              "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written with {} = {}, but the "
+              "configuration now says {}; the saved state means nothing under the new value. "
+              "Restore the old value, or start fresh: point checkpoint.dir at an empty directory "
+              "(or delete its checkpoint-*.ckpt and dedup-*.seg files)",
+              key, cc.dir, st.id, key, saved, value));
+        }
+      }
+      const auto begin = clock_type::now();
+      std::vector<kernels::dedup_entry> entries(st.dedup_entries.size());
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        const dedup_record& r = st.dedup_entries[i];
+        entries[i].key = {r.key_hi, r.key_lo};
+        entries[i].first_seen = r.first_seen;
+      }
+      stage_.restore(entries, st.watermark, st.agg, st.emitted_watermark);
+      std::vector<watermark_tracker::partition_mark> marks;
+      for (const auto& p : st.partitions) marks.push_back({p.partition, p.max_event_time});
+      watermark_.restore(marks, st.watermark, clock_type::now());
+      max_event_time_ = st.max_event_time;
+      stats_.accepted = st.counters.accepted;
+      stats_.duplicate = st.counters.duplicate;
+      stats_.late = st.counters.late;
+      stats_.filtered = st.counters.filtered;
+      bad_ = st.counters.bad;
+      stats_.rows_out = st.counters.rows_out;
+      stats_.windows_emitted = st.counters.windows_emitted;
+      stats_.batches = st.counters.batches;
+      stats_.watermark = st.watermark;
+      stats_.restored_checkpoint = st.id;
+      dead_letter_.truncate_to(st.dead_letter_length);
+      mark_ = st.source;
+      last_mark_ = st.source;
+      for (const auto& k : st.source.kafka) kafka_next_[{k.topic, k.partition}] = k.next_offset;
+      next_id = st.id + 1;
+      segments = st.segments;
+      restored_->dedup_entries.clear();
+      restored_->dedup_entries.shrink_to_fit();
+      restored_->agg = {};
+      spdlog::info(
+          "checkpoint {} restored from '{}' in {:.3f} s: {} dedup entries, {} open groups, "
+          "watermark {}, {} records counted before it",
+          st.id, cc.dir, std::chrono::duration<double>(clock_type::now() - begin).count(),
+          entries.size(), stage_.agg_stats().entries, st.watermark, st.counters.in());
+    } else {
+      spdlog::info("checkpoints: none in '{}' yet; starting fresh (every {} ms, {} kept)", cc.dir,
+                   cc.interval_ms, cc.retain);
+    }
+    stage_.collect_new_entries(true);
+    coordinator_ = std::make_unique<checkpoint_coordinator>(
+        *store_, cc.interval_ms, cc.retain, next_id, std::move(segments),
+        [this](const checkpoint_state& st) { checkpoint_durable(st); },
+        [this](std::exception_ptr e) {
+          {
+            std::lock_guard lock(error_mutex_);
+            if (!error_) error_ = e;
+          }
+          stop_flag = true;
+        });
+  }
+
+  /// Writer thread: a checkpoint is durable; its Kafka offsets may now be committed.
+  void checkpoint_durable(const checkpoint_state& st) {
+    if (!consumer_) return;
+    std::vector<io::source_offset> offsets;
+    for (const auto& k : st.source.kafka) {
+      const std::int32_t id = consumer_->source_id_of(k.topic, k.partition);
+      if (id >= 0) offsets.push_back({id, k.next_offset});
+    }
+    std::lock_guard lock(durable_mutex_);
+    durable_offsets_ = std::move(offsets);
+  }
+
+  /// Device thread, between two batches: cuts a checkpoint. The state is copied out here; the
+  /// sink thread adds its positions once every row before the cut is written, and the writer
+  /// thread encodes and writes it.
+  void cut_checkpoint() {
+    const auto begin = clock_type::now();
+    auto st = std::make_unique<checkpoint_state>();
+    st->id = coordinator_->begin_cut(begin, watermark_.high(),
+                                     config_.dedup ? config_.dedup->ttl_ms : 0, st->segments);
+    st->created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    st->compat = compat_keys();
+    st->counters.accepted = stats_.accepted;
+    st->counters.duplicate = stats_.duplicate;
+    st->counters.late = stats_.late;
+    st->counters.filtered = stats_.filtered;
+    st->counters.bad = bad_.load();
+    st->counters.rows_out = stats_.rows_out;
+    st->counters.windows_emitted = stats_.windows_emitted;
+    st->counters.batches = stats_.batches;
+    st->watermark = watermark_.high();
+    st->max_event_time = max_event_time_;
+    for (const auto& m : watermark_.partitions()) {
+      st->partitions.push_back({m.partition, m.max_event_time});
+    }
+    st->emitted_watermark = stage_.emitted_watermark();
+    st->source = last_mark_;
+    st->source.kafka.clear();
+    for (const auto& [where, next] : kafka_next_) {
+      st->source.kafka.push_back({where.first, where.second, next});
+    }
+    st->dead_letter_length = dead_letter_.length();
+    st->agg = stage_.snapshot_groups();
+    st->dedup_entries = std::move(pending_entries_);
+    pending_entries_ = {};
+    const double seconds = std::chrono::duration<double>(clock_type::now() - begin).count();
+    sink_item item;
+    item.checkpoint = std::move(st);
+    item.cut_seconds = seconds;
+    item.seq = sink_seq_;
+    if (out_.push(std::move(item))) last_sink_seq_ = sink_seq_++;
+  }
+
+  /// Device thread, after a batch: keeps what the next checkpoint needs of it.
+  void note_for_checkpoint(const batch_item& item) {
+    const auto& entries = stage_.new_entries();
+    const io::source_position* pos = item.batch->positions();
+    pending_entries_.reserve(pending_entries_.size() + entries.size());
+    for (const auto& e : entries) {
+      pending_entries_.push_back({pos[e.row].partition, e.first_seen, e.key.hi, e.key.lo});
+    }
+    if (consumer_) {
+      for (const auto& r : item.offsets) {
+        auto& next = kafka_next_[{consumer_->topic_of(r.partition),
+                                  io::kafka_consumer::partition_of(r.partition)}];
+        next = std::max(next, r.last + 1);
+      }
+    } else {
+      last_mark_ = item.end_mark;
+    }
+  }
+
   /// `brokers: embedded` anywhere starts one in-process dev broker that both use.
   void start_embedded_broker() {
     source_brokers_ = config_.source.kafka.brokers;
@@ -341,7 +591,9 @@ class pipeline {
   /// whose sink flushed) and leaves the consumer group.
   void finish_consumer() {
     if (!consumer_) return;
-    if (!error_ && sink_flushed_all_ && !stop_flag.load()) tracker_.emitted(INT64_MAX, 0);
+    if (!coordinator_ && !error_ && sink_flushed_all_ && !stop_flag.load()) {
+      tracker_.emitted(INT64_MAX, 0);
+    }
     try {
       commit_durable();
     } catch (const std::exception& e) {
@@ -356,7 +608,16 @@ class pipeline {
   /// Commits the offsets of batches whose effects are durable (dead letters flushed first).
   void commit_durable() {
     if (!consumer_) return;
-    auto offsets = tracker_.take_committable();
+    std::vector<io::source_offset> offsets;
+    if (coordinator_) {
+      // With checkpoints: exactly the offsets of the newest durable checkpoint (they are
+      // authoritative on restart; the group's commits are for monitoring).
+      std::lock_guard lock(durable_mutex_);
+      offsets = std::move(durable_offsets_);
+      durable_offsets_.clear();
+    } else {
+      offsets = tracker_.take_committable();
+    }
     if (offsets.empty()) return;
     dead_letter_.flush();
     if (consumer_->commit(offsets)) {
@@ -381,6 +642,9 @@ class pipeline {
                   double decode_seconds = -1) {
     batch_item item;
     item.batch = batch;
+    item.bad = std::move(pending_bad_);
+    pending_bad_.clear();
+    item.end_mark = mark_;
     item.report.rows = batch->size();
     item.report.opened = opened;
     item.report.closed = clock_type::now();
@@ -400,15 +664,25 @@ class pipeline {
         const std::int32_t p = pos[row].partition;
         // Rows come in runs of one partition: per-partition work happens once per run.
         if (item.partition_max.empty() || item.partition_max.back().first != p) {
-          item.partition_max.emplace_back(p, ts[row]);
+          item.partition_max.emplace_back(p, INT64_MIN);
           if (consumer_) range = &offset_range(item.offsets, pos[row]);
-        } else if (ts[row] > item.partition_max.back().second) {
-          item.partition_max.back().second = ts[row];
+        }
+        // A row that ends bad (event time out of range) never moves a watermark: only good rows
+        // count. Its partition still delivered, so it is not idle.
+        const std::int64_t t = ts[row];
+        if (t >= kernels::min_event_time && t <= kernels::max_event_time &&
+            t > item.partition_max.back().second) {
+          item.partition_max.back().second = t;
         }
         if (range) range->last = std::max(range->last, pos[row].offset);
       }
     }
     if (consumer_) {
+      // Bad records move the partition's offset on too (they are dead-lettered with the batch).
+      for (const pending_bad& b : item.bad) {
+        auto& r = offset_range(item.offsets, b.position);
+        r.last = std::max(r.last, b.position.offset);
+      }
       item.assigned = consumer_->take_new_assignments();
       if (!options_.observers.empty()) {
         item.report.offsets.reserve(item.offsets.size());
@@ -458,7 +732,7 @@ class pipeline {
   void hand_over_last(io::host_batch*& batch, clock_type::time_point opened,
                       double decode_seconds = -1) {
     if (!batch) return;
-    if (batch->size() > 0) {
+    if (batch->size() > 0 || !pending_bad_.empty()) {
       push_batch(batch, opened, decode_seconds);
     } else {
       free_.push(batch);
@@ -490,10 +764,15 @@ class pipeline {
 
   void bad_record(std::string_view reason, io::source_position pos, std::string_view text,
                   std::size_t original_bytes = 0) {
+    if (!options_.strict) {
+      // Counted and dead-lettered by the device thread with the batch it belongs to.
+      pending_bad_.push_back({std::string(reason), pos, std::string(text), original_bytes});
+      return;
+    }
     bad_.fetch_add(1, std::memory_order_relaxed);
     const auto [source, where] = locate(pos);
     dead_letter_.write(reason, source, where, text, original_bytes);
-    if (options_.strict) {
+    {
       const std::string at = consumer_ ? fmt::format("{}[{}]", source, where.partition) : source;
       throw std::runtime_error(
           fmt::format("bad record at {}:{} ({}) and --strict is set", at, where.offset, reason));
@@ -527,6 +806,8 @@ class pipeline {
                                                 : io::kafka_start_from::committed;
     co.exit_at_end = k.exit_at_end;
     co.properties = k.properties;
+    // A checkpoint's offsets are authoritative: a partition starts there, whatever was committed.
+    for (const auto& [where, next] : kafka_next_) co.resume_offsets[where] = next;
     try {
       consumer_ = std::make_unique<io::kafka_consumer>(co);
     } catch (const std::invalid_argument& e) {
@@ -627,14 +908,35 @@ class pipeline {
     lo.cancel = &stop_flag;  // a signal or an error elsewhere ends a blocked read of stdin
     io::line_reader reader(config_.source.type == source_type::file ? config_.source.path : "-",
                            lo);
-    for (auto* observer : options_.observers) observer->on_source_ready();
     const bool csv = config_.source.format == data_format::csv;
     io::json_decoder json(config_.schema, config_.source.max_record_bytes);
     io::csv_decoder csvd(config_.schema, config_.source.max_record_bytes);
+    if (restored_ && restored_->source.file_line > 0) {
+      if (csv) {  // the header lies before the checkpoint's position: read it first
+        io::line_reader head(config_.source.path, lo);
+        io::line first;
+        while (head.next(first)) {
+          if (first.text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+          const auto r = csvd.set_header(first.text);
+          if (!r.ok()) throw logic_error("CSV header of " + source_name() + ": " + r.reason);
+          break;
+        }
+      }
+      reader.resume_at(restored_->source.file_offset, restored_->source.file_line);
+      spdlog::info("source: resuming '{}' at line {} (byte {})", config_.source.path,
+                   restored_->source.file_line + 1, restored_->source.file_offset);
+    }
+    for (auto* observer : options_.observers) observer->on_source_ready();
     io::host_batch* batch = fresh_batch();
     auto opened = clock_type::now();
     io::line line;
     std::uint64_t since_check = 0;
+    // mark_: the position after the last line handled (in a batch, pending, or skipped); a batch
+    // handed over before the current line is decoded ends there.
+    auto handled = [&] {
+      mark_.file_offset = reader.offset();
+      mark_.file_line = reader.line_number();
+    };
     while (batch && !stop_flag.load(std::memory_order_relaxed)) {
       if (!reader.next(line)) {
         if (!reader.idle()) break;  // end of input
@@ -647,19 +949,25 @@ class pipeline {
       }
       const io::source_position pos{0, static_cast<std::int64_t>(line.number)};
       // Blank lines (empty or only whitespace) are not records.
-      if (line.text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      if (line.text.find_first_not_of(" \t\r") == std::string_view::npos) {
+        handled();
+        continue;
+      }
       if (csv && !csvd.has_header()) {
         const auto r = csvd.set_header(line.text);
         if (!r.ok()) throw logic_error("CSV header of " + source_name() + ": " + r.reason);
+        handled();
         continue;
       }
       if (line.overlong()) {
         bad_record(fmt::format("record too long: {} bytes > max_record_bytes ({})", line.length,
                                config_.source.max_record_bytes),
                    pos, line.text, line.length);
+        handled();
         continue;
       }
       if (!decode_into(line.text, pos, csv ? &csvd : nullptr, json, batch, opened)) return;
+      handled();
       if (batch->full() || (++since_check % 1024 == 0 && lingered(batch, opened))) {
         if (!push_batch(batch, opened) || !(batch = fresh_batch())) return;
       }
@@ -670,6 +978,11 @@ class pipeline {
   void read_synthetic() {
     const io::synthetic_options o = to_synthetic_options(config_.source.synthetic);
     io::synthetic_generator gen(o);
+    // Resuming: the events before the checkpoint are generated again and dropped (same seed, same
+    // events); pacing counts from here.
+    const std::uint64_t resumed = restored_ ? restored_->source.generated : 0;
+    if (resumed > 0) gen.skip(resumed);
+    mark_.generated = resumed;
     for (auto* observer : options_.observers) observer->on_source_ready();
     const auto start = clock_type::now();
     schedule_start_ = start;
@@ -681,7 +994,8 @@ class pipeline {
       if (o.rate > 0) {  // pace to the offered rate: never run ahead of the schedule
         const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
         const auto due = static_cast<std::uint64_t>(elapsed * o.rate) + 1;
-        const std::uint64_t ahead = due > gen.produced() ? due - gen.produced() : 0;
+        const std::uint64_t produced = gen.produced() - resumed;
+        const std::uint64_t ahead = due > produced ? due - produced : 0;
         room = std::min<std::size_t>(room, ahead);
         if (room == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
@@ -689,6 +1003,7 @@ class pipeline {
         const auto fill_start = clock_type::now();
         if (batch->size() == 0) opened = fill_start;
         gen.fill(*batch, room);
+        mark_.generated = gen.produced();
         fill_seconds += std::chrono::duration<double>(clock_type::now() - fill_start).count();
       }
       if (batch->full() || lingered(batch, opened)) {
@@ -736,7 +1051,15 @@ class pipeline {
         if (max_ts > max_event_time_) max_event_time_ = max_ts;
       }
       const std::int64_t after = watermark_.current(now);
-      if (consumer_) tracker_.add(std::move(item->offsets), durable_at(item->partition_max));
+      // The source's bad records of this batch, in order, before its rows' own dead letters.
+      for (const pending_bad& b : item->bad) {
+        const auto [source, where] = locate(b.position);
+        dead_letter_.write(b.reason, source, where, b.text, b.original_bytes);
+      }
+      bad_.fetch_add(item->bad.size(), std::memory_order_relaxed);
+      if (consumer_ && !coordinator_) {
+        tracker_.add(item->offsets, durable_at(item->partition_max));
+      }
       step_output out = stage_.process(*item->batch, before, after);
       item->report.device_end = clock_type::now();
       item->report.seq = stats_.batches;
@@ -745,8 +1068,14 @@ class pipeline {
       item->report.extract_seconds = stage_.timings().extract;
       item->report.rows_out = out.rows.rows;
       account(std::move(out), item->batch, &item->report);
-      if (consumer_ && last_sink_seq_ != no_sink_seq) tracker_.emitted(after, last_sink_seq_);
+      if (consumer_ && !coordinator_ && last_sink_seq_ != no_sink_seq) {
+        tracker_.emitted(after, last_sink_seq_);
+      }
       ++stats_.batches;
+      if (coordinator_) {
+        note_for_checkpoint(*item);
+        if (coordinator_->due(clock_type::now())) cut_checkpoint();
+      }
       free_.push(item->batch);
       progress(false);
       if (!options_.observers.empty()) {
@@ -768,6 +1097,17 @@ class pipeline {
             "source.exit_at_end, emits every window)",
             stats_.open_groups);
       }
+    }
+    bool failed = false;
+    {
+      std::lock_guard lock(error_mutex_);
+      failed = error_ != nullptr;
+    }
+    if (coordinator_ && !failed) {
+      // The final cut: a restart continues exactly here (after a complete input: emits nothing
+      // again; after a signal: the open windows continue).
+      coordinator_->wait_idle();
+      cut_checkpoint();
     }
     stats_ = counted();
     progress(true);
@@ -856,8 +1196,21 @@ class pipeline {
 
   // ---- sink stage -------------------------------------------------------------------------------
   void write_sink() {
-    sink_writer sink(config_.sink, sink_brokers_);
+    std::optional<std::uint64_t> resume;
+    if (restored_) resume = restored_->sink_length;
+    sink_writer sink(config_.sink, sink_brokers_, resume);
     while (auto item = out_.pop()) {
+      if (item->checkpoint) {
+        // Every row before the cut is written: make it (and the dead letters) durable, then the
+        // writer thread makes the checkpoint durable.
+        sink.flush();
+        sink.sync();
+        dead_letter_.sync();
+        item->checkpoint->sink_length = sink.length();
+        coordinator_->submit(std::move(item->checkpoint), item->cut_seconds);
+        tracker_.flushed(item->seq);
+        continue;
+      }
       auto& report = item->report;
       report.out_queue_depth = out_.size();
       sink.write(item->rows, report.encode_seconds, report.sink_seconds);
@@ -914,6 +1267,17 @@ class pipeline {
   std::string source_brokers_;
   std::string sink_brokers_;
   std::unique_ptr<io::kafka_consumer> consumer_;  // Kafka source (created by the source thread)
+  // Checkpoints (checkpoint section): the store, the writer, the checkpoint restored at start.
+  std::unique_ptr<checkpoint_store> store_;
+  std::unique_ptr<checkpoint_coordinator> coordinator_;
+  std::optional<checkpoint_state> restored_;
+  std::vector<pending_bad> pending_bad_;       // source thread: bad records of the open batch
+  source_position_state mark_;                 // source thread: after the last record handled
+  source_position_state last_mark_;            // device thread: after the last batch processed
+  std::vector<dedup_record> pending_entries_;  // device thread: accepted since the last cut
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> kafka_next_;  // device thread
+  std::mutex durable_mutex_;
+  std::vector<io::source_offset> durable_offsets_;  // of the newest durable checkpoint
   offset_tracker tracker_;
   std::uint64_t sink_seq_ = 0;                 // device thread: next sink item number
   std::uint64_t last_sink_seq_ = no_sink_seq;  // device thread: last sink item queued
@@ -945,9 +1309,10 @@ std::string run_stats::to_json() const {
       "{{\"in\":{},\"accepted\":{},\"duplicate\":{},\"late\":{},\"filtered\":{},\"bad\":{},"
       "\"rows_out\":{},\"windows_emitted\":{},\"batches\":{},\"seconds\":{:.6f},"
       "\"events_per_second\":{:.1f},\"device\":{},\"watermark\":{},\"open_groups\":{},"
-      "\"interrupted\":{}}}",
+      "\"interrupted\":{},\"checkpoints\":{},\"restored_checkpoint\":{}}}",
       in, accepted, duplicate, late, filtered, bad, rows_out, windows_emitted, batches, seconds,
-      events_per_second, device_json, watermark, open_groups, interrupted ? "true" : "false");
+      events_per_second, device_json, watermark, open_groups, interrupted ? "true" : "false",
+      checkpoints, restored_checkpoint);
 }
 
 run_stats run_pipeline(const pipeline_config& config, const run_options& options) {

@@ -23,7 +23,8 @@ struct run_options {
   std::vector<run_observer*> observers;
 };
 
-/// @brief Counters of a run; `in = accepted + duplicate + late + filtered + bad` always.
+/// @brief Counters of a run; `in = accepted + duplicate + late + filtered + bad` always. After a
+/// restore from a checkpoint they are cumulative (they include the runs before it).
 struct run_stats {
   std::uint64_t in = 0;
   std::uint64_t accepted = 0;
@@ -40,6 +41,8 @@ struct run_stats {
   std::int64_t watermark = INT64_MIN;
   std::uint64_t open_groups = 0;  ///< groups still open at exit (non-zero only after a signal)
   bool interrupted = false;
+  std::uint64_t checkpoints = 0;          ///< checkpoints written by this run
+  std::uint64_t restored_checkpoint = 0;  ///< the checkpoint the run started from (0: none)
 
   /// @brief The stats as one JSON object (the --stats-json file).
   [[nodiscard]] std::string to_json() const;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <vector>
 
 namespace trove::host {
 
@@ -38,6 +39,31 @@ class watermark_tracker {
     if (inserted) it->second.last_seen = now;
   }
 
+  /// @brief What a checkpoint keeps of a partition: its largest event time seen.
+  struct partition_mark {
+    std::int32_t partition = 0;
+    std::int64_t max_event_time = minus_infinity;
+  };
+
+  /// @brief Every partition's largest event time and the watermark reached (for a checkpoint).
+  [[nodiscard]] std::vector<partition_mark> partitions() const {
+    std::vector<partition_mark> out;
+    out.reserve(partitions_.size());
+    for (const auto& [id, p] : partitions_) out.push_back({id, p.max_event_time});
+    return out;
+  }
+  /// @brief The highest watermark returned so far (minus_infinity before any).
+  [[nodiscard]] std::int64_t high() const noexcept { return high_; }
+
+  /// @brief Restores a checkpoint's state: the partitions count as seen at `now` (idle time is
+  /// processing time and starts again), and the watermark never goes below `high`.
+  void restore(const std::vector<partition_mark>& marks, std::int64_t high, clock::time_point now) {
+    partitions_.clear();
+    for (const auto& m : marks) partitions_[m.partition] = partition_state{m.max_event_time, now};
+    high_ = high;
+    finished_ = false;
+  }
+
   /// @brief Marks the end of a finite input: every window may close.
   void finish() noexcept { finished_ = true; }
 
@@ -52,7 +78,9 @@ class watermark_tracker {
       if (p.max_event_time < low) low = p.max_event_time;
     }
     if (!any_active || low == minus_infinity) return high_;
-    const std::int64_t candidate = low - lateness_;
+    // Saturating: an extreme event time minus a huge lateness must not overflow.
+    std::int64_t candidate;
+    if (__builtin_sub_overflow(low, lateness_, &candidate)) candidate = minus_infinity;
     if (candidate > high_) high_ = candidate;
     return high_;
   }

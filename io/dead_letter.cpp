@@ -1,4 +1,6 @@
 #include "io/dead_letter.hpp"
+#include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -88,6 +90,50 @@ void dead_letter_writer::flush() {
   if (std::fflush(file_) != 0) {
     throw std::runtime_error(
         fmt::format("cannot flush dead-letter file '{}': {}", path_, std::strerror(errno)));
+  }
+}
+
+std::uint64_t dead_letter_writer::length() {
+  if (file_ == nullptr) return 0;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (std::fflush(file_) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot flush dead-letter file '{}': {}", path_, std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::fstat(::fileno(file_), &st) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot stat dead-letter file '{}': {}", path_, std::strerror(errno)));
+  }
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void dead_letter_writer::sync() {
+  if (file_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot sync dead-letter file '{}': {}", path_, std::strerror(errno)));
+  }
+}
+
+void dead_letter_writer::truncate_to(std::uint64_t length) {
+  if (file_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  struct stat st {};
+  if (std::fflush(file_) != 0 || ::fstat(::fileno(file_), &st) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot read dead-letter file '{}': {}", path_, std::strerror(errno)));
+  }
+  if (static_cast<std::uint64_t>(st.st_size) < length) {
+    throw std::runtime_error(fmt::format(
+        "dead-letter file '{}' holds {} bytes, fewer than the {} the checkpoint recorded: it was "
+        "changed since; restore it, or start fresh with an empty checkpoint.dir",
+        path_, st.st_size, length));
+  }
+  if (::ftruncate(::fileno(file_), static_cast<off_t>(length)) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot truncate dead-letter file '{}': {}", path_, std::strerror(errno)));
   }
 }
 

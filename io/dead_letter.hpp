@@ -59,6 +59,20 @@ class dead_letter_writer {
   /// @throws std::runtime_error when the file cannot be written
   void flush();
 
+  /// @brief Flushes and returns the file's length in bytes (0 when discarding): the position a
+  /// checkpoint records.
+  /// @throws std::runtime_error when the file cannot be written
+  [[nodiscard]] std::uint64_t length();
+
+  /// @brief Flushes and makes the file durable (fsync).
+  /// @throws std::runtime_error when that fails
+  void sync();
+
+  /// @brief Recovery: cuts the file back to `length` (a checkpoint's), so the dead letters of
+  /// records after the checkpoint are written once more and only once.
+  /// @throws std::runtime_error when the file is shorter or cannot be truncated
+  void truncate_to(std::uint64_t length);
+
   /// @brief Whether lines go to a file (false: discarded).
   [[nodiscard]] bool enabled() const noexcept { return file_ != nullptr; }
   /// @brief The file path given at construction (empty when discarding).

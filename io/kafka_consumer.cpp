@@ -63,10 +63,13 @@ struct kafka_consumer::impl {
         const std::int32_t id = source_id(tp.topic, tp.partition);
         newly_assigned.push_back(id);
         auto& state = partitions[id];
+        const auto resume = options.resume_offsets.find({tp.topic, tp.partition});
         if (state.next_offset >= 0) {
           // Assigned back to us: resume where this process is, not at the group's commit —
           // its effects up to next_offset are already in our state (no double apply).
           tp.offset = state.next_offset;
+        } else if (resume != options.resume_offsets.end()) {
+          tp.offset = resume->second;  // a checkpoint's position
         } else if (options.start == kafka_start_from::earliest) {
           tp.offset = RD_KAFKA_OFFSET_BEGINNING;
         } else if (options.start == kafka_start_from::latest) {
@@ -377,6 +380,15 @@ std::vector<partition_lag> kafka_consumer::lags() const {
     out.push_back({topic, partition, high > next ? high - next : 0});
   }
   return out;
+}
+
+std::int32_t kafka_consumer::source_id_of(const std::string& topic, std::int32_t partition) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto it = impl_->topic_index.find(topic);
+  if (it == impl_->topic_index.end() || partition < 0 || partition >= (1 << partition_bits)) {
+    return -1;
+  }
+  return (it->second << partition_bits) | partition;
 }
 
 std::string kafka_consumer::topic_of(std::int32_t source_partition) const {

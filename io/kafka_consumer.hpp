@@ -38,6 +38,9 @@ struct kafka_consumer_options {
   bool exit_at_end = false;
   /// librdkafka properties applied after trove's defaults, e.g. {"fetch.max.bytes", "..."}.
   std::map<std::string, std::string> properties;
+  /// Where partitions start the first time they are assigned, by (topic, partition): a
+  /// checkpoint's offsets, which win over `start` and the group's committed offsets.
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> resume_offsets;
 };
 
 /// @brief One consumed message; views are valid only during the handler call.
@@ -92,6 +95,9 @@ class kafka_consumer {
 
   /// @brief Called inside poll() just before partitions are revoked (commit what is durable).
   void on_revoke(std::function<void()> callback);
+
+  /// @brief The source partition id of a topic-partition of this consumer's topics (-1: not one).
+  [[nodiscard]] std::int32_t source_id_of(const std::string& topic, std::int32_t partition) const;
 
   /// @brief Source partitions assigned since the last call (so the watermark waits for an
   /// assigned partition that has not delivered anything yet).

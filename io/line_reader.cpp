@@ -49,6 +49,9 @@ class line_reader::byte_source {
   [[nodiscard]] virtual compression kind() const noexcept = 0;
   /// Whether the last read() returned 0 because no data arrived in time (not the end).
   [[nodiscard]] virtual bool idle() const noexcept { return false; }
+  /// Moves to an absolute byte offset where that is cheap (a regular uncompressed file); false
+  /// when the caller has to read up to it.
+  virtual bool seek(std::uint64_t /*offset*/) { return false; }
 };
 
 namespace {
@@ -99,6 +102,18 @@ class fd_source final : public line_reader::byte_source {
   }
   [[nodiscard]] compression kind() const noexcept override { return compression::none; }
   [[nodiscard]] bool idle() const noexcept override { return idle_; }
+  bool seek(std::uint64_t offset) override {
+    if (!regular_) return false;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < offset) return false;
+    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) return false;
+    peek_pos_ = peek_size_;  // the peeked bytes lie before the offset (or are read again)
+    if (offset < peek_size_) {
+      peek_pos_ = static_cast<std::size_t>(offset);
+      ::lseek(fd_, static_cast<off_t>(peek_size_), SEEK_SET);
+    }
+    return true;
+  }
   /// Uncompressed pipes only: a read that waited 100 ms for nothing returns 0 with idle() set.
   void report_idle() noexcept { report_idle_ = true; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
@@ -294,6 +309,31 @@ line_reader::~line_reader() = default;
 
 compression line_reader::input_compression() const noexcept {
   return source_->kind();
+}
+
+void line_reader::resume_at(std::uint64_t offset, std::uint64_t line_number) {
+  if (offset == 0 && line_number == 0) return;
+  if (source_->seek(offset)) {
+    bytes_read_ = offset;
+  } else {
+    // Compressed input or a pipe: read up to the offset and drop the bytes.
+    while (bytes_read_ < offset) {
+      const std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(capacity_, offset - bytes_read_));
+      const std::size_t got = source_->read(buffer_.get(), want);
+      if (got == 0 && source_->idle()) continue;
+      if (got == 0) break;
+      bytes_read_ += got;
+    }
+    if (bytes_read_ < offset) {
+      throw std::runtime_error(fmt::format(
+          "input '{}' ends at byte {}, before the checkpoint's position {} (line {}): the input "
+          "changed since the checkpoint; restore it, or start fresh with an empty checkpoint.dir",
+          path_, bytes_read_, offset, line_number));
+    }
+  }
+  begin_ = end_ = 0;
+  line_number_ = line_number;
 }
 
 void line_reader::fill() {

@@ -79,6 +79,16 @@ class line_reader {
   [[nodiscard]] compression input_compression() const noexcept;
   /// @brief The path given at construction.
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  /// @brief Where the next line starts: decompressed bytes consumed by the lines returned so far
+  /// (their terminators included). A checkpoint records it with line_number().
+  [[nodiscard]] std::uint64_t offset() const noexcept { return bytes_read_ - (end_ - begin_); }
+  /// @brief Lines returned so far (the number of the last one).
+  [[nodiscard]] std::uint64_t line_number() const noexcept { return line_number_; }
+  /// @brief Resumes at a position offset() and line_number() reported earlier for the same input
+  /// (a checkpoint's). Call before the first next(). A regular uncompressed file is seeked; other
+  /// inputs are read up to the offset and the bytes dropped.
+  /// @throws std::runtime_error when the input ends before `offset` (it changed since)
+  void resume_at(std::uint64_t offset, std::uint64_t line_number);
   /// @brief Decompressed bytes read so far (newlines included).
   [[nodiscard]] std::uint64_t bytes_read() const noexcept { return bytes_read_; }
   /// @brief Whether this build can read gzip input (it was compiled with zlib).

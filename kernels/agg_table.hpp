@@ -92,6 +92,17 @@ struct agg_result {
   std::size_t windows = 0;  ///< distinct windows among the rows
 };
 
+/// @brief Every open group of a table as raw slots and key records in host memory: what a
+/// checkpoint keeps of the aggregation table. The bytes are the table's own slot layout, so a
+/// snapshot is restored only into a table of the same options (checkpoints check the config).
+struct agg_snapshot {
+  std::size_t rows = 0;
+  std::size_t stride = 0;                     ///< bytes per slot
+  std::vector<unsigned char> slots;           ///< rows × stride bytes
+  std::vector<std::uint64_t> records;         ///< the groups' key records, concatenated
+  std::vector<std::uint64_t> record_offsets;  ///< per row: first word of its record in `records`
+};
+
 /// @brief A device-resident table of (group, window) aggregates.
 class agg_table {
  public:
@@ -106,6 +117,14 @@ class agg_table {
 
   /// @brief Returns the groups updated since the previous call (requires track_updates).
   virtual agg_result extract_updated(stream_view stream) = 0;
+
+  /// @brief Copies every open group out (the table is unchanged), in slot order.
+  virtual agg_snapshot snapshot(stream_view stream) = 0;
+
+  /// @brief Loads a snapshot into an empty table and sets the emitted-window frontier, so that the
+  /// table behaves exactly as the one the snapshot was taken from.
+  virtual void restore(const agg_snapshot& snapshot, std::int64_t emitted_watermark,
+                       stream_view stream) = 0;
 
   /// @brief The largest watermark passed to extract_closed (INT64_MIN before the first call).
   [[nodiscard]] virtual std::int64_t emitted_watermark() const noexcept = 0;

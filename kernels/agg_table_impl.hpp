@@ -574,6 +574,63 @@ struct gather_fn {
   }
 };
 
+/// @brief Copies each selected slot and its key record out, leaving the table as it is
+/// (checkpoint snapshots).
+struct copy_slot_fn {
+  agg_ref table;
+  const std::uint32_t* d_positions;
+  const std::uint64_t* d_record_offsets;
+  unsigned char* d_out_slots;
+  std::uint64_t* d_out_records;
+
+  TROVE_HD void operator()(std::size_t i) const noexcept {
+    const std::uint64_t pos = d_positions[i];
+    const unsigned char* src = table.d_slots + pos * table.layout.stride;
+    unsigned char* dst = d_out_slots + i * table.layout.stride;
+    for (std::size_t b = 0; b < table.layout.stride; b += 8) {
+      *reinterpret_cast<std::uint64_t*>(dst + b) = *reinterpret_cast<const std::uint64_t*>(src + b);
+    }
+    const std::uint64_t* record = table.d_arena + table.header(pos).key_ref;
+    const std::uint64_t words = stored_record_words(table.layout, record);
+    for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
+  }
+};
+
+/// @brief Inserts one slot of a snapshot (keys are distinct) with its record at the same arena
+/// offset it has in the snapshot's record array.
+struct agg_restore_fn {
+  agg_ref to;
+  const unsigned char* d_slots;
+  const std::uint64_t* d_records;
+  const std::uint64_t* d_record_offsets;
+
+  TROVE_HD void operator()(std::size_t i) const noexcept {
+    const auto& src = *reinterpret_cast<const agg_header*>(d_slots + i * to.layout.stride);
+    const std::uint64_t ref = d_record_offsets[i];
+    const std::uint64_t words = stored_record_words(to.layout, d_records + ref);
+    for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = d_records[ref + w];
+    const hash128 key{src.k0, src.k1};
+    std::uint64_t pos = to.home(key, src.window_start);
+    while (true) {
+      std::uint32_t expected = agg_empty;
+      if (cas(to.header(pos).state, expected, agg_busy)) break;
+      pos = (pos + 1) & to.mask;
+    }
+    agg_header& h = to.header(pos);
+    h.k0 = src.k0;
+    h.k1 = src.k1;
+    h.window_start = src.window_start;
+    h.key_ref = ref;
+    h.count = src.count;
+    h.dirty = 0;
+    const auto* acc =
+        reinterpret_cast<const agg_acc*>(d_slots + i * to.layout.stride + sizeof(agg_header));
+    agg_acc* dst = to.accs(pos);
+    for (std::uint32_t f = 0; f < to.layout.num_fields; ++f) dst[f] = acc[f];
+    store_release(h.state, agg_full);
+  }
+};
+
 /// @brief Record length of each old slot that survives a rebuild (0 for the others).
 struct live_record_words_fn {
   agg_ref table;
@@ -746,6 +803,111 @@ class agg_table_impl final : public agg_table {
                              stream);
     exec_.be->synchronize(stream);
     return result;
+  }
+
+  agg_snapshot snapshot(stream_view stream) override {
+    exec_.stream = stream;
+    agg_snapshot out;
+    out.stride = layout_.stride;
+    if (live_ == 0) return out;
+    const auto positions = thrust::counting_iterator<std::uint64_t>(0);
+    const std::size_t m = thrust::transform_reduce(exec_.policy(), positions, positions + capacity_,
+                                                   full_count_fn{ref()}, std::uint64_t{0},
+                                                   thrust::plus<std::uint64_t>());
+    out.rows = m;
+    if (m == 0) return out;
+    device_buffer selected(*exec_.be, m * sizeof(std::uint32_t), stream);
+    auto* d_positions = selected.template as<std::uint32_t>();
+    thrust::copy_if(exec_.policy(), positions, positions + capacity_, d_positions,
+                    full_slot_fn{ref()});
+    const auto items = thrust::counting_iterator<std::size_t>(0);
+    device_buffer offsets(*exec_.be, (m + 1) * sizeof(std::uint64_t), stream);
+    auto* d_offsets = offsets.template as<std::uint64_t>();
+    thrust::transform(exec_.policy(), items, items + m, d_offsets,
+                      record_words_fn{ref(), d_positions});
+    const std::size_t words =
+        thrust::reduce(exec_.policy(), d_offsets, d_offsets + m, std::uint64_t{0});
+    thrust::exclusive_scan(exec_.policy(), d_offsets, d_offsets + m, d_offsets);
+    device_buffer out_slots(*exec_.be, m * layout_.stride, stream);
+    device_buffer out_records(*exec_.be, std::max<std::size_t>(words, 1) * 8, stream);
+    thrust::for_each(
+        exec_.policy(), items, items + m,
+        copy_slot_fn{ref(), d_positions, d_offsets, out_slots.template as<unsigned char>(),
+                     out_records.template as<std::uint64_t>()});
+    out.slots.resize(m * layout_.stride);
+    out.records.resize(words);
+    out.record_offsets.resize(m);
+    exec_.be->copy_to_host(out.slots.data(), out_slots.data(), out.slots.size(), stream);
+    exec_.be->copy_to_host(out.records.data(), out_records.data(), words * 8, stream);
+    exec_.be->copy_to_host(out.record_offsets.data(), d_offsets, m * 8, stream);
+    exec_.be->synchronize(stream);
+    return out;
+  }
+
+  void restore(const agg_snapshot& snap, std::int64_t emitted_watermark,
+               stream_view stream) override {
+    TROVE_EXPECTS(used_ == 0, "agg_table::restore needs an empty table");
+    TROVE_EXPECTS(snap.rows == 0 || snap.stride == layout_.stride,
+                  "checkpoint: aggregation slots of another layout (aggregates changed)");
+    TROVE_EXPECTS(
+        snap.slots.size() == snap.rows * snap.stride && snap.record_offsets.size() == snap.rows,
+        "checkpoint: inconsistent aggregation snapshot");
+    exec_.stream = stream;
+    emitted_wm_ = std::max(emitted_wm_, emitted_watermark);
+    if (snap.rows == 0) return;
+    const std::size_t m = snap.rows;
+    const std::size_t words = snap.records.size();
+    for (std::size_t i = 0; i < m; ++i) {  // every record must lie inside the record array
+      const std::uint64_t at = snap.record_offsets[i];
+      bool inside = at < words;
+      std::uint64_t need = 1;
+      for (std::uint32_t c = 0; inside && c < layout_.num_keys; ++c) {
+        if (layout_.key_is_string[c]) {
+          inside = at + need < words && snap.records[at + need] <= (words << 3);
+          if (inside) need += 1 + (snap.records[at + need] + 7) / 8;
+        } else {
+          need += 1;
+        }
+      }
+      TROVE_EXPECTS(inside && at + need <= words, "checkpoint: key record out of range");
+    }
+    live_ = m;  // capacity_for sizes for the live groups
+    const std::size_t capacity = capacity_for(2 * m, capacity_);
+    const std::size_t arena_words = std::max(arena_words_, 2 * words + 1024);
+    check_bytes(capacity, arena_words);
+    if (capacity != capacity_) {
+      next_ = device_buffer();
+      next_capacity_ = 0;
+      next_filled_ = 0;
+      slots_ = allocate_slots(capacity);
+      capacity_ = capacity;
+    }
+    if (arena_words != arena_words_) {
+      arena_ = device_buffer(*exec_.be, arena_words * sizeof(std::uint64_t), stream);
+      arena_words_ = arena_words;
+    }
+    device_buffer d_slots(*exec_.be, snap.slots.size(), stream);
+    device_buffer d_records(*exec_.be, std::max<std::size_t>(words, 1) * 8, stream);
+    device_buffer d_offsets(*exec_.be, m * 8, stream);
+    exec_.be->copy_to_device(d_slots.data(), snap.slots.data(), snap.slots.size(), stream);
+    exec_.be->copy_to_device(d_records.data(), snap.records.data(), words * 8, stream);
+    exec_.be->copy_to_device(d_offsets.data(), snap.record_offsets.data(), m * 8, stream);
+    const auto items = thrust::counting_iterator<std::size_t>(0);
+    thrust::for_each(exec_.policy(), items, items + m,
+                     agg_restore_fn{ref(), d_slots.template as<unsigned char>(),
+                                    d_records.template as<std::uint64_t>(),
+                                    d_offsets.template as<std::uint64_t>()});
+    const std::uint64_t counters[4] = {words, 0, 0, 0};
+    exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), stream);
+    exec_.be->synchronize(stream);
+    used_ = m;
+    arena_used_ = words;
+    dirty_count_ = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      agg_header h;
+      std::memcpy(&h, snap.slots.data() + i * snap.stride, sizeof(h));
+      open_starts_.insert(h.window_start);
+    }
   }
 
   [[nodiscard]] std::int64_t emitted_watermark() const noexcept override { return emitted_wm_; }

@@ -3,7 +3,7 @@
 /// @brief The first per-row pass of a batch: event-time range, filter, late check and dedup key,
 /// fused so the batch is read once. Rows leave it as status_accepted, status_bad (event time out of
 /// range), status_filtered or status_late; the dedup set
-/// then moves duplicates out of status_accepted.
+/// then moves duplicates out of status_accepted and status_late (duplicate is decided before late).
 
 #include <cstddef>
 #include <cstdint>
@@ -116,11 +116,9 @@ struct classify_fn {
         return;
       }
     }
-    if (in.window.is_late(t, in.emitted_watermark)) {
-      d_status[row] = status_late;
-      return;
-    }
-    d_status[row] = status_accepted;
+    // A late row keeps its dedup key: the dedup set decides duplicate before late (a re-send of
+    // an accepted record is a duplicate whether or not its window was already emitted).
+    d_status[row] = in.window.is_late(t, in.emitted_watermark) ? status_late : status_accepted;
     if (in.dedup_keys.count) d_dedup_keys[row] = row_dedup_key(in.dedup_keys, row);
   }
 };

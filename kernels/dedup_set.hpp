@@ -47,6 +47,14 @@ struct dedup_options {
   bool exact_64bit_keys = false;
 };
 
+/// @brief One dedup entry as checkpoints keep it: the key, the first_seen stamp it was accepted
+/// with, and the batch row that accepted it (the host tags it with the row's source partition).
+struct dedup_entry {
+  hash128 key;
+  std::int64_t first_seen = 0;
+  std::uint32_t row = 0;
+};
+
 /// @brief A device-resident set of accepted keys with their first-seen event times.
 class dedup_set {
  public:
@@ -56,12 +64,31 @@ class dedup_set {
   /// @param d_keys per-row 128-bit key (exact value or fingerprint, see row_key.hpp)
   /// @param d_event_time per-row event time (ms)
   /// @param d_status per-row status; rows with status_accepted are considered, duplicates are set
-  ///        to status_duplicate, other rows are left alone
+  ///        to status_duplicate; a status_late row whose key is live after the batch (accepted
+  ///        earlier, or by any row of this batch) becomes status_duplicate too (duplicate is
+  ///        decided before late; late rows never enter the set); other rows are left alone
   /// @param watermark the current watermark (entries with first_seen + ttl <= watermark expired)
   /// @return the number of rows whose status is status_duplicate afterwards
   virtual std::size_t apply(const hash128* d_keys, const std::int64_t* d_event_time,
                             std::uint8_t* d_status, std::size_t n, std::int64_t watermark,
                             stream_view stream) = 0;
+
+  /// @brief The entries a batch added: one per row left status_accepted by apply() (with the same
+  /// keys, event times and watermark), in row order, copied to host memory. This is what a
+  /// checkpoint writes of the dedup set: what changed, not the whole table.
+  /// @param h_out host array of at least n entries
+  /// @return the number of entries written
+  virtual std::size_t collect_accepted(const hash128* d_keys, const std::int64_t* d_event_time,
+                                       const std::uint8_t* d_status, std::size_t n,
+                                       std::int64_t watermark, dedup_entry* h_out,
+                                       stream_view stream) = 0;
+
+  /// @brief Restores entries (from a checkpoint) into the set; a key given twice keeps its
+  /// latest first_seen (a key is accepted again only after it expired, so later stamps are
+  /// larger). The table grows first when it needs to; entries already expired at `watermark`
+  /// are skipped.
+  virtual void insert_entries(const dedup_entry* h_entries, std::size_t n, std::int64_t watermark,
+                              stream_view stream) = 0;
 
   /// @brief Occupancy of the table.
   [[nodiscard]] virtual table_stats stats() const = 0;

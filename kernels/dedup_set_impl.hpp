@@ -4,10 +4,12 @@
 /// (dedup_set_cpu in backend_cpu.cpp with Thrust's OpenMP system, dedup_set_cuda in
 /// backend_cuda.cu with the CUDA system). Per-row logic lives in TROVE_HD functors.
 
+#include <thrust/copy.h>
 #include <thrust/fill.h>
 #include <thrust/for_each.h>
 #include <thrust/functional.h>
 #include <thrust/iterator/counting_iterator.h>
+#include <thrust/iterator/transform_iterator.h>
 #include <thrust/transform_reduce.h>
 
 #include <algorithm>
@@ -303,6 +305,63 @@ struct dedup_old_fn {
   }
 };
 
+/// @brief After a batch's accepted rows are decided: a late row whose key is live (accepted in an
+/// earlier batch or anywhere in this one, not expired) is a duplicate, not late — duplicate is
+/// decided before late. Late rows never insert. The table is not written meanwhile, so the order of
+/// rows does not matter and both strategies (owned, atomic) give the same statuses.
+template <class Slot>
+struct dedup_late_fn {
+  dedup_ref<Slot> table;
+  dedup_ref<Slot> old;  // the frozen old table while migrating (d_slots null otherwise)
+  const hash128* d_keys;
+  std::uint8_t* d_status;
+  std::int64_t watermark;
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+    if (d_status[row] != status_late) return;
+    if (table.contains_live(d_keys[row], watermark) ||
+        (old.d_slots != nullptr && old.contains_live(d_keys[row], watermark))) {
+      d_status[row] = status_duplicate;
+    }
+  }
+};
+
+/// @brief Whether a row is left accepted (a new entry of the set).
+struct is_accepted_fn {
+  const std::uint8_t* d_status;
+  TROVE_HD bool operator()(std::size_t row) const noexcept {
+    return d_status[row] == status_accepted;
+  }
+};
+/// @brief The entry an accepted row stamped (see dedup_resolve_fn / dedup_owned_pass).
+struct accepted_entry_fn {
+  const hash128* d_keys;
+  const std::int64_t* d_event_time;
+  std::int64_t ttl_ms;
+  std::int64_t watermark;
+  TROVE_HD dedup_entry operator()(std::size_t row) const noexcept {
+    dedup_entry e;
+    e.key = d_keys[row];
+    e.first_seen = acceptance_stamp(d_event_time[row], ttl_ms, watermark);
+    e.row = static_cast<std::uint32_t>(row);
+    return e;
+  }
+};
+/// @brief Bulk insert of restored entries: find or insert the key, keep the largest first_seen.
+template <class Slot>
+struct restore_fn {
+  dedup_ref<Slot> table;
+  const dedup_entry* d_entries;
+  std::int64_t watermark;
+  TROVE_HD std::uint64_t operator()(std::size_t i) const noexcept {
+    const dedup_entry& e = d_entries[i];
+    if (!table.live(e.first_seen, watermark)) return 0;
+    const std::uint64_t found = table.find_or_insert(e.key, e.first_seen);
+    if (found & inserted_bit) return 1;
+    fetch_max(table.d_slots[found].first_seen, e.first_seen);
+    return 0;
+  }
+};
+
 /// @brief The owning dedup set for one backend's execution context and slot layout.
 template <class Exec, class Slot>
 class dedup_set_impl final : public dedup_set {
@@ -349,8 +408,52 @@ class dedup_set_impl final : public dedup_set {
       used_ += thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
                                         std::uint64_t{0}, thrust::plus<std::uint64_t>());
     }
+    dedup_ref<Slot> old{};
+    if (phase_ == growth_phase::migrating) old = old_ref();
+    thrust::for_each(exec_.policy(), rows, rows + n,
+                     dedup_late_fn<Slot>{ref(), old, d_keys, d_status, watermark});
     return thrust::transform_reduce(exec_.policy(), rows, rows + n, is_duplicate_fn{d_status},
                                     std::uint64_t{0}, thrust::plus<std::uint64_t>());
+  }
+
+  std::size_t collect_accepted(const hash128* d_keys, const std::int64_t* d_event_time,
+                               const std::uint8_t* d_status, std::size_t n, std::int64_t watermark,
+                               dedup_entry* h_out, stream_view stream) override {
+    if (n == 0) return 0;
+    exec_.stream = stream;
+    if (entries_.size() < n * sizeof(dedup_entry)) {
+      entries_ = device_buffer(*exec_.be, n * sizeof(dedup_entry), stream);
+    }
+    auto* d_entries = entries_.template as<dedup_entry>();
+    const auto rows = thrust::counting_iterator<std::size_t>(0);
+    const auto entries = thrust::make_transform_iterator(
+        rows, accepted_entry_fn{d_keys, d_event_time, options_.ttl_ms, watermark});
+    // Stable: entries come out in row order, so a checkpoint is the same on every backend.
+    const auto end = thrust::copy_if(exec_.policy(), entries, entries + n, rows, d_entries,
+                                     is_accepted_fn{d_status});
+    const auto m = static_cast<std::size_t>(end - d_entries);
+    exec_.be->copy_to_host(h_out, d_entries, m * sizeof(dedup_entry), stream);
+    exec_.be->synchronize(stream);
+    return m;
+  }
+
+  void insert_entries(const dedup_entry* h_entries, std::size_t n, std::int64_t watermark,
+                      stream_view stream) override {
+    if (n == 0) return;
+    exec_.stream = stream;
+    finish_growth(watermark);
+    // Room for every entry under max_load (expired ones included: an upper bound).
+    if (static_cast<double>(used_ + n) > options_.max_load * static_cast<double>(capacity_)) {
+      rebuild(watermark, n);
+    }
+    device_buffer staged(*exec_.be, n * sizeof(dedup_entry), stream);
+    exec_.be->copy_to_device(staged.data(), h_entries, n * sizeof(dedup_entry), stream);
+    const auto items = thrust::counting_iterator<std::size_t>(0);
+    used_ += thrust::transform_reduce(
+        exec_.policy(), items, items + n,
+        restore_fn<Slot>{ref(), staged.template as<dedup_entry>(), watermark}, std::uint64_t{0},
+        thrust::plus<std::uint64_t>());
+    exec_.be->synchronize(stream);
   }
 
   [[nodiscard]] table_stats stats() const override {
@@ -532,6 +635,23 @@ class dedup_set_impl final : public dedup_set {
     if (static_cast<double>(used_ + n) > new_limit) rebuild(watermark, n);
   }
 
+  /// Ends an incremental rebuild in progress at once (before a bulk insert).
+  void finish_growth(std::int64_t watermark) {
+    if (phase_ == growth_phase::counting || phase_ == growth_phase::filling) {
+      fresh_ = device_buffer();
+      phase_ = growth_phase::idle;
+    } else if (phase_ == growth_phase::migrating) {
+      const auto positions = thrust::counting_iterator<std::size_t>(0);
+      used_ +=
+          thrust::transform_reduce(exec_.policy(), positions + cursor_, positions + old_capacity_,
+                                   migrate_fn<Slot>{old_ref(), ref(), watermark}, std::uint64_t{0},
+                                   thrust::plus<std::uint64_t>());
+      old_ = device_buffer();
+      phase_ = growth_phase::idle;
+      ++rebuilds_;
+    }
+  }
+
   /// At once: drops expired entries and grows so that the live entries plus the next batch stay
   /// well under max_load.
   void rebuild(std::int64_t watermark, std::size_t incoming) {
@@ -557,6 +677,7 @@ class dedup_set_impl final : public dedup_set {
   dedup_options options_;
   device_buffer slots_;
   device_buffer candidates_;
+  device_buffer entries_;  // collect_accepted(): the batch's new entries before the copy out
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;
   std::uint64_t rebuilds_ = 0;

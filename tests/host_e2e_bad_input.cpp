@@ -387,3 +387,58 @@ TEST(E2eBadInput, StrictStopsAtTheFirstBadRecord) {
 }
 
 }  // namespace
+
+namespace {
+
+// bug: bad event time moves the watermark — 2,000 in-order events over two minutes in batches of
+// 100, one of them with an event time far outside the valid range in the middle: the bad record is
+// dead-lettered, and no later good record may be late (it used to push the watermark to the far
+// future, so 901 later events were counted late).
+TEST(E2eBadInput, BadEventTimeNeverMovesTheWatermark) {
+  e2e::temp_dir dir;
+  const std::string input = dir.file("events.jsonl");
+  const std::string out = dir.file("out.jsonl");
+  const std::string dead = dir.file("dead.jsonl");
+  const std::string stats = dir.file("stats.json");
+  std::string text;
+  constexpr std::int64_t start = 1'700'000'000'000;
+  constexpr int events = 2000;
+  std::map<std::int64_t, std::int64_t> expected;  // window start -> count
+  for (int i = 0; i < events; ++i) {
+    const std::int64_t ts = start + static_cast<std::int64_t>(i) * 60;  // 2 minutes in all
+    if (i == events / 2) {
+      text += R"({"event_id":999999,"user_id":1,"type":"a","ts":9000000000000000000,"amount":1})";
+      text += "\n";
+    }
+    text += "{\"event_id\":" + std::to_string(i + 1) + ",\"user_id\":" + std::to_string(i % 7) +
+            ",\"type\":\"a\",\"ts\":" + std::to_string(ts) + ",\"amount\":1}\n";
+    ++expected[ts - ts % 10'000];
+  }
+  e2e::write_file(input, text);
+  e2e::write_file(dir.file("p.yaml"),
+                  "source: {type: file, path: \"" + input +
+                      "\", format: json}\n"
+                      "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, "
+                      "amount: f64}\n"
+                      "event_time: ts\n"
+                      "dedup: {key: [event_id], ttl: 10m}\n"
+                      "window: {type: tumbling, size: 10s, allowed_lateness: 0s}\n"
+                      "aggregates: [count]\n"
+                      "batch: {max_events: 100}\n"
+                      "sink: {type: file, path: \"" +
+                      out + "\", format: json}\ndead_letter: {path: \"" + dead + "\"}\n");
+  const auto run = e2e::trove({"run", "-c", dir.file("p.yaml"), "-q", "--stats-json", stats});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const e2e::json_row s = e2e::read_stats(stats);
+  EXPECT_EQ(e2e::as_i64(s.at("bad")), 1);
+  EXPECT_EQ(e2e::as_i64(s.at("late")), 0);
+  EXPECT_EQ(e2e::as_i64(s.at("accepted")), events);
+  std::map<std::int64_t, std::int64_t> counts;
+  for (const e2e::json_row& row : e2e::read_json_lines(out)) {
+    counts[e2e::as_i64(row.at("window_start"))] += e2e::as_i64(row.at("count"));
+  }
+  EXPECT_EQ(counts, expected);
+  EXPECT_EQ(e2e::split_lines(e2e::read_file(dead)).size(), 1u);
+}
+
+}  // namespace

@@ -1,6 +1,6 @@
 /// @file host_e2e_run.cpp
 /// @brief End-to-end runs of the `trove` binary compared with a reference written here from the
-/// "Semantics" of DESIGN.md: per record in arrival order, filter → late → dedup (TTL) → every
+/// "Semantics" of DESIGN.md: per record in arrival order, filter → dedup (TTL) → late → every
 /// window containing the event time. The product evaluates the watermark per batch, so the inputs
 /// either run with batch.max_events=1 (per-record semantics are then exact) or are built so that
 /// batch boundaries cannot matter (disorder within allowed_lateness, ttl longer than the span);
@@ -252,23 +252,26 @@ ref_result reference(const std::vector<event>& events, const ref_options& o) {
     const event& e = events[i];
     ++r.in;
     const std::int64_t last_start = floor_to(e.ts, o.slide_ms);
+    // Duplicate is decided before late: a re-send of an accepted record is a duplicate whether
+    // or not its window was emitted; a late record never enters the dedup set.
+    const bool late = last_start + o.size_ms <= watermark;
+    bool duplicate = false;
+    if (o.ttl_ms && !(o.keep && !o.keep(e))) {
+      const std::string key = o.string_ids ? e.event_key : std::to_string(e.event_id);
+      const auto it = first_seen.find(key);
+      duplicate = it != first_seen.end() &&
+                  !(watermark != minus_infinity && watermark >= it->second + *o.ttl_ms);
+      if (!duplicate && !late) first_seen[key] = e.ts;
+    }
     if (o.keep && !o.keep(e)) {
       ++r.filtered;
-    } else if (last_start + o.size_ms <= watermark) {
+    } else if (duplicate) {
+      ++r.duplicate;
+    } else if (late) {
       ++r.late;
       r.late_records.push_back(i);
     } else {
-      bool duplicate = false;
-      if (o.ttl_ms) {
-        const std::string key = o.string_ids ? e.event_key : std::to_string(e.event_id);
-        const auto it = first_seen.find(key);
-        duplicate = it != first_seen.end() &&
-                    !(watermark != minus_infinity && watermark >= it->second + *o.ttl_ms);
-        if (!duplicate) first_seen[key] = e.ts;
-      }
-      if (duplicate) {
-        ++r.duplicate;
-      } else {
+      {
         ++r.accepted;
         for (std::int64_t start = last_start; start > e.ts - o.size_ms; start -= o.slide_ms) {
           if (start + o.size_ms <= watermark) break;  // that window was already emitted

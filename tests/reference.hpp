@@ -2,7 +2,8 @@
 /// @file reference.hpp
 /// @brief The plain reference implementation of trove's semantics (std containers, one thread,
 /// row by row) that kernel and end-to-end tests compare against. Written from DESIGN.md, not from
-/// the kernels: filter → late → dedup (TTL) → every open window → aggregates.
+/// the kernels: filter → dedup (TTL) → late → every open window → aggregates (a late record whose
+/// key was accepted is a duplicate).
 
 #include <algorithm>
 #include <cmath>
@@ -75,20 +76,28 @@ class reference {
   std::vector<std::uint8_t> process(const std::vector<ref_event>& batch, std::int64_t watermark) {
     std::vector<std::uint8_t> status(batch.size());
     std::map<std::string, bool> accepted_in_batch;
+    auto key_of = [&](const ref_event& e) {
+      return string_dedup_ ? "s" + e.event_key : std::to_string(e.event_id);
+    };
+    // An entry accepted in this same batch stays live for the rest of the batch, whatever the
+    // watermark: within a batch the first copy wins.
+    auto live = [&](const std::string& key) {
+      auto it = seen_.find(key);
+      return it != seen_.end() &&
+             (accepted_in_batch.count(key) || !(it->second + ttl_ <= watermark));
+    };
+    std::vector<std::size_t> late_rows;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const ref_event& e = batch[i];
       if (last_start(e.ts) + size_ <= emitted_) {
-        status[i] = kernels::status_late;
+        // Duplicate is decided before late: a late record whose key is accepted (earlier, or
+        // anywhere in this batch) is a duplicate. Decided once the batch's keys are known.
+        late_rows.push_back(i);
         continue;
       }
       if (dedup_) {
-        const std::string key = string_dedup_ ? "s" + e.event_key : std::to_string(e.event_id);
-        auto it = seen_.find(key);
-        // An entry accepted in this same batch stays live for the rest of the batch, whatever
-        // the watermark: within a batch the first copy wins.
-        const bool live = it != seen_.end() &&
-                          (accepted_in_batch.count(key) || !(it->second + ttl_ <= watermark));
-        if (live) {
+        const std::string key = key_of(e);
+        if (live(key)) {
           status[i] = kernels::status_duplicate;
           continue;
         }
@@ -111,6 +120,10 @@ class reference {
         if (e.amount_valid) row.amount.add(e.amount);
         row.qty.add(e.qty);
       }
+    }
+    for (std::size_t i : late_rows) {
+      status[i] =
+          dedup_ && live(key_of(batch[i])) ? kernels::status_duplicate : kernels::status_late;
     }
     return status;
   }

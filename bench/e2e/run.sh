@@ -26,8 +26,8 @@
 # number of rows, same total count, sum of sum_amount within 1e-6 relative, and row-by-row on
 # (user_id, type, window_start). trove's semantics (watermark with allowed_lateness 5s, dedup TTL
 # 10m) give exactly the plain dedup + group-by result on this data (no disorder, span 10m): a
-# re-sent copy that arrives after its window closed is counted `late` instead of `duplicate`, and is
-# dropped either way.
+# re-sent copy that arrives after its window closed is counted `duplicate` (duplicate is decided
+# before late), and is dropped either way.
 #
 # Usage: bench/e2e/run.sh [EVENTS]           (default 10000000)
 # Environment:

@@ -1,0 +1,95 @@
+#pragma once
+/// @file coordinator.hpp
+/// @brief Cadence and durability of checkpoints: decides when the device thread cuts one, writes
+/// it on a background thread (so encoding, I/O and fsync never pause the data path), and reports
+/// each checkpoint once it is durable — the moment source offsets may be committed.
+///
+/// One checkpoint is in flight at most: a cut is due when `interval` has passed since the last
+/// one began *and* the previous write finished. A write that cannot keep up therefore delays the
+/// next checkpoint, never a batch; `delayed()` counts the intervals that were late.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "host/checkpoint/store.hpp"
+
+namespace trove::host {
+
+/// @brief Counters of the checkpoints of a run (for metrics and the final summary).
+struct checkpoint_stats {
+  std::uint64_t written = 0;
+  std::uint64_t delayed = 0;  ///< cuts that came later than `interval` (the previous write ran)
+  std::uint64_t last_id = 0;
+  std::uint64_t last_bytes = 0;          ///< manifest + referenced segments
+  double last_write_seconds = 0;         ///< encode + write + fsync of the last one
+  double last_cut_seconds = 0;           ///< device-thread pause of the last cut (copy-out)
+  std::uint64_t last_dedup_entries = 0;  ///< new dedup entries in the last segment
+  std::uint64_t last_groups = 0;         ///< open groups in the last one
+};
+
+/// @brief Owns the checkpoint writer thread of one run.
+class checkpoint_coordinator {
+ public:
+  using clock = std::chrono::steady_clock;
+  /// @brief Called on the writer thread after a checkpoint is durable.
+  using durable_fn = std::function<void(const checkpoint_state&)>;
+  /// @brief Called on the writer thread when a write fails (the run must stop).
+  using failure_fn = std::function<void(std::exception_ptr)>;
+
+  checkpoint_coordinator(checkpoint_store& store, std::int64_t interval_ms, std::uint32_t retain,
+                         std::uint64_t next_id, std::vector<segment_ref> segments,
+                         durable_fn on_durable, failure_fn on_failure);
+  ~checkpoint_coordinator();
+  checkpoint_coordinator(const checkpoint_coordinator&) = delete;
+  checkpoint_coordinator& operator=(const checkpoint_coordinator&) = delete;
+
+  /// @brief Whether the device thread should cut a checkpoint now.
+  [[nodiscard]] bool due(clock::time_point now);
+
+  /// @brief The id the next cut gets, and the live segments it inherits (all written ones whose
+  /// entries may still be live: max_first_seen + ttl > watermark). Marks a cut as begun.
+  std::uint64_t begin_cut(clock::time_point now, std::int64_t watermark, std::int64_t ttl_ms,
+                          std::vector<segment_ref>& segments);
+
+  /// @brief Hands a cut (its sink positions filled in) to the writer thread.
+  void submit(std::unique_ptr<checkpoint_state> state, double cut_seconds);
+
+  /// @brief Waits until every submitted checkpoint is written (or failed).
+  void wait_idle();
+
+  /// @brief Whether a cut was begun and its write has not finished yet.
+  [[nodiscard]] bool in_flight() const;
+
+  [[nodiscard]] checkpoint_stats stats() const;
+
+ private:
+  void run();
+
+  checkpoint_store& store_;
+  clock::duration interval_;
+  std::uint32_t retain_;
+  durable_fn on_durable_;
+  failure_fn on_failure_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::unique_ptr<checkpoint_state> pending_;
+  double pending_cut_seconds_ = 0;
+  bool busy_ = false;  // a cut was begun and is not written yet
+  bool stopping_ = false;
+  bool delay_counted_ = false;  // this interval's delay is counted
+  bool failed_ = false;
+  std::uint64_t next_id_;
+  std::vector<segment_ref> segments_;  // of the last checkpoint written
+  clock::time_point last_cut_;
+  checkpoint_stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace trove::host

@@ -1,0 +1,94 @@
+#pragma once
+/// @file state.hpp
+/// @brief What one checkpoint holds: a consistent cut between two batches — every piece of state
+/// needed to continue as if the run had never stopped, plus the source and sink positions at the
+/// cut. Written by checkpoint_store, produced and consumed by the pipeline.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/agg_table.hpp"
+
+namespace trove::host {
+
+/// @brief A dedup entry tagged with the source partition of the record that created it (state is
+/// owned per partition, so it can move with the partition).
+struct dedup_record {
+  std::int32_t partition = 0;
+  std::int64_t first_seen = 0;
+  std::uint64_t key_hi = 0;
+  std::uint64_t key_lo = 0;
+};
+
+/// @brief One append-only file of the dedup entries accepted during one checkpoint interval.
+/// Dropped from the checkpoint once every entry in it expired (max_first_seen + ttl <= watermark).
+struct segment_ref {
+  std::uint64_t id = 0;  ///< the id of the checkpoint that wrote it
+  std::uint64_t entries = 0;
+  std::int64_t max_first_seen = INT64_MIN;
+  std::uint64_t checksum = 0;  ///< of the file's payload, checked when loaded
+};
+
+/// @brief The next offset of one Kafka topic-partition at the cut.
+struct kafka_position {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t next_offset = 0;
+};
+
+/// @brief Where the source is at the cut: the first record not yet in any processed batch.
+struct source_position_state {
+  std::uint64_t file_offset = 0;  ///< file: bytes (decompressed) before the next record
+  std::uint64_t file_line = 0;    ///< file: lines before the next record
+  std::uint64_t generated = 0;    ///< synthetic: events generated
+  std::vector<kafka_position> kafka;
+};
+
+/// @brief A partition's largest event time seen (watermark state).
+struct partition_event_time {
+  std::int32_t partition = 0;
+  std::int64_t max_event_time = INT64_MIN;
+};
+
+/// @brief The cumulative counters of the run at the cut.
+struct run_counters {
+  std::uint64_t accepted = 0;
+  std::uint64_t duplicate = 0;
+  std::uint64_t late = 0;
+  std::uint64_t filtered = 0;
+  std::uint64_t bad = 0;
+  std::uint64_t rows_out = 0;
+  std::uint64_t windows_emitted = 0;
+  std::uint64_t batches = 0;
+  [[nodiscard]] std::uint64_t in() const noexcept {
+    return accepted + duplicate + late + filtered + bad;
+  }
+};
+
+/// @brief One checkpoint.
+struct checkpoint_state {
+  std::uint64_t id = 0;         ///< 1, 2, 3, ... (newest is largest)
+  std::int64_t created_ms = 0;  ///< wall-clock time of the cut (Unix ms)
+  /// The configuration keys whose change would make the state meaningless, with their values
+  /// (e.g. {"group_by", "[user_id, type]"}); a restart with other values is refused.
+  std::vector<std::pair<std::string, std::string>> compat;
+  run_counters counters;
+  std::int64_t watermark = INT64_MIN;  ///< the highest watermark reached
+  std::int64_t max_event_time = INT64_MIN;
+  std::vector<partition_event_time> partitions;
+  std::int64_t emitted_watermark = INT64_MIN;  ///< windows ending at or before it were emitted
+  source_position_state source;
+  std::uint64_t sink_length = 0;         ///< file sink: bytes at the cut
+  std::uint64_t dead_letter_length = 0;  ///< dead-letter file: bytes at the cut
+  kernels::agg_snapshot agg;             ///< every open group
+  std::vector<segment_ref> segments;     ///< live dedup segments, oldest first (this one's last)
+  /// Written with this checkpoint as segment `id` (not part of the manifest). When loaded: every
+  /// entry of every segment, oldest first.
+  std::vector<dedup_record> dedup_entries;
+  std::uint64_t manifest_bytes = 0;  ///< size of the manifest file (filled by the store)
+  std::uint64_t segment_bytes = 0;   ///< size of the segment files it references (store)
+};
+
+}  // namespace trove::host

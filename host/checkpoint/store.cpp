@@ -1,0 +1,507 @@
+#include "host/checkpoint/store.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace trove::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char manifest_magic[8] = {'T', 'R', 'O', 'V', 'E', 'C', 'K', 'P'};
+constexpr char segment_magic[8] = {'T', 'R', 'O', 'V', 'E', 'D', 'D', 'S'};
+constexpr std::uint32_t format_version = 1;
+constexpr std::size_t envelope_head = 8 + 4 + 8;  // magic, version, payload length
+constexpr std::size_t envelope_tail = 8;          // XXH64 of the payload
+
+/// Little-endian appends (every machine trove runs on is little-endian; the static_assert keeps
+/// it honest).
+static_assert(std::endian::native == std::endian::little, "checkpoints are little-endian");
+
+class writer {
+ public:
+  template <class T>
+  void put(T value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out_.append(reinterpret_cast<const char*>(&value), sizeof(T));
+  }
+  void put_string(std::string_view s) {
+    put<std::uint64_t>(s.size());
+    out_.append(s);
+  }
+  void put_bytes(const void* data, std::size_t bytes) {
+    out_.append(static_cast<const char*>(data), bytes);
+  }
+  std::string take() { return std::move(out_); }
+  std::string& buffer() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class reader {
+ public:
+  explicit reader(std::string_view bytes) : in_(bytes) {}
+  template <class T>
+  T get() {
+    T value;
+    need(sizeof(T));
+    std::memcpy(&value, in_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return value;
+  }
+  /// A count of items of `item_bytes` each that must fit in what is left.
+  std::uint64_t get_count(std::size_t item_bytes) {
+    const auto n = get<std::uint64_t>();
+    if (item_bytes > 0 && n > (in_.size() - at_) / item_bytes) fail("count past the end");
+    return n;
+  }
+  std::string get_string() {
+    const std::uint64_t n = get_count(1);
+    std::string s(in_.substr(at_, n));
+    at_ += n;
+    return s;
+  }
+  void get_bytes(void* out, std::size_t bytes) {
+    need(bytes);
+    std::memcpy(out, in_.data() + at_, bytes);
+    at_ += bytes;
+  }
+  void finish() const {
+    if (at_ != in_.size()) fail("trailing bytes");
+  }
+  [[noreturn]] static void fail(const std::string& why) {
+    throw checkpoint_error("malformed checkpoint: " + why);
+  }
+
+ private:
+  void need(std::size_t bytes) const {
+    if (bytes > in_.size() - at_) fail("truncated");
+  }
+  std::string_view in_;
+  std::size_t at_ = 0;
+};
+
+std::string envelope(const char (&magic)[8], const std::string& payload) {
+  writer w;
+  w.put_bytes(magic, 8);
+  w.put<std::uint32_t>(format_version);
+  w.put<std::uint64_t>(payload.size());
+  w.buffer().append(payload);
+  w.put<std::uint64_t>(XXH64(payload.data(), payload.size(), 0));
+  return w.take();
+}
+
+/// The payload of an envelope, verified; its checksum in `checksum`.
+std::string_view open_envelope(const char (&magic)[8], std::string_view bytes,
+                               std::uint64_t* checksum = nullptr) {
+  if (bytes.size() < envelope_head + envelope_tail) reader::fail("shorter than its header");
+  if (std::memcmp(bytes.data(), magic, 8) != 0) reader::fail("not a trove checkpoint file");
+  reader head(bytes.substr(8, 12));
+  const auto version = head.get<std::uint32_t>();
+  if (version != format_version) {
+    throw checkpoint_error(
+        fmt::format("checkpoint format version {} (this trove reads {})", version, format_version));
+  }
+  const auto length = head.get<std::uint64_t>();
+  if (length != bytes.size() - envelope_head - envelope_tail) {
+    reader::fail(fmt::format("payload of {} bytes announced, {} present (torn write?)", length,
+                             bytes.size() - envelope_head - envelope_tail));
+  }
+  const std::string_view payload = bytes.substr(envelope_head, length);
+  std::uint64_t stored = 0;
+  std::memcpy(&stored, bytes.data() + envelope_head + length, 8);
+  const std::uint64_t actual = XXH64(payload.data(), payload.size(), 0);
+  if (stored != actual) reader::fail("checksum mismatch (corrupt file)");
+  if (checksum) *checksum = actual;
+  return payload;
+}
+
+std::string read_whole(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw checkpoint_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return std::move(buffer).str();
+}
+
+[[noreturn]] void dir_error(const fs::path& dir, const std::string& what) {
+  throw std::runtime_error(fmt::format(
+      "checkpoint.dir '{}': {}: {} (the last good checkpoint is left intact; free space or fix "
+      "permissions, then restart)",
+      dir.string(), what, std::strerror(errno)));
+}
+
+/// Writes `bytes` to dir/name atomically: a temporary file, fsync, rename, fsync of the directory.
+void write_atomically(const fs::path& dir, const std::string& name, const std::string& bytes) {
+  const fs::path tmp = dir / (".tmp-" + name);
+  const fs::path final_path = dir / name;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) dir_error(dir, "cannot create " + tmp.filename().string());
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      errno = saved;
+      dir_error(dir, "cannot write " + tmp.filename().string());
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    errno = saved;
+    dir_error(dir, "cannot fsync " + tmp.filename().string());
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
+    dir_error(dir, "cannot rename into " + name);
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || ::fsync(dfd) != 0) {
+    if (dfd >= 0) ::close(dfd);
+    dir_error(dir, "cannot fsync the directory");
+  }
+  ::close(dfd);
+}
+
+std::string manifest_name(std::uint64_t id) {
+  return fmt::format("checkpoint-{:012}.ckpt", id);
+}
+std::string segment_name(std::uint64_t id) {
+  return fmt::format("dedup-{:012}.seg", id);
+}
+
+/// The id of a file named prefix-<id>.suffix, or nullopt.
+std::optional<std::uint64_t> id_of(const std::string& name, std::string_view prefix,
+                                   std::string_view suffix) {
+  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return std::nullopt;
+  }
+  const std::string digits =
+      name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+      digits.size() > 19) {
+    return std::nullopt;
+  }
+  return std::stoull(digits);
+}
+
+std::vector<std::uint64_t> ids_in(const fs::path& dir, std::string_view prefix,
+                                  std::string_view suffix) {
+  std::vector<std::uint64_t> ids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (auto id = id_of(entry.path().filename().string(), prefix, suffix)) ids.push_back(*id);
+  }
+  std::sort(ids.rbegin(), ids.rend());
+  return ids;
+}
+
+}  // namespace
+
+std::string encode_manifest(const checkpoint_state& s) {
+  writer w;
+  w.put<std::uint64_t>(s.id);
+  w.put<std::int64_t>(s.created_ms);
+  w.put<std::uint64_t>(s.compat.size());
+  for (const auto& [key, value] : s.compat) {
+    w.put_string(key);
+    w.put_string(value);
+  }
+  const run_counters& c = s.counters;
+  for (std::uint64_t v : {c.accepted, c.duplicate, c.late, c.filtered, c.bad, c.rows_out,
+                          c.windows_emitted, c.batches}) {
+    w.put<std::uint64_t>(v);
+  }
+  w.put<std::int64_t>(s.watermark);
+  w.put<std::int64_t>(s.max_event_time);
+  w.put<std::uint64_t>(s.partitions.size());
+  for (const auto& p : s.partitions) {
+    w.put<std::int32_t>(p.partition);
+    w.put<std::int64_t>(p.max_event_time);
+  }
+  w.put<std::int64_t>(s.emitted_watermark);
+  w.put<std::uint64_t>(s.source.file_offset);
+  w.put<std::uint64_t>(s.source.file_line);
+  w.put<std::uint64_t>(s.source.generated);
+  w.put<std::uint64_t>(s.source.kafka.size());
+  for (const auto& k : s.source.kafka) {
+    w.put_string(k.topic);
+    w.put<std::int32_t>(k.partition);
+    w.put<std::int64_t>(k.next_offset);
+  }
+  w.put<std::uint64_t>(s.sink_length);
+  w.put<std::uint64_t>(s.dead_letter_length);
+  w.put<std::uint64_t>(s.agg.rows);
+  w.put<std::uint64_t>(s.agg.stride);
+  w.put<std::uint64_t>(s.agg.slots.size());
+  w.put_bytes(s.agg.slots.data(), s.agg.slots.size());
+  w.put<std::uint64_t>(s.agg.records.size());
+  w.put_bytes(s.agg.records.data(), s.agg.records.size() * 8);
+  w.put<std::uint64_t>(s.agg.record_offsets.size());
+  w.put_bytes(s.agg.record_offsets.data(), s.agg.record_offsets.size() * 8);
+  w.put<std::uint64_t>(s.segments.size());
+  for (const auto& seg : s.segments) {
+    w.put<std::uint64_t>(seg.id);
+    w.put<std::uint64_t>(seg.entries);
+    w.put<std::int64_t>(seg.max_first_seen);
+    w.put<std::uint64_t>(seg.checksum);
+  }
+  return envelope(manifest_magic, w.take());
+}
+
+checkpoint_state decode_manifest(std::string_view bytes) {
+  reader r(open_envelope(manifest_magic, bytes));
+  checkpoint_state s;
+  s.id = r.get<std::uint64_t>();
+  s.created_ms = r.get<std::int64_t>();
+  const std::uint64_t compat = r.get_count(16);
+  for (std::uint64_t i = 0; i < compat; ++i) {
+    std::string key = r.get_string();
+    std::string value = r.get_string();
+    s.compat.emplace_back(std::move(key), std::move(value));
+  }
+  run_counters& c = s.counters;
+  for (std::uint64_t* v : {&c.accepted, &c.duplicate, &c.late, &c.filtered, &c.bad, &c.rows_out,
+                           &c.windows_emitted, &c.batches}) {
+    *v = r.get<std::uint64_t>();
+  }
+  s.watermark = r.get<std::int64_t>();
+  s.max_event_time = r.get<std::int64_t>();
+  const std::uint64_t partitions = r.get_count(12);
+  for (std::uint64_t i = 0; i < partitions; ++i) {
+    partition_event_time p;
+    p.partition = r.get<std::int32_t>();
+    p.max_event_time = r.get<std::int64_t>();
+    s.partitions.push_back(p);
+  }
+  s.emitted_watermark = r.get<std::int64_t>();
+  s.source.file_offset = r.get<std::uint64_t>();
+  s.source.file_line = r.get<std::uint64_t>();
+  s.source.generated = r.get<std::uint64_t>();
+  const std::uint64_t kafka = r.get_count(20);
+  for (std::uint64_t i = 0; i < kafka; ++i) {
+    kafka_position k;
+    k.topic = r.get_string();
+    k.partition = r.get<std::int32_t>();
+    k.next_offset = r.get<std::int64_t>();
+    s.source.kafka.push_back(std::move(k));
+  }
+  s.sink_length = r.get<std::uint64_t>();
+  s.dead_letter_length = r.get<std::uint64_t>();
+  s.agg.rows = r.get<std::uint64_t>();
+  s.agg.stride = r.get<std::uint64_t>();
+  const std::uint64_t slot_bytes = r.get_count(1);
+  s.agg.slots.resize(slot_bytes);
+  r.get_bytes(s.agg.slots.data(), slot_bytes);
+  const std::uint64_t records = r.get_count(8);
+  s.agg.records.resize(records);
+  r.get_bytes(s.agg.records.data(), records * 8);
+  const std::uint64_t offsets = r.get_count(8);
+  s.agg.record_offsets.resize(offsets);
+  r.get_bytes(s.agg.record_offsets.data(), offsets * 8);
+  if (s.agg.record_offsets.size() != s.agg.rows ||
+      (s.agg.rows > 0 && (s.agg.stride == 0 || s.agg.slots.size() / s.agg.stride != s.agg.rows ||
+                          s.agg.slots.size() % s.agg.stride != 0))) {
+    reader::fail("aggregation snapshot sizes disagree");
+  }
+  const std::uint64_t segments = r.get_count(32);
+  for (std::uint64_t i = 0; i < segments; ++i) {
+    segment_ref seg;
+    seg.id = r.get<std::uint64_t>();
+    seg.entries = r.get<std::uint64_t>();
+    seg.max_first_seen = r.get<std::int64_t>();
+    seg.checksum = r.get<std::uint64_t>();
+    s.segments.push_back(seg);
+  }
+  r.finish();
+  return s;
+}
+
+std::string encode_segment(const std::vector<dedup_record>& entries) {
+  writer w;
+  w.put<std::uint64_t>(entries.size());
+  for (const auto& e : entries) {
+    w.put<std::int32_t>(e.partition);
+    w.put<std::int64_t>(e.first_seen);
+    w.put<std::uint64_t>(e.key_hi);
+    w.put<std::uint64_t>(e.key_lo);
+  }
+  return envelope(segment_magic, w.take());
+}
+
+std::vector<dedup_record> decode_segment(std::string_view bytes) {
+  reader r(open_envelope(segment_magic, bytes));
+  const std::uint64_t n = r.get_count(28);
+  std::vector<dedup_record> out(n);
+  for (auto& e : out) {
+    e.partition = r.get<std::int32_t>();
+    e.first_seen = r.get<std::int64_t>();
+    e.key_hi = r.get<std::uint64_t>();
+    e.key_lo = r.get<std::uint64_t>();
+  }
+  r.finish();
+  return out;
+}
+
+checkpoint_store::checkpoint_store(fs::path dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec || !fs::is_directory(dir_)) {
+    errno = ec ? ec.value() : ENOTDIR;
+    dir_error(dir_, "cannot create the directory");
+  }
+  if (::access(dir_.c_str(), W_OK) != 0) dir_error(dir_, "not writable");
+  // Temporary files of a write a crash interrupted.
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove(entry.path(), ec);
+  }
+}
+
+std::optional<checkpoint_state> checkpoint_store::load_latest() const {
+  for (std::uint64_t id : ids_in(dir_, "checkpoint-", ".ckpt")) {
+    const fs::path path = dir_ / manifest_name(id);
+    try {
+      checkpoint_state state = decode_manifest(read_whole(path));
+      if (state.id != id) throw checkpoint_error("its id does not match its file name");
+      std::uint64_t total = 0;
+      for (const auto& seg : state.segments) total += seg.entries;
+      state.dedup_entries.reserve(total);
+      for (const auto& seg : state.segments) {
+        const fs::path seg_path = dir_ / segment_name(seg.id);
+        std::string bytes;
+        try {
+          bytes = read_whole(seg_path);
+        } catch (const checkpoint_error&) {
+          throw checkpoint_error("its dedup segment " + seg_path.filename().string() +
+                                 " is missing");
+        }
+        std::uint64_t checksum = 0;
+        open_envelope(segment_magic, bytes, &checksum);
+        if (checksum != seg.checksum) {
+          throw checkpoint_error("its dedup segment " + seg_path.filename().string() +
+                                 " does not match the checksum it recorded");
+        }
+        std::vector<dedup_record> entries = decode_segment(bytes);
+        if (entries.size() != seg.entries) {
+          throw checkpoint_error("its dedup segment " + seg_path.filename().string() +
+                                 " holds another number of entries");
+        }
+        state.dedup_entries.insert(state.dedup_entries.end(), entries.begin(), entries.end());
+      }
+      return state;
+    } catch (const checkpoint_error& e) {
+      spdlog::warn("checkpoint {} cannot be used: {}; trying the previous one", path.string(),
+                   e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain) {
+  state.segment_bytes = 0;
+  if (!state.dedup_entries.empty()) {
+    const std::string segment = encode_segment(state.dedup_entries);
+    std::uint64_t checksum = 0;
+    open_envelope(segment_magic, segment, &checksum);
+    write_atomically(dir_, segment_name(state.id), segment);
+    segment_ref ref;
+    ref.id = state.id;
+    ref.entries = state.dedup_entries.size();
+    ref.checksum = checksum;
+    for (const auto& e : state.dedup_entries) {
+      ref.max_first_seen = std::max(ref.max_first_seen, e.first_seen);
+    }
+    state.segments.push_back(ref);
+  }
+  const std::string manifest = encode_manifest(state);
+  write_atomically(dir_, manifest_name(state.id), manifest);
+  state.manifest_bytes = manifest.size();
+
+  // Retention: the newest `retain` checkpoints and the segments they reference stay.
+  std::error_code ec;
+  const std::vector<std::uint64_t> manifests = ids_in(dir_, "checkpoint-", ".ckpt");
+  std::set<std::uint64_t> referenced;
+  std::uint64_t kept = 0;
+  for (std::uint64_t id : manifests) {
+    const fs::path path = dir_ / manifest_name(id);
+    if (kept < std::max<std::uint32_t>(retain, 1) && id <= state.id) {
+      ++kept;
+      if (id == state.id) {
+        for (const auto& seg : state.segments) referenced.insert(seg.id);
+        continue;
+      }
+      try {
+        for (const auto& seg : decode_manifest(read_whole(path)).segments) {
+          referenced.insert(seg.id);
+        }
+      } catch (const checkpoint_error&) {
+        // An unreadable older checkpoint keeps nothing alive.
+      }
+      continue;
+    }
+    if (id < state.id) fs::remove(path, ec);
+  }
+  for (std::uint64_t id : ids_in(dir_, "dedup-", ".seg")) {
+    if (id <= state.id && referenced.count(id) == 0) fs::remove(dir_ / segment_name(id), ec);
+  }
+  for (const auto& seg : state.segments) {
+    std::error_code size_ec;
+    const auto bytes = fs::file_size(dir_ / segment_name(seg.id), size_ec);
+    if (!size_ec) state.segment_bytes += bytes;
+  }
+}
+
+std::vector<checkpoint_listing> checkpoint_store::list() const {
+  std::vector<checkpoint_listing> out;
+  for (std::uint64_t id : ids_in(dir_, "checkpoint-", ".ckpt")) {
+    checkpoint_listing item;
+    item.id = id;
+    item.path = dir_ / manifest_name(id);
+    try {
+      item.state = decode_manifest(read_whole(item.path));
+      item.valid = true;
+      std::error_code ec;
+      item.state.manifest_bytes = fs::file_size(item.path, ec);
+      for (const auto& seg : item.state.segments) {
+        const fs::path seg_path = dir_ / segment_name(seg.id);
+        const auto bytes = fs::file_size(seg_path, ec);
+        if (ec) {
+          item.valid = false;
+          item.problem = "dedup segment " + seg_path.filename().string() + " is missing";
+          break;
+        }
+        item.state.segment_bytes += bytes;
+      }
+    } catch (const checkpoint_error& e) {
+      item.problem = e.what();
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace trove::host

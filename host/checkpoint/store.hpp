@@ -1,0 +1,75 @@
+#pragma once
+/// @file store.hpp
+/// @brief Checkpoints on disk: one directory (`checkpoint.dir`), a manifest file per checkpoint
+/// and an append-only segment file of new dedup entries per checkpoint interval.
+///
+/// Layout: `checkpoint-<id>.ckpt` (the manifest: counters, watermarks, positions, open
+/// aggregation groups, the list of live segments) and `dedup-<id>.seg`. Every file is an envelope
+/// [magic][version][payload length][payload][XXH64 of the payload], written to a temporary file,
+/// fsync'ed, renamed into place, and the directory fsync'ed: a crash leaves either the whole file
+/// or none. Loading verifies lengths and checksums; a torn or corrupt checkpoint (or one whose
+/// segment is missing or corrupt) is never loaded: the previous one is used, with a warning
+/// naming the file.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "host/checkpoint/state.hpp"
+
+namespace trove::host {
+
+/// @brief A checkpoint file that cannot be used (torn, corrupt, wrong version).
+class checkpoint_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// @brief Serialized bytes of a manifest (without the dedup entries) and back; exposed for tests
+/// and the fuzzer. decode throws checkpoint_error on anything malformed.
+[[nodiscard]] std::string encode_manifest(const checkpoint_state& state);
+[[nodiscard]] checkpoint_state decode_manifest(std::string_view bytes);
+/// @brief Serialized bytes of a dedup segment and back.
+[[nodiscard]] std::string encode_segment(const std::vector<dedup_record>& entries);
+[[nodiscard]] std::vector<dedup_record> decode_segment(std::string_view bytes);
+
+/// @brief One checkpoint as `trove checkpoint list` shows it.
+struct checkpoint_listing {
+  std::uint64_t id = 0;
+  std::filesystem::path path;
+  bool valid = false;
+  std::string problem;     ///< why it is not valid
+  checkpoint_state state;  ///< manifest only (no dedup entries); meaningful when valid
+};
+
+/// @brief Reads and writes the checkpoints of one directory.
+class checkpoint_store {
+ public:
+  /// @param dir created when missing
+  /// @throws std::runtime_error naming checkpoint.dir when it cannot be created or written
+  explicit checkpoint_store(std::filesystem::path dir);
+
+  /// @brief The newest checkpoint that loads completely (manifest and every segment verified),
+  /// dedup entries included; warns about every newer one that does not. nullopt: none.
+  [[nodiscard]] std::optional<checkpoint_state> load_latest() const;
+
+  /// @brief Writes `state` (its dedup_entries as segment `state.id` when non-empty) durably, then
+  /// keeps the newest `retain` checkpoints and the segments they reference, deleting the rest.
+  /// Fills state.manifest_bytes and state.segment_bytes.
+  /// @throws std::runtime_error naming checkpoint.dir (disk full, unwritable); the previous
+  /// checkpoints are left intact
+  void write(checkpoint_state& state, std::uint32_t retain);
+
+  /// @brief Every checkpoint of the directory, newest first, with what is wrong with the invalid.
+  [[nodiscard]] std::vector<checkpoint_listing> list() const;
+
+  [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+}  // namespace trove::host
