@@ -1,5 +1,10 @@
 #include "host/cli.hpp"
 
+#include <ctime>
+#include <filesystem>
+
+#include "host/checkpoint/store.hpp"
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -149,6 +154,56 @@ int cmd_gen(const io::synthetic_options& options, const std::string& out_path) {
 
 }  // namespace
 
+/// `trove checkpoint list DIR`.
+int cmd_checkpoint_list(const std::string& dir) {
+  if (!std::filesystem::is_directory(dir)) {
+    fmt::print(stderr, "trove checkpoint list: '{}' is not a directory\n", dir);
+    return exit_config_error;
+  }
+  const checkpoint_store store(dir);
+  const auto items = store.list();
+  if (items.empty()) {
+    fmt::print("no checkpoints in '{}'\n", dir);
+    return exit_ok;
+  }
+  fmt::print("{:>6}  {:<24}  {:>12}  {:>12}  {:>10}  {:>8}  {:<20}  {}\n", "id", "time (UTC)",
+             "bytes", "dedup", "groups", "records", "watermark", "positions");
+  for (const auto& item : items) {
+    if (!item.valid) {
+      fmt::print("{:>6}  INVALID: {} ({})\n", item.id, item.problem, item.path.string());
+      continue;
+    }
+    const checkpoint_state& s = item.state;
+    std::uint64_t entries = 0;
+    for (const auto& seg : s.segments) entries += seg.entries;
+    std::string positions;
+    if (!s.source.kafka.empty()) {
+      for (const auto& k : s.source.kafka) {
+        positions += fmt::format("{}{}[{}]@{}", positions.empty() ? "" : " ", k.topic, k.partition,
+                                 k.next_offset);
+      }
+    } else if (s.source.generated > 0) {
+      positions = fmt::format("generated {}", s.source.generated);
+    } else {
+      positions = fmt::format("line {} byte {}", s.source.file_line, s.source.file_offset);
+    }
+    positions += fmt::format("; sink {} B, dead letters {} B", s.sink_length, s.dead_letter_length);
+    const std::time_t seconds = static_cast<std::time_t>(s.created_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    const std::string watermark = s.watermark == INT64_MIN   ? "-inf"
+                                  : s.watermark == INT64_MAX ? "+inf"
+                                                             : std::to_string(s.watermark);
+    fmt::print(
+        "{:>6}  {:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}  {:>12}  {:>12}  {:>10}  {:>8}  {:<20}  "
+        "{}\n",
+        s.id, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        s.created_ms % 1000, s.manifest_bytes + s.segment_bytes, entries, s.agg.rows,
+        s.counters.in(), watermark, positions);
+  }
+  return exit_ok;
+}
+
 int run_cli(int argc, char** argv) {
   CLI::App app{
       "trove: a GPU-accelerated stream processor sidecar. Exact deduplication and windowed "
@@ -238,6 +293,14 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   broker->add_option("--topic", broker_topics, "Topic to create (repeatable)");
 
+  std::string checkpoint_dir;
+  auto* checkpoint =
+      app.add_subcommand("checkpoint", "Inspect the checkpoints of a checkpoint.dir");
+  checkpoint->require_subcommand(1);
+  auto* checkpoint_list = checkpoint->add_subcommand(
+      "list", "Show each checkpoint: id, time, size, positions, watermark, entries (newest first)");
+  checkpoint_list->add_option("dir", checkpoint_dir, "The checkpoint.dir")->required();
+
   const bench_command bench = add_bench_command(app);
 
   std::string probe_address = "127.0.0.1:9464";
@@ -263,6 +326,7 @@ int run_cli(int argc, char** argv) {
     if (devices->parsed()) return cmd_devices();
     if (broker->parsed()) return run_dev_broker(broker_partitions, broker_topics);
     if (validate->parsed()) return cmd_validate(config_path, sets, print);
+    if (checkpoint_list->parsed()) return cmd_checkpoint_list(checkpoint_dir);
     if (run->parsed()) return cmd_run(config_path, sets, device, options);
     if (bench.subcommand->parsed()) return bench.run();
     if (healthcheck->parsed()) {

@@ -1,0 +1,236 @@
+/// @file host_e2e_checkpoint.cpp
+/// @brief Checkpoints and recovery, tested by killing the real binary: a file → file job killed
+/// with SIGKILL at random points and restarted until it finishes produces byte for byte what an
+/// uninterrupted run produces (each (group, window) once, re-sends after a restart still
+/// duplicates, cumulative counters); a corrupt newest checkpoint falls back to the previous one;
+/// an incompatible configuration, stdin with checkpoints and an unwritable checkpoint.dir are
+/// refused with the key named.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e_util.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace e2e = trove::test::e2e;
+namespace fs = std::filesystem;
+
+std::string config_for(const std::string& dir, const std::string& input, const std::string& out,
+                       const std::string& state, const std::string& extra = {}) {
+  return "source: {type: file, path: \"" + input +
+         "\", format: json}\n"
+         "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}\n"
+         "event_time: ts\n"
+         "dedup: {key: [event_id], ttl: 10m}\n"
+         "window: {type: tumbling, size: 10s, allowed_lateness: 2s}\n"
+         "group_by: [user_id, type]\n"
+         "aggregates: [count, sum(amount), max(amount)]\n"
+         "sink: {type: file, path: \"" +
+         out + "\", format: json}\n" + "dead_letter: {path: \"" + dir +
+         "/dead.jsonl\"}\n"
+         "batch: {max_events: 2000}\n"
+         "checkpoint: {dir: \"" +
+         state + "\", interval: 20ms, retain: 2}\n" + extra;
+}
+
+/// Events with re-sends up to ~30 s later, 2 s disorder and a few bad records.
+std::string make_input(std::uint64_t seed, int events) {
+  std::mt19937_64 rng(seed);
+  std::string text;
+  std::vector<std::string> sent;
+  constexpr std::int64_t start = 1'700'000'000'000;
+  for (int i = 0; i < events; ++i) {
+    if (!sent.empty() && rng() % 20 == 0) {  // a re-send of a recent event
+      const std::size_t back = std::min<std::size_t>(sent.size(), 3000);
+      text += sent[sent.size() - 1 - rng() % back];
+      continue;
+    }
+    if (rng() % 997 == 0) {
+      text += "{\"event_id\": broken\n";
+      continue;
+    }
+    const std::int64_t ts = start + i * 10 + static_cast<std::int64_t>(rng() % 2000);
+    std::string line = "{\"event_id\":" + std::to_string(i + 1) +
+                       ",\"user_id\":" + std::to_string(rng() % 50) + ",\"type\":\"" +
+                       (rng() % 3 ? "click" : "view") + "\",\"ts\":" + std::to_string(ts) +
+                       ",\"amount\":" + std::to_string(rng() % 1000) + "}\n";
+    sent.push_back(line);
+    text += line;
+  }
+  return text;
+}
+
+/// Starts `trove run -c config -q` and SIGKILLs it after `kill_after_ms`; returns its exit code.
+int run_and_kill(const std::string& config, int kill_after_ms) {
+  std::vector<std::string> args = {TROVE_BINARY, "run", "-c", config, "-q"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return -1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct job {
+  e2e::temp_dir dir;
+  std::string input = dir.file("events.jsonl");
+  std::string config = dir.file("p.yaml");
+  std::string out = dir.file("out.jsonl");
+  std::string state = dir.file("state");
+  std::string stats = dir.file("stats.json");
+  explicit job(const std::string& text, const std::string& extra = {}) {
+    e2e::write_file(input, text);
+    e2e::write_file(config, config_for(dir.path().string(), input, out, state, extra));
+  }
+};
+
+TEST(E2eCheckpoint, KilledAtRandomPointsAndRestartedEqualsAnUninterruptedRun) {
+  const std::string text = make_input(11, 150'000);
+  job reference(text);
+  const auto full =
+      e2e::trove({"run", "-c", reference.config, "-q", "--stats-json", reference.stats});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const std::string expected = e2e::read_file(reference.out);
+  const std::string expected_dead = e2e::read_file(reference.dir.file("dead.jsonl"));
+  ASSERT_GT(e2e::split_lines(expected).size(), 100u);
+
+  std::mt19937_64 rng(5);
+  int total_kills = 0;
+  for (int round = 0; round < 3; ++round) {
+    job j(text);
+    int kills = 0;
+    for (; kills < 12; ++kills) {
+      const int code = run_and_kill(j.config, 15 + static_cast<int>(rng() % 200));
+      if (code == 0) break;  // finished before the kill
+      ASSERT_EQ(code, 128 + SIGKILL);
+    }
+    total_kills += kills;
+    const auto last = e2e::trove({"run", "-c", j.config, "-q", "--stats-json", j.stats});
+    ASSERT_EQ(last.exit_code, 0) << last.err;
+    EXPECT_EQ(e2e::read_file(j.out), expected)
+        << "round " << round << " after " << kills << " kills";
+    std::string dead = e2e::read_file(j.dir.file("dead.jsonl"));
+    for (std::size_t at; (at = dead.find(j.input)) != std::string::npos;) {
+      dead.replace(at, j.input.size(), reference.input);
+    }
+    EXPECT_EQ(dead, expected_dead) << "round " << round;
+    const e2e::json_row s = e2e::read_stats(j.stats);
+    const e2e::json_row r = e2e::read_stats(reference.stats);
+    for (const char* counter : {"in", "accepted", "duplicate", "late", "bad", "rows_out"}) {
+      EXPECT_EQ(e2e::as_i64(s.at(counter)), e2e::as_i64(r.at(counter)))
+          << counter << ", round " << round;
+    }
+  }
+  EXPECT_GE(total_kills, 3) << "too few runs were killed mid-stream to test anything";
+}
+
+TEST(E2eCheckpoint, ACorruptNewestCheckpointFallsBackToThePreviousOne) {
+  const std::string text = make_input(12, 30'000);
+  job reference(text);
+  ASSERT_EQ(e2e::trove({"run", "-c", reference.config, "-q"}).exit_code, 0);
+  job j(text);
+  // SIGINT part-way: the run drains and writes a final checkpoint (open windows kept).
+  const auto stopped = e2e::trove({"run", "-c", j.config, "-q"}, std::nullopt, 150);
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  std::vector<fs::path> manifests;
+  for (const auto& entry : fs::directory_iterator(j.state)) {
+    if (entry.path().extension() == ".ckpt") manifests.push_back(entry.path());
+  }
+  std::sort(manifests.begin(), manifests.end());
+  if (manifests.size() < 2) GTEST_SKIP() << "the run finished before a second checkpoint";
+  {  // flip a byte in the middle of the newest one
+    std::string bytes = e2e::read_file(manifests.back());
+    bytes[bytes.size() / 2] ^= 0x5A;
+    e2e::write_file(manifests.back(), bytes);
+  }
+  const auto resumed = e2e::trove({"run", "-c", j.config});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find(manifests.back().filename().string()), std::string::npos)
+      << "the warning names the corrupt file: " << resumed.err;
+  EXPECT_EQ(e2e::read_file(j.out), e2e::read_file(reference.out));
+}
+
+TEST(E2eCheckpoint, ATruncatedCheckpointIsNeverLoaded) {
+  const std::string text = make_input(13, 20'000);
+  job reference(text);
+  ASSERT_EQ(e2e::trove({"run", "-c", reference.config, "-q"}).exit_code, 0);
+  job j(text);
+  const auto stopped = e2e::trove({"run", "-c", j.config, "-q"}, std::nullopt, 100);
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  for (const auto& entry : fs::directory_iterator(j.state)) {  // every file torn
+    const std::string bytes = e2e::read_file(entry.path());
+    e2e::write_file(entry.path(), bytes.substr(0, bytes.size() / 2));
+  }
+  // Nothing loadable: the run starts fresh (and rewrites the sink from the beginning).
+  const auto resumed = e2e::trove({"run", "-c", j.config});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("cannot be used"), std::string::npos) << resumed.err;
+  EXPECT_EQ(e2e::read_file(j.out), e2e::read_file(reference.out));
+}
+
+TEST(E2eCheckpoint, AnIncompatibleConfigIsRefusedNamingTheKey) {
+  job j(make_input(14, 5'000));
+  ASSERT_EQ(e2e::trove({"run", "-c", j.config, "-q"}).exit_code, 0);
+  const auto changed = e2e::trove({"run", "-c", j.config, "--set", "group_by=[user_id]"});
+  EXPECT_EQ(changed.exit_code, 2) << changed.err;
+  EXPECT_NE(changed.err.find("group_by"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("empty directory"), std::string::npos) << changed.err;
+  const auto window = e2e::trove({"run", "-c", j.config, "--set", "window.size=20s"});
+  EXPECT_EQ(window.exit_code, 2) << window.err;
+  EXPECT_NE(window.err.find("window.size"), std::string::npos) << window.err;
+  // Harmless changes are accepted.
+  const auto harmless = e2e::trove({"run", "-c", j.config, "-q", "--set", "batch.max_events=500",
+                                    "--set", "window.allowed_lateness=3s"});
+  EXPECT_EQ(harmless.exit_code, 0) << harmless.err;
+}
+
+TEST(E2eCheckpoint, StdinWithCheckpointsIsAConfigError) {
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("p.yaml"),
+                  "source: {type: stdin, format: json}\n"
+                  "schema: {ts: timestamp_ms}\nevent_time: ts\n"
+                  "window: {type: tumbling, size: 1m}\n"
+                  "checkpoint: {dir: \"" +
+                      dir.file("state") + "\"}\n");
+  const auto run = e2e::trove({"validate", "-c", dir.file("p.yaml")});
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE((run.err + run.out).find("checkpoint"), std::string::npos) << run.err;
+  EXPECT_NE((run.err + run.out).find("stdin"), std::string::npos) << run.err;
+}
+
+TEST(E2eCheckpoint, AnUnwritableCheckpointDirStopsTheRunNamingIt) {
+  if (::geteuid() == 0) {
+    // root writes anywhere: a path under a regular file cannot be a directory for anyone.
+  }
+  job j(make_input(15, 2'000));
+  e2e::write_file(j.dir.file("plain"), "x");
+  const auto run = e2e::trove(
+      {"run", "-c", j.config, "--set", "checkpoint.dir=" + j.dir.file("plain") + "/state"});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("checkpoint.dir"), std::string::npos) << run.err;
+}
+
+}  // namespace
