@@ -35,9 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> overrides;
   while (nul != std::string_view::npos) {
     const std::size_t next = input.find('\0', nul + 1);
-    overrides.emplace_back(input.substr(nul + 1, next == std::string_view::npos
-                                                     ? std::string_view::npos
-                                                     : next - nul - 1));
+    overrides.emplace_back(input.substr(
+        nul + 1, next == std::string_view::npos ? std::string_view::npos : next - nul - 1));
     nul = next;
   }
 

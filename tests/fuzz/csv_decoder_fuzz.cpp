@@ -98,8 +98,8 @@ void check_accepted(const std::vector<int>& columns, std::string_view line,
     const plain_field& value = (*fields)[k];
     const std::string_view text =
         field.type == io::field_type::string ? std::string_view(value.text) : trim(value.text);
-    const bool null = field.type == io::field_type::string ? text.empty() && !value.quoted
-                                                           : text.empty();
+    const bool null =
+        field.type == io::field_type::string ? text.empty() && !value.quoted : text.empty();
     fuzz_require(batch.is_valid(c, row) == !null, "valid exactly when the field is not empty");
     if (null) continue;
     const std::uint64_t bits = field.type == io::field_type::string ? 0 : batch.fixed(c)[row];
@@ -160,36 +160,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool rejected = false;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
-  trove::fuzz::for_each_line(input, [&](std::string_view text, std::uint64_t number,
-                                        bool overlong) {
-    if (rejected) return;
-    // Blank lines (empty or only whitespace) are not records.
-    if (text.find_first_not_of(" \t\r") == std::string_view::npos) return;
-    if (!decoder.has_header()) {
-      const io::decode_result r = decoder.set_header(text);
-      fuzz_require(r.ok() == decoder.has_header(), "has_header() after set_header()");
-      if (!r.ok()) {
-        fuzz_require(!r.reason.empty(), "a bad header has a reason");
-        rejected = true;  // the pipeline stops with the header's error
-        return;
-      }
-      columns = header_columns(schema, text);
-      return;
-    }
-    if (overlong) {
-      ++counts.records;
-      ++counts.bad;
-      return;
-    }
-    trove::fuzz::decode_record(
-        text, number, batch, counts,
-        [&](std::string_view record, io::host_batch& b, io::source_position pos) {
-          return decoder.decode(record, b, pos);
-        },
-        [&](std::string_view record, const io::host_batch& b, std::size_t row) {
-          check_accepted(columns, record, b, row);
-        });
-  });
+  trove::fuzz::for_each_line(
+      input, [&](std::string_view text, std::uint64_t number, bool overlong) {
+        if (rejected) return;
+        // Blank lines (empty or only whitespace) are not records.
+        if (text.find_first_not_of(" \t\r") == std::string_view::npos) return;
+        if (!decoder.has_header()) {
+          const io::decode_result r = decoder.set_header(text);
+          fuzz_require(r.ok() == decoder.has_header(), "has_header() after set_header()");
+          if (!r.ok()) {
+            fuzz_require(!r.reason.empty(), "a bad header has a reason");
+            rejected = true;  // the pipeline stops with the header's error
+            return;
+          }
+          columns = header_columns(schema, text);
+          return;
+        }
+        if (overlong) {
+          ++counts.records;
+          ++counts.bad;
+          return;
+        }
+        trove::fuzz::decode_record(
+            text, number, batch, counts,
+            [&](std::string_view record, io::host_batch& b, io::source_position pos) {
+              return decoder.decode(record, b, pos);
+            },
+            [&](std::string_view record, const io::host_batch& b, std::size_t row) {
+              check_accepted(columns, record, b, row);
+            });
+      });
   trove::fuzz::finish(batch, counts);
   return 0;
 }

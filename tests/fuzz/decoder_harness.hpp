@@ -116,7 +116,8 @@ inline void check_batch(const io::host_batch& batch) {
   }
 }
 
-/// @brief A fingerprint of a batch's visible state: a decode that is not ok must leave it unchanged.
+/// @brief A fingerprint of a batch's visible state: a decode that is not ok must leave it
+/// unchanged.
 struct batch_state {
   std::size_t rows = 0;
   std::uint32_t string_end[16] = {};

@@ -103,30 +103,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   trove::fuzz::record_counts counts;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
-  trove::fuzz::for_each_line(input, [&](std::string_view text, std::uint64_t number,
-                                        bool overlong) {
-    // Blank lines (empty or only whitespace) are not records.
-    if (text.find_first_not_of(" \t\r") == std::string_view::npos) return;
-    if (overlong) {
-      ++counts.records;
-      ++counts.bad;
-      return;
-    }
-    // The timestamp parser on arbitrary text: a parsed value is within RFC 3339's range.
-    std::int64_t ms = 0;
-    if (io::parse_timestamp_ms(text, ms)) {
-      fuzz_require(ms >= trove::fuzz::min_timestamp_ms && ms <= trove::fuzz::max_timestamp_ms,
-                   "parsed timestamp within years 0000-9999");
-    }
-    trove::fuzz::decode_record(
-        text, number, batch, counts,
-        [&](std::string_view record, io::host_batch& b, io::source_position pos) {
-          return decoder.decode(record, b, pos);
-        },
-        [&](std::string_view record, const io::host_batch& b, std::size_t row) {
-          check_accepted(oracle, record, b, row);
-        });
-  });
+  trove::fuzz::for_each_line(
+      input, [&](std::string_view text, std::uint64_t number, bool overlong) {
+        // Blank lines (empty or only whitespace) are not records.
+        if (text.find_first_not_of(" \t\r") == std::string_view::npos) return;
+        if (overlong) {
+          ++counts.records;
+          ++counts.bad;
+          return;
+        }
+        // The timestamp parser on arbitrary text: a parsed value is within RFC 3339's range.
+        std::int64_t ms = 0;
+        if (io::parse_timestamp_ms(text, ms)) {
+          fuzz_require(ms >= trove::fuzz::min_timestamp_ms && ms <= trove::fuzz::max_timestamp_ms,
+                       "parsed timestamp within years 0000-9999");
+        }
+        trove::fuzz::decode_record(
+            text, number, batch, counts,
+            [&](std::string_view record, io::host_batch& b, io::source_position pos) {
+              return decoder.decode(record, b, pos);
+            },
+            [&](std::string_view record, const io::host_batch& b, std::size_t row) {
+              check_accepted(oracle, record, b, row);
+            });
+      });
   trove::fuzz::finish(batch, counts);
   return 0;
 }

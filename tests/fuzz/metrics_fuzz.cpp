@@ -136,10 +136,9 @@ std::vector<sample> parse_exposition(std::string_view text) {
     }
     require(i < line.size() && line[i] == ' ', "space before the value", line);
     require(parse_value(line.substr(i + 1), s.value), "value is a number", line);
-    const bool own = s.name == family ||
-                     (type == "histogram" && (s.name == family + "_bucket" ||
-                                              s.name == family + "_sum" ||
-                                              s.name == family + "_count"));
+    const bool own = s.name == family || (type == "histogram" && (s.name == family + "_bucket" ||
+                                                                  s.name == family + "_sum" ||
+                                                                  s.name == family + "_count"));
     require(own, "sample follows its family's TYPE", line);
     samples.push_back(std::move(s));
   }
@@ -226,7 +225,8 @@ void check_responses(std::string_view out) {
     // A compressed body (the client sent Accept-Encoding) is checked uncompressed elsewhere: the
     // same render() output is parsed directly for every input.
     const bool compressed = head.find("\r\nContent-Encoding: ") != std::string_view::npos;
-    if (status == 200 && head.find("Content-Type: text/plain; version=0.0.4") != std::string::npos &&
+    if (status == 200 &&
+        head.find("Content-Type: text/plain; version=0.0.4") != std::string::npos &&
         !body.empty() && !compressed) {
       parse_exposition(body);
     }
@@ -253,7 +253,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto start = observer_clock::now();
   auto at = [&](std::int64_t ns) { return start + std::chrono::nanoseconds(ns); };
   // A time point near the run, as the pipeline's clock gives them (up to ~3 years away).
-  auto some_time = [&] { return at(in.ConsumeIntegralInRange<std::int64_t>(-(1LL << 56), 1LL << 56)); };
+  auto some_time = [&] {
+    return at(in.ConsumeIntegralInRange<std::int64_t>(-(1LL << 56), 1LL << 56));
+  };
 
   run_stats last_stats;
   bool has_stats = false;
@@ -316,8 +318,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         report.closed = some_time();
         report.sink_done = some_time();
         for (double* s : {&report.decode_seconds, &report.h2d_seconds, &report.kernel_seconds,
-                          &report.extract_seconds, &report.encode_seconds,
-                          &report.sink_seconds}) {
+                          &report.extract_seconds, &report.encode_seconds, &report.sink_seconds}) {
           *s = in.ConsumeFloatingPointInRange<double>(0, 1e6);
         }
         registry.on_batch(report);
