@@ -6,7 +6,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test demo bench load format clean
+.PHONY: all deps configure build test demo bench load fuzz format clean
 
 all: build
 
@@ -38,6 +38,12 @@ LOAD_OUT ?= bench/results
 LOAD_ARGS ?= --sweep --duration 10s
 load: build
 	$(BUILD)/trove bench $(LOAD_ARGS) --out $(LOAD_OUT)
+
+# libFuzzer targets (tests/fuzz, README "Fuzzing"): a separate clang build in build-fuzz/, each
+# target run for FUZZ_TIME seconds; prints executions, coverage and crashes per target.
+FUZZ_TIME ?= 60
+fuzz:
+	FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp' '*.cu' '*.cuh')

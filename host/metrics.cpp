@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -108,7 +109,11 @@ std::string escape_label_value(const std::string& value) {
 }
 
 metrics_registry::metrics_registry(std::chrono::milliseconds stall_timeout)
-    : stall_timeout_(stall_timeout), started_(observer_clock::now()) {
+    // The config accepts any int64 milliseconds (`1000000d` for "never"); ready() compares in the
+    // clock's nanoseconds, so a longer timeout is clamped to what they can hold (~292 years).
+    : stall_timeout_(std::min(stall_timeout, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 observer_clock::duration::max()))),
+      started_(observer_clock::now()) {
   last_progress_ = ticks(started_);
 }
 

@@ -280,6 +280,23 @@ TEST(MetricsReadiness, QueuedBatchesWithoutProgressAreStalled) {
   EXPECT_NE(r.reason.find("metrics.stall_timeout"), std::string::npos) << r.reason;
 }
 
+// Found by tests/fuzz (fuzz_metrics): a stall_timeout of a million days (the config accepts any
+// int64 ms) overflowed the nanoseconds ready() compares in, wrapped negative and reported the run
+// stalled at once.
+TEST(MetricsReadiness, HugeStallTimeoutDoesNotOverflowIntoStalled) {
+  for (const std::chrono::milliseconds stall :
+       {std::chrono::milliseconds(86'400'000'000), std::chrono::milliseconds::max()}) {
+    metrics_registry m(stall);
+    m.on_device_ready("cpu");
+    m.on_source_ready();
+    state_report state;
+    state.ready_queue_depth = 3;
+    m.on_progress(run_stats{}, state);
+    const readiness r = m.ready(observer_clock::now() + 24h);
+    EXPECT_TRUE(r.ready) << stall.count() << " ms: " << r.reason;
+  }
+}
+
 TEST(MetricsReadiness, BatchProcessedButNotWrittenIsWaitingInput) {
   metrics_registry m(1s);
   m.on_device_ready("cpu");
