@@ -150,6 +150,13 @@ class kernel_driver {
     if (dedup_) {
       dedup_->apply(dedup_keys.template as<kernels::hash128>(), in.d_event_time, d_status, n,
                     watermark, {});
+      if (collect_) {  // what a checkpoint keeps of this batch
+        std::vector<kernels::dedup_entry> entries(n);
+        entries.resize(dedup_->collect_accepted(dedup_keys.template as<kernels::hash128>(),
+                                                in.d_event_time, d_status, n, watermark,
+                                                entries.data(), {}));
+        collected_.insert(collected_.end(), entries.begin(), entries.end());
+      }
     }
     kernels::agg_input agg;
     agg.num_rows = n;
@@ -168,7 +175,13 @@ class kernel_driver {
   kernels::agg_table& table() { return *agg_; }
   kernels::dedup_set* dedup() { return dedup_.get(); }
 
+  /// @brief Keep the dedup entries every batch adds (collect_accepted), as a checkpoint does.
+  void collect(bool on) { collect_ = on; }
+  [[nodiscard]] const std::vector<kernels::dedup_entry>& collected() const { return collected_; }
+
  private:
+  bool collect_ = false;
+  std::vector<kernels::dedup_entry> collected_;
   Fixture& fx_;
   driver_options options_;
   std::unique_ptr<kernels::dedup_set> dedup_;

@@ -1,0 +1,173 @@
+// The checkpoint store: manifests and dedup segments round-trip exactly; any flipped byte or
+// truncation is rejected (never loaded); load_latest falls back past a corrupt checkpoint or one
+// whose segment is missing; retention keeps the newest checkpoints and the segments they use.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "e2e_util.hpp"
+#include "host/checkpoint/store.hpp"
+
+namespace trove::host {
+namespace {
+
+namespace e2e = trove::test::e2e;
+namespace fs = std::filesystem;
+
+checkpoint_state sample_state(std::uint64_t id, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  checkpoint_state s;
+  s.id = id;
+  s.created_ms = 1'700'000'000'000 + static_cast<std::int64_t>(rng() % 1000);
+  s.compat = {{"group_by", "[user_id:u64]"}, {"window.size", "60000ms"}};
+  s.counters = {rng() % 100, rng() % 100, rng() % 100, rng() % 100, rng() % 100, rng() % 100,
+                rng() % 100, rng() % 100};
+  s.watermark = static_cast<std::int64_t>(rng() % 100000);
+  s.max_event_time = s.watermark + 5;
+  s.partitions = {{0, 17}, {3, -5}, {1 << 20, INT64_MIN}};
+  s.emitted_watermark = s.watermark - 60000;
+  s.source.file_offset = rng();
+  s.source.file_line = rng() % 1000;
+  s.source.generated = rng() % 1000;
+  s.source.kafka = {{"events", 0, 12}, {"events", 7, 0}, {"other", 1, 99}};
+  s.sink_length = rng() % 100000;
+  s.dead_letter_length = rng() % 1000;
+  s.agg.rows = 3;
+  s.agg.stride = 80;
+  s.agg.slots.resize(240);
+  for (auto& b : s.agg.slots) b = static_cast<unsigned char>(rng());
+  s.agg.records = {1, 2, 3, 4, 5, 6};
+  s.agg.record_offsets = {0, 2, 4};
+  s.segments = {{1, 10, 500, 0xABCDEF}, {2, 3, 900, 0x123}};
+  return s;
+}
+
+void expect_same(const checkpoint_state& a, const checkpoint_state& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.created_ms, b.created_ms);
+  EXPECT_EQ(a.compat, b.compat);
+  EXPECT_EQ(a.counters.in(), b.counters.in());
+  EXPECT_EQ(a.counters.batches, b.counters.batches);
+  EXPECT_EQ(a.watermark, b.watermark);
+  EXPECT_EQ(a.max_event_time, b.max_event_time);
+  ASSERT_EQ(a.partitions.size(), b.partitions.size());
+  for (std::size_t i = 0; i < a.partitions.size(); ++i) {
+    EXPECT_EQ(a.partitions[i].partition, b.partitions[i].partition);
+    EXPECT_EQ(a.partitions[i].max_event_time, b.partitions[i].max_event_time);
+  }
+  EXPECT_EQ(a.emitted_watermark, b.emitted_watermark);
+  EXPECT_EQ(a.source.file_offset, b.source.file_offset);
+  EXPECT_EQ(a.source.file_line, b.source.file_line);
+  EXPECT_EQ(a.source.generated, b.source.generated);
+  ASSERT_EQ(a.source.kafka.size(), b.source.kafka.size());
+  for (std::size_t i = 0; i < a.source.kafka.size(); ++i) {
+    EXPECT_EQ(a.source.kafka[i].topic, b.source.kafka[i].topic);
+    EXPECT_EQ(a.source.kafka[i].partition, b.source.kafka[i].partition);
+    EXPECT_EQ(a.source.kafka[i].next_offset, b.source.kafka[i].next_offset);
+  }
+  EXPECT_EQ(a.sink_length, b.sink_length);
+  EXPECT_EQ(a.dead_letter_length, b.dead_letter_length);
+  EXPECT_EQ(a.agg.rows, b.agg.rows);
+  EXPECT_EQ(a.agg.stride, b.agg.stride);
+  EXPECT_EQ(a.agg.slots, b.agg.slots);
+  EXPECT_EQ(a.agg.records, b.agg.records);
+  EXPECT_EQ(a.agg.record_offsets, b.agg.record_offsets);
+  ASSERT_EQ(a.segments.size(), b.segments.size());
+  for (std::size_t i = 0; i < a.segments.size(); ++i) {
+    EXPECT_EQ(a.segments[i].id, b.segments[i].id);
+    EXPECT_EQ(a.segments[i].entries, b.segments[i].entries);
+    EXPECT_EQ(a.segments[i].max_first_seen, b.segments[i].max_first_seen);
+    EXPECT_EQ(a.segments[i].checksum, b.segments[i].checksum);
+  }
+}
+
+TEST(CheckpointStore, ManifestAndSegmentRoundTrip) {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    const checkpoint_state s = sample_state(seed, seed);
+    expect_same(s, decode_manifest(encode_manifest(s)));
+    std::vector<dedup_record> entries;
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 100; ++i) {
+      entries.push_back({static_cast<std::int32_t>(rng() % 8), static_cast<std::int64_t>(rng()),
+                         rng(), rng()});
+    }
+    const auto back = decode_segment(encode_segment(entries));
+    ASSERT_EQ(back.size(), entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      EXPECT_EQ(back[i].partition, entries[i].partition);
+      EXPECT_EQ(back[i].first_seen, entries[i].first_seen);
+      EXPECT_EQ(back[i].key_hi, entries[i].key_hi);
+      EXPECT_EQ(back[i].key_lo, entries[i].key_lo);
+    }
+  }
+}
+
+TEST(CheckpointStore, EveryFlippedByteAndEveryTruncationIsRejected) {
+  const std::string bytes = encode_manifest(sample_state(3, 9));
+  for (std::size_t at = 0; at < bytes.size(); ++at) {
+    std::string bad = bytes;
+    bad[at] = static_cast<char>(bad[at] ^ 0x01);
+    EXPECT_THROW((void)decode_manifest(bad), checkpoint_error) << "flipped byte " << at;
+  }
+  for (std::size_t length = 0; length < bytes.size(); ++length) {
+    EXPECT_THROW((void)decode_manifest(bytes.substr(0, length)), checkpoint_error)
+        << "cut to " << length;
+  }
+  EXPECT_THROW((void)decode_manifest(bytes + "x"), checkpoint_error);
+  const std::string segment = encode_segment({{1, 2, 3, 4}});
+  EXPECT_THROW((void)decode_manifest(segment), checkpoint_error) << "a segment is no manifest";
+}
+
+TEST(CheckpointStore, LoadLatestFallsBackAndRetentionKeepsWhatIsReferenced) {
+  e2e::temp_dir dir;
+  checkpoint_store store(dir.file("state"));
+  EXPECT_FALSE(store.load_latest().has_value());
+  std::vector<segment_ref> live;
+  for (std::uint64_t id = 1; id <= 5; ++id) {
+    checkpoint_state s = sample_state(id, id);
+    s.segments = live;
+    s.dedup_entries = {{0, static_cast<std::int64_t>(id * 100), id, id}};
+    store.write(s, 3);
+    live = s.segments;  // with the new segment appended
+    ASSERT_EQ(live.back().id, id);
+  }
+  // Three checkpoints kept; every segment stays (the newest references all five).
+  std::size_t manifests = 0, segments = 0;
+  for (const auto& entry : fs::directory_iterator(dir.file("state"))) {
+    manifests += entry.path().extension() == ".ckpt" ? 1 : 0;
+    segments += entry.path().extension() == ".seg" ? 1 : 0;
+  }
+  EXPECT_EQ(manifests, 3u);
+  EXPECT_EQ(segments, 5u);
+  auto latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 5u);
+  EXPECT_EQ(latest->dedup_entries.size(), 5u);
+  // Segment 5 (only the newest checkpoint uses it) is lost: checkpoint 4 is loaded instead.
+  fs::remove(dir.file("state") + "/dedup-000000000005.seg");
+  latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 4u);
+  EXPECT_EQ(latest->dedup_entries.size(), 4u);
+  // A newer checkpoint that drops old segments lets retention delete them once no kept
+  // checkpoint references them.
+  for (std::uint64_t id = 6; id <= 8; ++id) {
+    checkpoint_state s = sample_state(id, id);
+    s.segments.clear();  // every earlier entry expired
+    store.write(s, 2);
+  }
+  segments = 0;
+  for (const auto& entry : fs::directory_iterator(dir.file("state"))) {
+    segments += entry.path().extension() == ".seg" ? 1 : 0;
+  }
+  EXPECT_EQ(segments, 0u);
+  const auto listed = store.list();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed.front().id, 8u);
+  EXPECT_TRUE(listed.front().valid) << listed.front().problem;
+}
+
+}  // namespace
+}  // namespace trove::host
