@@ -341,7 +341,18 @@ class pipeline {
     sink.join();
     if (coordinator_) {
       coordinator_->wait_idle();  // the final checkpoint
-      stats_.checkpoints = coordinator_->stats().written;
+      const checkpoint_stats cs = coordinator_->stats();
+      stats_.checkpoints = cs.written;
+      stats_.checkpoints_delayed = cs.delayed;
+      stats_.checkpoint_bytes = cs.last_bytes;
+      stats_.checkpoint_max_cut_seconds = cs.max_cut_seconds;
+      stats_.checkpoint_max_write_seconds = cs.max_write_seconds;
+      if (cs.written > 0) {
+        spdlog::info(
+            "checkpoints: {} written ({} delayed by a slow write); last {} bytes; longest "
+            "data-path pause {:.3f} s, longest write {:.3f} s",
+            cs.written, cs.delayed, cs.last_bytes, cs.max_cut_seconds, cs.max_write_seconds);
+      }
     }
     dead_letter_.flush();
     finish_consumer();
@@ -423,6 +434,7 @@ class pipeline {
   /// watermarks, dead-letter length; the sources and the sink resume from its positions.
   void open_checkpoints() {
     const checkpoint_config& cc = *config_.checkpoint;
+    const auto load_begin = clock_type::now();
     store_ = std::make_unique<checkpoint_store>(cc.dir);
     restored_ = store_->load_latest();
     std::uint64_t next_id = 1;
@@ -440,7 +452,6 @@ class pipeline {
               key, cc.dir, st.id, key, saved, value));
         }
       }
-      const auto begin = clock_type::now();
       std::vector<kernels::dedup_entry> entries(st.dedup_entries.size());
       for (std::size_t i = 0; i < entries.size(); ++i) {
         const dedup_record& r = st.dedup_entries[i];
@@ -462,6 +473,8 @@ class pipeline {
       stats_.batches = st.counters.batches;
       stats_.watermark = st.watermark;
       stats_.restored_checkpoint = st.id;
+      stats_.restore_seconds =
+          std::chrono::duration<double>(clock_type::now() - load_begin).count();
       dead_letter_.truncate_to(st.dead_letter_length);
       mark_ = st.source;
       last_mark_ = st.source;
@@ -474,8 +487,8 @@ class pipeline {
       spdlog::info(
           "checkpoint {} restored from '{}' in {:.3f} s: {} dedup entries, {} open groups, "
           "watermark {}, {} records counted before it",
-          st.id, cc.dir, std::chrono::duration<double>(clock_type::now() - begin).count(),
-          entries.size(), stage_.agg_stats().entries, st.watermark, st.counters.in());
+          st.id, cc.dir, stats_.restore_seconds, entries.size(), stage_.agg_stats().entries,
+          st.watermark, st.counters.in());
     } else {
       spdlog::info("checkpoints: none in '{}' yet; starting fresh (every {} ms, {} kept)", cc.dir,
                    cc.interval_ms, cc.retain);
@@ -1309,10 +1322,13 @@ std::string run_stats::to_json() const {
       "{{\"in\":{},\"accepted\":{},\"duplicate\":{},\"late\":{},\"filtered\":{},\"bad\":{},"
       "\"rows_out\":{},\"windows_emitted\":{},\"batches\":{},\"seconds\":{:.6f},"
       "\"events_per_second\":{:.1f},\"device\":{},\"watermark\":{},\"open_groups\":{},"
-      "\"interrupted\":{},\"checkpoints\":{},\"restored_checkpoint\":{}}}",
+      "\"interrupted\":{},\"checkpoints\":{},\"restored_checkpoint\":{},"
+      "\"restore_seconds\":{:.6f},\"checkpoints_delayed\":{},\"checkpoint_bytes\":{},"
+      "\"checkpoint_max_cut_seconds\":{:.6f},\"checkpoint_max_write_seconds\":{:.6f}}}",
       in, accepted, duplicate, late, filtered, bad, rows_out, windows_emitted, batches, seconds,
       events_per_second, device_json, watermark, open_groups, interrupted ? "true" : "false",
-      checkpoints, restored_checkpoint);
+      checkpoints, restored_checkpoint, restore_seconds, checkpoints_delayed, checkpoint_bytes,
+      checkpoint_max_cut_seconds, checkpoint_max_write_seconds);
 }
 
 run_stats run_pipeline(const pipeline_config& config, const run_options& options) {

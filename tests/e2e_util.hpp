@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -187,6 +188,41 @@ inline command_result run_command(const std::vector<std::string>& args,
   result.out = read_file(out_path);
   result.err = read_file(err_path);
   return result;
+}
+
+/// @brief Starts `trove args...` (output discarded) and SIGKILLs it `kill_after_ms` after
+/// `armed()` first returns true (polled every 5 ms; null: at once), the way a crash or an OOM kill
+/// ends a process; returns its exit code (128 + 9 when the kill landed).
+inline int run_trove_and_kill(std::vector<std::string> args, int kill_after_ms,
+                              const std::function<bool()>& armed = {}) {
+  args.insert(args.begin(), TROVE_BINARY);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "posix_spawn(" << args[0] << "): " << std::strerror(spawned);
+    return -1;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (armed && !armed() && std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {  // ended before the trigger
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /// @brief Runs the trove binary under test with the given arguments.

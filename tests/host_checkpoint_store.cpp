@@ -22,8 +22,8 @@ checkpoint_state sample_state(std::uint64_t id, std::uint64_t seed) {
   s.id = id;
   s.created_ms = 1'700'000'000'000 + static_cast<std::int64_t>(rng() % 1000);
   s.compat = {{"group_by", "[user_id:u64]"}, {"window.size", "60000ms"}};
-  s.counters = {rng() % 100, rng() % 100, rng() % 100, rng() % 100, rng() % 100, rng() % 100,
-                rng() % 100, rng() % 100};
+  s.counters = {rng() % 100, rng() % 100, rng() % 100, rng() % 100,
+                rng() % 100, rng() % 100, rng() % 100, rng() % 100};
   s.watermark = static_cast<std::int64_t>(rng() % 100000);
   s.max_event_time = s.watermark + 5;
   s.partitions = {{0, 17}, {3, -5}, {1 << 20, INT64_MIN}};
@@ -90,8 +90,8 @@ TEST(CheckpointStore, ManifestAndSegmentRoundTrip) {
     std::vector<dedup_record> entries;
     std::mt19937_64 rng(seed);
     for (int i = 0; i < 100; ++i) {
-      entries.push_back({static_cast<std::int32_t>(rng() % 8), static_cast<std::int64_t>(rng()),
-                         rng(), rng()});
+      entries.push_back(
+          {static_cast<std::int32_t>(rng() % 8), static_cast<std::int64_t>(rng()), rng(), rng()});
     }
     const auto back = decode_segment(encode_segment(entries));
     ASSERT_EQ(back.size(), entries.size());

@@ -7,9 +7,6 @@
 /// refused with the key named.
 
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -19,8 +16,6 @@
 #include <vector>
 
 #include "e2e_util.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -72,28 +67,6 @@ std::string make_input(std::uint64_t seed, int events) {
   return text;
 }
 
-/// Starts `trove run -c config -q` and SIGKILLs it after `kill_after_ms`; returns its exit code.
-int run_and_kill(const std::string& config, int kill_after_ms) {
-  std::vector<std::string> args = {TROVE_BINARY, "run", "-c", config, "-q"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) return -1;
-  std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 struct job {
   e2e::temp_dir dir;
   std::string input = dir.file("events.jsonl");
@@ -123,7 +96,8 @@ TEST(E2eCheckpoint, KilledAtRandomPointsAndRestartedEqualsAnUninterruptedRun) {
     job j(text);
     int kills = 0;
     for (; kills < 12; ++kills) {
-      const int code = run_and_kill(j.config, 15 + static_cast<int>(rng() % 200));
+      const int code = e2e::run_trove_and_kill({"run", "-c", j.config, "-q"},
+                                               15 + static_cast<int>(rng() % 200));
       if (code == 0) break;  // finished before the kill
       ASSERT_EQ(code, 128 + SIGKILL);
     }

@@ -98,9 +98,9 @@ TYPED_TEST(CheckpointKernelTest, RestoredTablesContinueLikeTheUninterruptedOnes)
     const std::size_t batch = 200 + rng() % 700;
     const std::size_t batches = (events.size() + batch - 1) / batch;
     const std::size_t cut = 1 + rng() % (batches - 1);
-    this->run(events, batch, cut,
-              o, "seed " + std::to_string(seed) + " batch " + std::to_string(batch) + " cut " +
-                     std::to_string(cut));
+    this->run(events, batch, cut, o,
+              "seed " + std::to_string(seed) + " batch " + std::to_string(batch) + " cut " +
+                  std::to_string(cut));
     if (::testing::Test::HasFatalFailure()) return;
   }
 }
@@ -145,8 +145,8 @@ TYPED_TEST(CheckpointKernelTest, AKeyGivenTwiceKeepsItsLatestStamp) {
   const std::vector<std::int64_t> times = {350, 350};
   auto d_keys = this->upload(keys);
   auto d_times = this->upload(times);
-  auto d_status = this->upload(std::vector<std::uint8_t>{kernels::status_accepted,
-                                                         kernels::status_accepted});
+  auto d_status =
+      this->upload(std::vector<std::uint8_t>{kernels::status_accepted, kernels::status_accepted});
   set->apply(d_keys.template as<kernels::hash128>(), d_times.template as<std::int64_t>(),
              d_status.template as<std::uint8_t>(), 2, 350, {});
   EXPECT_EQ(this->template download<std::uint8_t>(d_status, 2),

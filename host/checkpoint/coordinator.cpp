@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace trove::host {
 
 checkpoint_coordinator::checkpoint_coordinator(checkpoint_store& store, std::int64_t interval_ms,
@@ -110,6 +112,8 @@ void checkpoint_coordinator::run() {
       stats_.last_bytes = state->manifest_bytes + state->segment_bytes;
       stats_.last_write_seconds = seconds;
       stats_.last_cut_seconds = cut_seconds;
+      stats_.max_cut_seconds = std::max(stats_.max_cut_seconds, cut_seconds);
+      stats_.max_write_seconds = std::max(stats_.max_write_seconds, seconds);
       stats_.last_dedup_entries = state->dedup_entries.size();
       stats_.last_groups = state->agg.rows;
       busy_ = false;

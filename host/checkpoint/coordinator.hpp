@@ -30,6 +30,8 @@ struct checkpoint_stats {
   std::uint64_t last_bytes = 0;          ///< manifest + referenced segments
   double last_write_seconds = 0;         ///< encode + write + fsync of the last one
   double last_cut_seconds = 0;           ///< device-thread pause of the last cut (copy-out)
+  double max_cut_seconds = 0;            ///< the longest device-thread pause of a cut
+  double max_write_seconds = 0;          ///< the longest write
   std::uint64_t last_dedup_entries = 0;  ///< new dedup entries in the last segment
   std::uint64_t last_groups = 0;         ///< open groups in the last one
 };

@@ -43,7 +43,7 @@ class writer {
     out_.append(s);
   }
   void put_bytes(const void* data, std::size_t bytes) {
-    out_.append(static_cast<const char*>(data), bytes);
+    if (bytes > 0) out_.append(static_cast<const char*>(data), bytes);  // data may be null
   }
   std::string take() { return std::move(out_); }
   std::string& buffer() { return out_; }
@@ -76,6 +76,7 @@ class reader {
     return s;
   }
   void get_bytes(void* out, std::size_t bytes) {
+    if (bytes == 0) return;  // `out` may be null (an empty vector)
     need(bytes);
     std::memcpy(out, in_.data() + at_, bytes);
     at_ += bytes;
