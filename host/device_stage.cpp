@@ -306,11 +306,14 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     auto* d_keys = keys_.as<kernels::hash128>();
     backend_.classify(in, d_status, d_keys, stream_);
     if (dedup_) dedup_->apply(d_keys, in.d_event_time, d_status, n, before, stream_);
-    entries_.clear();
+    entries_count_ = 0;
     if (collect_ && dedup_) {
-      entries_.resize(n);
-      entries_.resize(dedup_->collect_accepted(d_keys, in.d_event_time, d_status, n, before,
-                                               entries_.data(), stream_));
+      if (entries_capacity_ < n) {
+        entries_ = std::make_unique_for_overwrite<kernels::dedup_entry[]>(n);
+        entries_capacity_ = n;
+      }
+      entries_count_ = dedup_->collect_accepted(d_keys, in.d_event_time, d_status, n, before,
+                                                entries_.get(), stream_);
     }
     agg.d_event_time = in.d_event_time;
     agg.d_status = d_status;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,8 +66,8 @@ class device_stage {
 
   /// @brief The dedup entries the last process() added (rows left accepted), in row order; valid
   /// until the next process(). Empty unless collect_new_entries(true).
-  [[nodiscard]] const std::vector<kernels::dedup_entry>& new_entries() const noexcept {
-    return entries_;
+  [[nodiscard]] std::span<const kernels::dedup_entry> new_entries() const noexcept {
+    return {entries_.get(), entries_count_};
   }
 
   /// @brief Every open group (the table is unchanged), for a checkpoint.
@@ -134,7 +135,10 @@ class device_stage {
   kernels::device_buffer filter_strings_;
   step_timings timings_;
   bool collect_ = false;
-  std::vector<kernels::dedup_entry> entries_;
+  // Not a vector: a batch's entries are written by the copy out, never initialised first.
+  std::unique_ptr<kernels::dedup_entry[]> entries_;
+  std::size_t entries_capacity_ = 0;
+  std::size_t entries_count_ = 0;
 };
 
 }  // namespace trove::host

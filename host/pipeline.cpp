@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 #include "host/bounded_queue.hpp"
 #include "host/checkpoint/coordinator.hpp"
+#include "host/checkpoint/record_log.hpp"
 #include "host/checkpoint/store.hpp"
 #include "host/device_select.hpp"
 #include "host/device_stage.hpp"
@@ -195,9 +197,24 @@ class sink_writer {
     if (std::fflush(file_) != 0) {
       throw std::runtime_error("flushing sink '" + path_ + "' failed: " + std::strerror(errno));
     }
+    if (durable_ && owned_) {
+      // Start the write-back of what was flushed now (it does not wait), so that the fsync of the
+      // next checkpoint finds little left to write instead of every byte since the last one.
+      const long end = std::ftell(file_);
+      if (end > 0 && static_cast<std::uint64_t>(end) >= written_back_ + (std::uint64_t{8} << 20)) {
+        (void)::sync_file_range(::fileno(file_), static_cast<off_t>(written_back_),
+                                static_cast<off_t>(static_cast<std::uint64_t>(end) - written_back_),
+                                SYNC_FILE_RANGE_WRITE);
+        written_back_ = static_cast<std::uint64_t>(end);
+      }
+    }
   }
+  /// Checkpoints will fsync this sink: start write-backs early (see flush()).
+  void expect_syncs() noexcept { durable_ = true; }
 
  private:
+  bool durable_ = false;
+  std::uint64_t written_back_ = 0;
   void write_messages(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
     producer_->poll();  // delivery reports of earlier rows; a failure stops the run here
     if (rows.rows == 0) return;
@@ -551,8 +568,18 @@ class pipeline {
     }
     st->dead_letter_length = dead_letter_.length();
     st->agg = stage_.snapshot_groups();
-    st->dedup_entries = std::move(pending_entries_);
-    pending_entries_ = {};
+    // Entries that expired already (first_seen + ttl <= watermark) are never needed again: after
+    // a finite input (watermark +inf) the final checkpoint keeps none.
+    const std::int64_t ttl = config_.dedup ? config_.dedup->ttl_ms : 0;
+    const std::int64_t high = watermark_.high();
+    if (high != INT64_MIN && high >= INT64_MIN + ttl) {
+      const std::int64_t expired_at_or_before = high - ttl;
+      pending_entries_->erase_if(
+          [&](const dedup_record& e) { return e.first_seen <= expired_at_or_before; });
+    }
+    st->new_entries = pending_entries_->spans();
+    st->new_entries_owner = std::move(pending_entries_);  // freed once written
+    pending_entries_ = std::make_shared<record_log>();
     const double seconds = std::chrono::duration<double>(clock_type::now() - begin).count();
     sink_item item;
     item.checkpoint = std::move(st);
@@ -565,9 +592,8 @@ class pipeline {
   void note_for_checkpoint(const batch_item& item) {
     const auto& entries = stage_.new_entries();
     const io::source_position* pos = item.batch->positions();
-    pending_entries_.reserve(pending_entries_.size() + entries.size());
     for (const auto& e : entries) {
-      pending_entries_.push_back({pos[e.row].partition, e.first_seen, e.key.hi, e.key.lo});
+      pending_entries_->emplace() = {e.first_seen, e.key.hi, e.key.lo, pos[e.row].partition, 0};
     }
     if (consumer_) {
       for (const auto& r : item.offsets) {
@@ -1212,6 +1238,7 @@ class pipeline {
     std::optional<std::uint64_t> resume;
     if (restored_) resume = restored_->sink_length;
     sink_writer sink(config_.sink, sink_brokers_, resume);
+    if (coordinator_) sink.expect_syncs();
     while (auto item = out_.pop()) {
       if (item->checkpoint) {
         // Every row before the cut is written: make it (and the dead letters) durable, then the
@@ -1284,10 +1311,11 @@ class pipeline {
   std::unique_ptr<checkpoint_store> store_;
   std::unique_ptr<checkpoint_coordinator> coordinator_;
   std::optional<checkpoint_state> restored_;
-  std::vector<pending_bad> pending_bad_;       // source thread: bad records of the open batch
-  source_position_state mark_;                 // source thread: after the last record handled
-  source_position_state last_mark_;            // device thread: after the last batch processed
-  std::vector<dedup_record> pending_entries_;  // device thread: accepted since the last cut
+  std::vector<pending_bad> pending_bad_;  // source thread: bad records of the open batch
+  source_position_state mark_;            // source thread: after the last record handled
+  source_position_state last_mark_;       // device thread: after the last batch processed
+  // Device thread: dedup entries accepted since the last cut.
+  std::shared_ptr<record_log> pending_entries_ = std::make_shared<record_log>();
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> kafka_next_;  // device thread
   std::mutex durable_mutex_;
   std::vector<io::source_offset> durable_offsets_;  // of the newest durable checkpoint

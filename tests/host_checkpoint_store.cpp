@@ -116,7 +116,7 @@ TEST(CheckpointStore, EveryFlippedByteAndEveryTruncationIsRejected) {
         << "cut to " << length;
   }
   EXPECT_THROW((void)decode_manifest(bytes + "x"), checkpoint_error);
-  const std::string segment = encode_segment({{1, 2, 3, 4}});
+  const std::string segment = encode_segment({dedup_record{1, 2, 3, 4, 0}});
   EXPECT_THROW((void)decode_manifest(segment), checkpoint_error) << "a segment is no manifest";
 }
 
@@ -128,7 +128,9 @@ TEST(CheckpointStore, LoadLatestFallsBackAndRetentionKeepsWhatIsReferenced) {
   for (std::uint64_t id = 1; id <= 5; ++id) {
     checkpoint_state s = sample_state(id, id);
     s.segments = live;
-    s.dedup_entries = {{0, static_cast<std::int64_t>(id * 100), id, id}};
+    const std::vector<dedup_record> added = {
+        dedup_record{static_cast<std::int64_t>(id * 100), id, id, 0, 0}};
+    s.new_entries = {std::span<const dedup_record>(added)};
     store.write(s, 3);
     live = s.segments;  // with the new segment appended
     ASSERT_EQ(live.back().id, id);

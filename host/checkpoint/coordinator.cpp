@@ -114,7 +114,9 @@ void checkpoint_coordinator::run() {
       stats_.last_cut_seconds = cut_seconds;
       stats_.max_cut_seconds = std::max(stats_.max_cut_seconds, cut_seconds);
       stats_.max_write_seconds = std::max(stats_.max_write_seconds, seconds);
-      stats_.last_dedup_entries = state->dedup_entries.size();
+      stats_.last_dedup_entries = state->segments.empty() || state->segments.back().id != state->id
+                                      ? 0
+                                      : state->segments.back().entries;
       stats_.last_groups = state->agg.rows;
       busy_ = false;
     } catch (...) {

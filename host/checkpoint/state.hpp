@@ -5,7 +5,10 @@
 /// cut. Written by checkpoint_store, produced and consumed by the pipeline.
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,12 +18,15 @@ namespace trove::host {
 
 /// @brief A dedup entry tagged with the source partition of the record that created it (state is
 /// owned per partition, so it can move with the partition).
+/// 32 bytes without padding: segments store the array as it is in memory.
 struct dedup_record {
-  std::int32_t partition = 0;
   std::int64_t first_seen = 0;
   std::uint64_t key_hi = 0;
   std::uint64_t key_lo = 0;
+  std::int32_t partition = 0;
+  std::uint32_t reserved = 0;  ///< zero
 };
+static_assert(sizeof(dedup_record) == 32 && std::is_trivially_copyable_v<dedup_record>);
 
 /// @brief One append-only file of the dedup entries accepted during one checkpoint interval.
 /// Dropped from the checkpoint once every entry in it expired (max_first_seen + ttl <= watermark).
@@ -84,11 +90,14 @@ struct checkpoint_state {
   std::uint64_t dead_letter_length = 0;  ///< dead-letter file: bytes at the cut
   kernels::agg_snapshot agg;             ///< every open group
   std::vector<segment_ref> segments;     ///< live dedup segments, oldest first (this one's last)
-  /// Written with this checkpoint as segment `id` (not part of the manifest). When loaded: every
-  /// entry of every segment, oldest first.
+  /// When loaded: every entry of every segment, oldest first.
   std::vector<dedup_record> dedup_entries;
-  std::uint64_t manifest_bytes = 0;  ///< size of the manifest file (filled by the store)
-  std::uint64_t segment_bytes = 0;   ///< size of the segment files it references (store)
+  /// When written: the entries accepted since the previous cut, written as segment `id` (not part
+  /// of the manifest). Chunks of record_log (record_log.hpp) or any other storage.
+  std::vector<std::span<const dedup_record>> new_entries;
+  std::shared_ptr<void> new_entries_owner;  ///< keeps new_entries alive until written
+  std::uint64_t manifest_bytes = 0;         ///< size of the manifest file (filled by the store)
+  std::uint64_t segment_bytes = 0;          ///< size of the segment files it references (store)
 };
 
 }  // namespace trove::host

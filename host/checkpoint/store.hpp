@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ class checkpoint_error : public std::runtime_error {
 [[nodiscard]] std::string encode_manifest(const checkpoint_state& state);
 [[nodiscard]] checkpoint_state decode_manifest(std::string_view bytes);
 /// @brief Serialized bytes of a dedup segment and back.
+[[nodiscard]] std::string encode_segment(std::span<const std::span<const dedup_record>> entries);
 [[nodiscard]] std::string encode_segment(const std::vector<dedup_record>& entries);
 [[nodiscard]] std::vector<dedup_record> decode_segment(std::string_view bytes);
 
@@ -56,7 +58,7 @@ class checkpoint_store {
   /// dedup entries included; warns about every newer one that does not. nullopt: none.
   [[nodiscard]] std::optional<checkpoint_state> load_latest() const;
 
-  /// @brief Writes `state` (its dedup_entries as segment `state.id` when non-empty) durably, then
+  /// @brief Writes `state` (its new_entries as segment `state.id` when non-empty) durably, then
   /// keeps the newest `retain` checkpoints and the segments they reference, deleting the rest.
   /// Fills state.manifest_bytes and state.segment_bytes.
   /// @throws std::runtime_error naming checkpoint.dir (disk full, unwritable); the previous
