@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ struct bench_args {
   int partitions = 32;
   std::uint64_t raw_events = 1'000'000;
   bool size_tables = false;
+  std::string checkpoint_interval;
+  std::string checkpoint_dir;
   std::string emit;
   bool quiet = false;
 };
@@ -50,6 +53,15 @@ int run_bench(const bench_args& a) {
   std::vector<std::string> overrides = a.sets;
   if (!a.device.empty()) overrides.push_back("device=" + a.device);
   if (!a.emit.empty()) overrides.push_back("emit=" + a.emit);
+  if (!a.checkpoint_interval.empty()) {
+    // Each run checkpoints into its own empty subdirectory (removed afterwards).
+    const std::string dir =
+        a.checkpoint_dir.empty()
+            ? (std::filesystem::temp_directory_path() / "trove-bench-checkpoints").string()
+            : a.checkpoint_dir;
+    overrides.push_back("checkpoint.dir=\"" + dir + "\"");
+    overrides.push_back("checkpoint.interval=" + a.checkpoint_interval);
+  }
   std::vector<config_error> errors;
   load_options options;
   const std::string name = a.config_path.empty() ? "(built-in W1 config)" : a.config_path;
@@ -179,6 +191,12 @@ bench_command add_bench_command(CLI::App& app) {
       ->add_option("--raw-events", args->raw_events,
                    "kafka: events for the raw-consume baseline (0 = skip it)")
       ->capture_default_str();
+  bench->add_option("--checkpoint-interval", args->checkpoint_interval,
+                    "Checkpoint every this long (duration, e.g. 2s) while under load; each run "
+                    "writes into its own empty directory under --checkpoint-dir");
+  bench->add_option("--checkpoint-dir", args->checkpoint_dir,
+                    "Where --checkpoint-interval writes (default: the temp directory; use the disk "
+                    "a deployment would)");
   bench->add_flag("--size-tables", args->size_tables,
                   "Size the dedup set and aggregation table for each run's events up front (a "
                   "deployment whose tables have grown): no growth pauses in the measurement");

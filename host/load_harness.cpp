@@ -453,6 +453,22 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
                 "--source must be synthetic or kafka");
   pipeline_config config = config_for_rate(base, rate, options.duration_s + options.warmup_s);
   if (options.size_tables) size_tables_for_run(config);
+  // Checkpoints (--checkpoint-interval): every run starts from an empty directory of its own, so
+  // no run restores another's state; removed afterwards.
+  struct remove_on_exit {
+    std::string dir;
+    ~remove_on_exit() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } checkpoint_dir;
+  if (config.checkpoint) {
+    static std::atomic<int> runs{0};
+    config.checkpoint->dir += "/run-" + std::to_string(::getpid()) + "-" + std::to_string(runs++);
+    std::error_code ec;
+    std::filesystem::remove_all(config.checkpoint->dir, ec);
+    checkpoint_dir.dir = config.checkpoint->dir;
+  }
   load_run run;
   run.offered_rate = rate;
   run.events = config.source.synthetic.events;

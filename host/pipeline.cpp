@@ -115,7 +115,10 @@ class sink_writer {
       return;
     }
     if (config.type == sink_type::file) {
-      if (resume) {
+      struct stat existing {};
+      // A device or a pipe (/dev/null, a FIFO) has no length to cut back to and no fsync.
+      regular_ = ::stat(config.path.c_str(), &existing) != 0 || S_ISREG(existing.st_mode);
+      if (resume && regular_) {
         struct stat st {};
         if (::stat(config.path.c_str(), &st) != 0 ||
             static_cast<std::uint64_t>(st.st_size) < *resume) {
@@ -174,7 +177,7 @@ class sink_writer {
   }
   /// The file sink's length after a flush (0 for other sinks): a checkpoint's sink position.
   std::uint64_t length() {
-    if (producer_ || !owned_) return 0;
+    if (producer_ || !owned_ || !regular_) return 0;
     struct stat st {};
     if (::fstat(::fileno(file_), &st) != 0) {
       throw std::runtime_error("cannot stat sink '" + path_ + "': " + std::strerror(errno));
@@ -183,7 +186,7 @@ class sink_writer {
   }
   /// After flush(): makes the file sink durable (fsync) before a checkpoint covers it.
   void sync() {
-    if (producer_ || !owned_) return;
+    if (producer_ || !owned_ || !regular_) return;
     if (::fsync(::fileno(file_)) != 0) {
       throw std::runtime_error("cannot sync sink '" + path_ + "': " + std::strerror(errno));
     }
@@ -197,7 +200,7 @@ class sink_writer {
     if (std::fflush(file_) != 0) {
       throw std::runtime_error("flushing sink '" + path_ + "' failed: " + std::strerror(errno));
     }
-    if (durable_ && owned_) {
+    if (durable_ && owned_ && regular_) {
       // Start the write-back of what was flushed now (it does not wait), so that the fsync of the
       // next checkpoint finds little left to write instead of every byte since the last one.
       const long end = std::ftell(file_);
@@ -214,6 +217,7 @@ class sink_writer {
 
  private:
   bool durable_ = false;
+  bool regular_ = true;  // a regular file (not a device or pipe)
   std::uint64_t written_back_ = 0;
   void write_messages(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
     producer_->poll();  // delivery reports of earlier rows; a failure stops the run here
@@ -396,6 +400,8 @@ class pipeline {
       ready_.close();
       free_.close();
       out_.close();
+      // A cut queued for the sink stage that failed is never written: nobody may wait for it.
+      if (coordinator_) coordinator_->cancel_cut();
     }
   }
 
@@ -585,7 +591,11 @@ class pipeline {
     item.checkpoint = std::move(st);
     item.cut_seconds = seconds;
     item.seq = sink_seq_;
-    if (out_.push(std::move(item))) last_sink_seq_ = sink_seq_++;
+    if (out_.push(std::move(item))) {
+      last_sink_seq_ = sink_seq_++;
+    } else {
+      coordinator_->cancel_cut();  // the sink stage is gone (an error stops the run)
+    }
   }
 
   /// Device thread, after a batch: keeps what the next checkpoint needs of it.

@@ -810,16 +810,17 @@ class agg_table_impl final : public agg_table {
     agg_snapshot out;
     out.stride = layout_.stride;
     if (live_ == 0) return out;
+    // live_ counts the full slots exactly, so one pass over the slots selects them (the cut's
+    // pause is this scan plus the copy of the open groups).
     const auto positions = thrust::counting_iterator<std::uint64_t>(0);
-    const std::size_t m = thrust::transform_reduce(exec_.policy(), positions, positions + capacity_,
-                                                   full_count_fn{ref()}, std::uint64_t{0},
-                                                   thrust::plus<std::uint64_t>());
-    out.rows = m;
-    if (m == 0) return out;
-    device_buffer selected(*exec_.be, m * sizeof(std::uint32_t), stream);
+    device_buffer selected(*exec_.be, live_ * sizeof(std::uint32_t), stream);
     auto* d_positions = selected.template as<std::uint32_t>();
-    thrust::copy_if(exec_.policy(), positions, positions + capacity_, d_positions,
-                    full_slot_fn{ref()});
+    const std::size_t m =
+        static_cast<std::size_t>(thrust::copy_if(exec_.policy(), positions, positions + capacity_,
+                                                 d_positions, full_slot_fn{ref()}) -
+                                 d_positions);
+    TROVE_EXPECTS(m == live_, "agg_table::snapshot: open groups miscounted");
+    out.rows = m;
     const auto items = thrust::counting_iterator<std::size_t>(0);
     device_buffer offsets(*exec_.be, (m + 1) * sizeof(std::uint64_t), stream);
     auto* d_offsets = offsets.template as<std::uint64_t>();

@@ -70,6 +70,15 @@ void checkpoint_coordinator::submit(std::unique_ptr<checkpoint_state> state, dou
   wake_.notify_all();
 }
 
+void checkpoint_coordinator::cancel_cut() {
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_ != nullptr) return;  // submitted: the writer finishes it
+    busy_ = false;
+  }
+  wake_.notify_all();
+}
+
 void checkpoint_coordinator::wait_idle() {
   std::unique_lock lock(mutex_);
   wake_.wait(lock, [this] { return !busy_ || failed_; });

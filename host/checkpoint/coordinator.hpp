@@ -63,6 +63,10 @@ class checkpoint_coordinator {
   /// @brief Hands a cut (its sink positions filled in) to the writer thread.
   void submit(std::unique_ptr<checkpoint_state> state, double cut_seconds);
 
+  /// @brief Gives up a begun cut that will never be submitted (the run is failing or its sink
+  /// queue closed), so that nobody waits for it.
+  void cancel_cut();
+
   /// @brief Waits until every submitted checkpoint is written (or failed).
   void wait_idle();
 

@@ -132,11 +132,25 @@ std::string_view open_envelope(const char (&magic)[8], std::string_view bytes,
 }
 
 std::string read_whole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw checkpoint_error("cannot open " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return std::move(buffer).str();
+  // One read into a buffer of the file's size: checkpoints are hundreds of MiB at ~10M keys.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw checkpoint_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw checkpoint_error("cannot stat " + path.string() + ": " + std::strerror(errno));
+  }
+  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  bytes.resize(done);
+  ::close(fd);
+  return bytes;
 }
 
 [[noreturn]] void dir_error(const fs::path& dir, const std::string& what) {
@@ -358,15 +372,24 @@ std::string encode_segment(const std::vector<dedup_record>& entries) {
   return encode_segment(std::span<const std::span<const dedup_record>>(&all, 1));
 }
 
-std::vector<dedup_record> decode_segment(std::string_view bytes) {
+void decode_segment_into(std::string_view bytes, std::vector<dedup_record>& out) {
   reader r(open_envelope(segment_magic, bytes));
   const std::uint64_t n = r.get_count(sizeof(dedup_record));
-  std::vector<dedup_record> out(n);
-  r.get_bytes(out.data(), n * sizeof(dedup_record));
+  const std::size_t at = out.size();
+  out.resize(at + n);
+  r.get_bytes(out.data() + at, n * sizeof(dedup_record));
   r.finish();
-  for (const auto& e : out) {
-    if (e.reserved != 0) reader::fail("dedup entry with a non-zero reserved word");
+  for (std::size_t i = at; i < out.size(); ++i) {
+    if (out[i].reserved != 0) {
+      out.resize(at);
+      reader::fail("dedup entry with a non-zero reserved word");
+    }
   }
+}
+
+std::vector<dedup_record> decode_segment(std::string_view bytes) {
+  std::vector<dedup_record> out;
+  decode_segment_into(bytes, out);
   return out;
 }
 
@@ -408,12 +431,12 @@ std::optional<checkpoint_state> checkpoint_store::load_latest() const {
           throw checkpoint_error("its dedup segment " + seg_path.filename().string() +
                                  " does not match the checksum it recorded");
         }
-        std::vector<dedup_record> entries = decode_segment(bytes);
-        if (entries.size() != seg.entries) {
+        const std::size_t before = state.dedup_entries.size();
+        decode_segment_into(bytes, state.dedup_entries);
+        if (state.dedup_entries.size() - before != seg.entries) {
           throw checkpoint_error("its dedup segment " + seg_path.filename().string() +
                                  " holds another number of entries");
         }
-        state.dedup_entries.insert(state.dedup_entries.end(), entries.begin(), entries.end());
       }
       return state;
     } catch (const checkpoint_error& e) {

@@ -37,6 +37,8 @@ class checkpoint_error : public std::runtime_error {
 [[nodiscard]] std::string encode_segment(std::span<const std::span<const dedup_record>> entries);
 [[nodiscard]] std::string encode_segment(const std::vector<dedup_record>& entries);
 [[nodiscard]] std::vector<dedup_record> decode_segment(std::string_view bytes);
+/// @brief decode_segment appending to `out` (unchanged when the segment is rejected).
+void decode_segment_into(std::string_view bytes, std::vector<dedup_record>& out);
 
 /// @brief One checkpoint as `trove checkpoint list` shows it.
 struct checkpoint_listing {
