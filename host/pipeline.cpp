@@ -34,6 +34,7 @@
 #include "io/kafka_consumer.hpp"
 #include "io/kafka_producer.hpp"
 #include "io/line_reader.hpp"
+#include "io/result_sink.hpp"
 #include "io/synthetic.hpp"
 #include "kernels/error.hpp"
 #include "kernels/window.hpp"
@@ -87,202 +88,6 @@ struct sink_item {
   std::uint64_t seq = 0;    // 0, 1, 2, ... in queue order (offset commits wait for its flush)
   std::unique_ptr<checkpoint_state> checkpoint;  // a cut: sink positions are taken here
   double cut_seconds = 0;
-};
-
-/// Writes result rows to a file or stdout as JSON lines or CSV, or to a Kafka topic as one
-/// message per row (keyed by the sink's key columns, by default the group-by fields).
-class sink_writer {
- public:
-  /// `brokers`: the Kafka sink's bootstrap servers with `embedded` resolved.
-  /// `resume`: continue a file sink from a checkpoint (cut back to that length, then appended to);
-  /// `truncate`: start it empty (a first run with checkpoints); neither: today's "w".
-  sink_writer(const sink_config& config, const std::string& brokers,
-              std::optional<std::uint64_t> resume = std::nullopt)
-      : format_(config.format), key_names_(config.kafka.key) {
-    if (config.type == sink_type::kafka) {
-      io::kafka_producer_options po;
-      po.brokers = brokers;
-      po.topic = config.kafka.topic;
-      po.properties = config.kafka.properties;
-      try {
-        producer_ = std::make_unique<io::kafka_producer>(po);
-      } catch (const std::invalid_argument& e) {
-        throw logic_error(e.what());
-      }
-      path_ = "kafka topic '" + config.kafka.topic + "'";
-      csv_.omit_header();  // a message is one row; consumers know the columns
-      key_csv_.omit_header();
-      return;
-    }
-    if (config.type == sink_type::file) {
-      struct stat existing {};
-      // A device or a pipe (/dev/null, a FIFO) has no length to cut back to and no fsync.
-      regular_ = ::stat(config.path.c_str(), &existing) != 0 || S_ISREG(existing.st_mode);
-      if (resume && regular_) {
-        struct stat st {};
-        if (::stat(config.path.c_str(), &st) != 0 ||
-            static_cast<std::uint64_t>(st.st_size) < *resume) {
-          throw std::runtime_error(fmt::format(
-              "sink file '{}' is missing or shorter than the {} bytes the checkpoint recorded: it "
-              "was changed since; restore it, or start fresh with an empty checkpoint.dir",
-              config.path, *resume));
-        }
-        if (::truncate(config.path.c_str(), static_cast<off_t>(*resume)) != 0) {
-          throw std::runtime_error("cannot truncate sink file '" + config.path +
-                                   "': " + std::strerror(errno));
-        }
-        wrote_header_ = *resume > 0;
-      }
-      file_ = std::fopen(config.path.c_str(), resume ? "a" : "w");
-      if (!file_) {
-        throw std::runtime_error("cannot open sink file '" + config.path +
-                                 "' for writing: " + std::strerror(errno));
-      }
-      owned_ = true;
-      path_ = config.path;
-    } else if (config.type == sink_type::stdout_stream) {
-      file_ = stdout;
-      path_ = "stdout";
-    }
-  }
-  ~sink_writer() {
-    if (owned_ && file_) std::fclose(file_);
-  }
-  /// Encodes and writes rows; adds the time spent to `encode_seconds` and `write_seconds`.
-  void write(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
-    if (producer_) {
-      write_messages(rows, encode_seconds, write_seconds);
-      return;
-    }
-    if (rows.rows == 0 && (format_ != data_format::csv || wrote_header_)) return;
-    const auto begin = clock_type::now();
-    buffer_.clear();
-    if (format_ == data_format::csv) {
-      csv_.encode(rows, buffer_);
-      wrote_header_ = true;
-    } else {
-      json_.encode(rows, buffer_);
-    }
-    const auto encoded = clock_type::now();
-    encode_seconds += std::chrono::duration<double>(encoded - begin).count();
-    struct add_on_exit {
-      double& to;
-      clock_type::time_point from;
-      ~add_on_exit() { to += std::chrono::duration<double>(clock_type::now() - from).count(); }
-    } timed_write{write_seconds, encoded};
-    if (!buffer_.empty() &&
-        std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-      throw std::runtime_error("writing to sink '" + path_ + "' failed: " + std::strerror(errno));
-    }
-  }
-  /// The file sink's length after a flush (0 for other sinks): a checkpoint's sink position.
-  std::uint64_t length() {
-    if (producer_ || !owned_ || !regular_) return 0;
-    struct stat st {};
-    if (::fstat(::fileno(file_), &st) != 0) {
-      throw std::runtime_error("cannot stat sink '" + path_ + "': " + std::strerror(errno));
-    }
-    return static_cast<std::uint64_t>(st.st_size);
-  }
-  /// After flush(): makes the file sink durable (fsync) before a checkpoint covers it.
-  void sync() {
-    if (producer_ || !owned_ || !regular_) return;
-    if (::fsync(::fileno(file_)) != 0) {
-      throw std::runtime_error("cannot sync sink '" + path_ + "': " + std::strerror(errno));
-    }
-  }
-  /// Makes everything written so far durable (Kafka: every message acknowledged).
-  void flush() {
-    if (producer_) {
-      producer_->flush();
-      return;
-    }
-    if (std::fflush(file_) != 0) {
-      throw std::runtime_error("flushing sink '" + path_ + "' failed: " + std::strerror(errno));
-    }
-    if (durable_ && owned_ && regular_) {
-      // Start the write-back of what was flushed now (it does not wait), so that the fsync of the
-      // next checkpoint finds little left to write instead of every byte since the last one.
-      const long end = std::ftell(file_);
-      if (end > 0 && static_cast<std::uint64_t>(end) >= written_back_ + (std::uint64_t{8} << 20)) {
-        (void)::sync_file_range(::fileno(file_), static_cast<off_t>(written_back_),
-                                static_cast<off_t>(static_cast<std::uint64_t>(end) - written_back_),
-                                SYNC_FILE_RANGE_WRITE);
-        written_back_ = static_cast<std::uint64_t>(end);
-      }
-    }
-  }
-  /// Checkpoints will fsync this sink: start write-backs early (see flush()).
-  void expect_syncs() noexcept { durable_ = true; }
-
- private:
-  bool durable_ = false;
-  bool regular_ = true;  // a regular file (not a device or pipe)
-  std::uint64_t written_back_ = 0;
-  void write_messages(const io::result_batch& rows, double& encode_seconds, double& write_seconds) {
-    producer_->poll();  // delivery reports of earlier rows; a failure stops the run here
-    if (rows.rows == 0) return;
-    const auto begin = clock_type::now();
-    if (key_columns_.empty() && !key_names_.empty()) {
-      for (const auto& name : key_names_) {
-        for (std::size_t idx = 0; idx < rows.columns.size(); ++idx) {
-          if (rows.columns[idx].name == name) key_columns_.push_back(idx);
-        }
-      }
-    }
-    buffer_.clear();
-    key_buffer_.clear();
-    value_ends_.clear();
-    key_ends_.clear();
-    io::encode_options values;
-    values.row_ends = &value_ends_;
-    io::encode_options keys;
-    keys.row_ends = &key_ends_;
-    keys.columns = &key_columns_;
-    if (format_ == data_format::csv) {
-      csv_.encode(rows, buffer_, values);
-      if (!key_columns_.empty()) key_csv_.encode(rows, key_buffer_, keys);
-    } else {
-      json_.encode(rows, buffer_, values);
-      if (!key_columns_.empty()) key_json_.encode(rows, key_buffer_, keys);
-    }
-    const auto encoded = clock_type::now();
-    encode_seconds += std::chrono::duration<double>(encoded - begin).count();
-    std::size_t value_begin = 0;
-    std::size_t key_begin = 0;
-    const std::string_view values_text(buffer_);
-    const std::string_view keys_text(key_buffer_);
-    for (std::size_t row = 0; row < rows.rows; ++row) {
-      // Each row's text ends with '\n', which is not part of the message.
-      const std::string_view value =
-          values_text.substr(value_begin, value_ends_[row] - value_begin - 1);
-      value_begin = value_ends_[row];
-      std::string_view key;
-      if (!key_columns_.empty()) {
-        key = keys_text.substr(key_begin, key_ends_[row] - key_begin - 1);
-        key_begin = key_ends_[row];
-      }
-      producer_->produce(key, value);
-    }
-    write_seconds += std::chrono::duration<double>(clock_type::now() - encoded).count();
-  }
-
-  data_format format_;
-  std::vector<std::string> key_names_;
-  std::vector<std::size_t> key_columns_;
-  std::unique_ptr<io::kafka_producer> producer_;
-  std::string key_buffer_;
-  std::vector<std::size_t> value_ends_;
-  std::vector<std::size_t> key_ends_;
-  io::json_encoder key_json_;
-  io::csv_encoder key_csv_;
-  std::FILE* file_ = nullptr;
-  bool owned_ = false;
-  bool wrote_header_ = false;
-  std::string path_;
-  std::string buffer_;
-  io::json_encoder json_;
-  io::csv_encoder csv_;
 };
 
 /// Re-encodes a decoded row as JSON (for late records sent to the dead-letter file).
@@ -1245,10 +1050,25 @@ class pipeline {
 
   // ---- sink stage -------------------------------------------------------------------------------
   void write_sink() {
-    std::optional<std::uint64_t> resume;
-    if (restored_) resume = restored_->sink_length;
-    sink_writer sink(config_.sink, sink_brokers_, resume);
-    if (coordinator_) sink.expect_syncs();
+    io::result_sink_options so;
+    so.kind = config_.sink.type == sink_type::kafka  ? io::sink_kind::kafka
+              : config_.sink.type == sink_type::file ? io::sink_kind::file
+                                                     : io::sink_kind::stdout_stream;
+    so.csv = config_.sink.format == data_format::csv;
+    so.path = config_.sink.path;
+    so.kafka.brokers = sink_brokers_;  // `embedded` resolved
+    so.kafka.topic = config_.sink.kafka.topic;
+    so.kafka.properties = config_.sink.kafka.properties;
+    so.key_columns = config_.sink.kafka.key;
+    if (restored_) so.resume_length = restored_->sink_length;
+    so.durable = coordinator_ != nullptr;
+    std::unique_ptr<io::result_sink> opened;
+    try {
+      opened = std::make_unique<io::result_sink>(so);
+    } catch (const std::invalid_argument& e) {
+      throw logic_error(e.what());
+    }
+    io::result_sink& sink = *opened;
     while (auto item = out_.pop()) {
       if (item->checkpoint) {
         // Every row before the cut is written: make it (and the dead letters) durable, then the
