@@ -173,6 +173,14 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   ready_queue_.store(state.ready_queue_depth, relaxed);
   out_queue_.store(state.out_queue_depth, relaxed);
   free_buffers_.store(state.free_buffers, relaxed);
+  checkpoints_enabled_.store(state.checkpoint.enabled, relaxed);
+  checkpoints_.store(state.checkpoint.written, relaxed);
+  checkpoints_delayed_.store(state.checkpoint.delayed, relaxed);
+  checkpoint_id_.store(state.checkpoint.last_id, relaxed);
+  checkpoint_bytes_.store(state.checkpoint.last_bytes, relaxed);
+  checkpoint_write_s_.store(state.checkpoint.last_write_seconds, relaxed);
+  checkpoint_cut_s_.store(state.checkpoint.last_cut_seconds, relaxed);
+  checkpoint_in_flight_.store(state.checkpoint.in_flight, relaxed);
   touch();
 }
 
@@ -369,6 +377,28 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
   w.family("trove_device_memory_bytes", "gauge",
            "Device memory in use by the run's state (dedup set + aggregation table).");
   w.sample("trove_device_memory_bytes", "", dedup_bytes_.load(relaxed) + agg_bytes_.load(relaxed));
+  if (checkpoints_enabled_.load(relaxed)) {
+    w.family("trove_checkpoints_total", "counter", "Checkpoints made durable by this process.");
+    w.sample("trove_checkpoints_total", "", checkpoints_.load(relaxed));
+    w.family("trove_checkpoints_delayed_total", "counter",
+             "Checkpoints that came late because the previous write was still running (the data "
+             "path never waits; a growing count means checkpoint.interval is too short for the "
+             "disk).");
+    w.sample("trove_checkpoints_delayed_total", "", checkpoints_delayed_.load(relaxed));
+    w.family("trove_checkpoint_last_id", "gauge", "Id of the newest durable checkpoint.");
+    w.sample("trove_checkpoint_last_id", "", checkpoint_id_.load(relaxed));
+    w.family("trove_checkpoint_last_bytes", "gauge",
+             "Size of the newest checkpoint: manifest plus the dedup segments it references.");
+    w.sample("trove_checkpoint_last_bytes", "", checkpoint_bytes_.load(relaxed));
+    w.family("trove_checkpoint_last_seconds", "gauge",
+             "Time of the newest checkpoint: phase=cut is the data-path pause (copy-out), "
+             "phase=write the background encode, write and fsync.");
+    w.sample("trove_checkpoint_last_seconds", "phase=\"cut\"", checkpoint_cut_s_.load(relaxed));
+    w.sample("trove_checkpoint_last_seconds", "phase=\"write\"", checkpoint_write_s_.load(relaxed));
+    w.family("trove_checkpoint_in_flight", "gauge", "1 while a checkpoint is being written.");
+    w.sample("trove_checkpoint_in_flight", "",
+             std::uint64_t{checkpoint_in_flight_.load(relaxed) ? 1u : 0u});
+  }
 
   w.family("trove_queue_depth", "gauge",
            "Batches waiting between stages: ready = decoded, waiting for the device; out = "

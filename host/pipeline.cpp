@@ -1025,6 +1025,17 @@ class pipeline {
     state.ready_queue_depth = ready_.size();
     state.out_queue_depth = out_.size();
     state.free_buffers = free_.size();
+    if (coordinator_) {
+      const checkpoint_stats cs = coordinator_->stats();
+      state.checkpoint.enabled = true;
+      state.checkpoint.written = cs.written;
+      state.checkpoint.delayed = cs.delayed;
+      state.checkpoint.last_id = cs.last_id;
+      state.checkpoint.last_bytes = cs.last_bytes;
+      state.checkpoint.last_write_seconds = cs.last_write_seconds;
+      state.checkpoint.last_cut_seconds = cs.last_cut_seconds;
+      state.checkpoint.in_flight = coordinator_->in_flight();
+    }
     return state;
   }
 

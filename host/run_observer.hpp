@@ -73,6 +73,17 @@ struct state_report {
   std::size_t ready_queue_depth = 0;        ///< decoded batches waiting for the device
   std::size_t out_queue_depth = 0;          ///< result sets waiting for the sink
   std::size_t free_buffers = 0;             ///< batch buffers not in flight
+  /// Checkpoints (all zero without a `checkpoint` section).
+  struct checkpoints {
+    bool enabled = false;
+    std::uint64_t written = 0;
+    std::uint64_t delayed = 0;     ///< cuts that waited for the previous write
+    std::uint64_t last_id = 0;     ///< the newest durable checkpoint
+    std::uint64_t last_bytes = 0;  ///< its size (manifest + referenced segments)
+    double last_write_seconds = 0;
+    double last_cut_seconds = 0;  ///< its data-path pause
+    bool in_flight = false;       ///< a cut is being written
+  } checkpoint;
 };
 
 /// @brief Receives a run's life cycle and per-batch reports. Default implementations do nothing.

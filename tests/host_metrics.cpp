@@ -86,6 +86,13 @@ void feed(metrics_registry& m) {
   state.ready_queue_depth = 2;
   state.out_queue_depth = 1;
   state.free_buffers = 1;
+  state.checkpoint.enabled = true;
+  state.checkpoint.written = 4;
+  state.checkpoint.delayed = 1;
+  state.checkpoint.last_id = 9;
+  state.checkpoint.last_bytes = 4096;
+  state.checkpoint.last_write_seconds = 0.25;
+  state.checkpoint.last_cut_seconds = 0.125;
   m.on_progress(stats, state);
   batch_report report;
   report.seq = 0;
@@ -126,6 +133,13 @@ TEST(Metrics, ExpositionParsesAndCarriesTheCounters) {
   EXPECT_EQ(at(s, "trove_queue_depth{queue=\"ready\"}"), 2);
   EXPECT_EQ(at(s, "trove_queue_depth{queue=\"out\"}"), 1);
   EXPECT_EQ(at(s, "trove_free_buffers{}"), 1);
+  EXPECT_EQ(at(s, "trove_checkpoints_total{}"), 4);
+  EXPECT_EQ(at(s, "trove_checkpoints_delayed_total{}"), 1);
+  EXPECT_EQ(at(s, "trove_checkpoint_last_id{}"), 9);
+  EXPECT_EQ(at(s, "trove_checkpoint_last_bytes{}"), 4096);
+  EXPECT_DOUBLE_EQ(at(s, "trove_checkpoint_last_seconds{phase=\"cut\"}"), 0.125);
+  EXPECT_DOUBLE_EQ(at(s, "trove_checkpoint_last_seconds{phase=\"write\"}"), 0.25);
+  EXPECT_EQ(at(s, "trove_checkpoint_in_flight{}"), 0);
   EXPECT_EQ(at(s, "trove_kafka_consumer_lag{partition=\"0\",topic=\"events\"}"), 42);
   EXPECT_EQ(at(s, "trove_kafka_consumer_lag{partition=\"3\",topic=\"events\"}"), 0);
   EXPECT_DOUBLE_EQ(at(s, "trove_watermark_lag_seconds{clock=\"event\"}"), 5.0);
