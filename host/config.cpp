@@ -776,6 +776,19 @@ void parse_source(checker& check, const map_reader& top, source_config& out) {
     if (const YAML::Node n = reader.get("properties"); present(n)) {
       read_string_map(check, reader.path("properties"), n, kafka.properties);
     }
+    if (const YAML::Node n = reader.get("delivery"); present(n)) {
+      std::string delivery;
+      if (read_string(check, reader.path("delivery"), n, delivery, "at_least_once")) {
+        if (delivery == "exactly_once") {
+          check.invalid(reader.path("delivery"), n, "at_least_once",
+                        "exactly_once (Kafka transactions) is not available in this version; "
+                        "at_least_once with checkpoints re-emits identical, complete rows after a "
+                        "crash, so a keyed upsert downstream is exact");
+        } else if (delivery != "at_least_once") {
+          check.invalid(reader.path("delivery"), n, "at_least_once");
+        }
+      }
+    }
   }
   reader.finish();
 }
@@ -1230,9 +1243,10 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
     check.invalid("sink", node, "a map like {type: file, path: out.jsonl}");
     return;
   }
-  const keys_by_type types = {{"file", {"path", "format"}},
-                              {"stdout", {"format"}},
-                              {"kafka", {"brokers", "topic", "key", "format", "properties"}}};
+  const keys_by_type types = {
+      {"file", {"path", "format"}},
+      {"stdout", {"format"}},
+      {"kafka", {"brokers", "topic", "key", "format", "properties", "delivery"}}};
   map_reader reader(check, node, "sink", all_keys(types, {"type"}));
   if (const YAML::Node n = reader.get("type"); present(n)) {
     if (!read_enum(check, reader.path("type"), n, sink_types, out.type)) {
@@ -1290,6 +1304,19 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
     }
     if (const YAML::Node n = reader.get("properties"); present(n)) {
       read_string_map(check, reader.path("properties"), n, kafka.properties);
+    }
+    if (const YAML::Node n = reader.get("delivery"); present(n)) {
+      std::string delivery;
+      if (read_string(check, reader.path("delivery"), n, delivery, "at_least_once")) {
+        if (delivery == "exactly_once") {
+          check.invalid(reader.path("delivery"), n, "at_least_once",
+                        "exactly_once (Kafka transactions) is not available in this version; "
+                        "at_least_once with checkpoints re-emits identical, complete rows after a "
+                        "crash, so a keyed upsert downstream is exact");
+        } else if (delivery != "at_least_once") {
+          check.invalid(reader.path("delivery"), n, "at_least_once");
+        }
+      }
     }
   }
   reader.finish();

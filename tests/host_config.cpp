@@ -114,6 +114,7 @@ void expect_same(const pipeline_config& a, const pipeline_config& b) {
   EXPECT_EQ(a.log, b.log);
   EXPECT_EQ(a.shutdown_timeout_ms, b.shutdown_timeout_ms);
   EXPECT_EQ(a.progress_interval_ms, b.progress_interval_ms);
+  EXPECT_EQ(a.checkpoint, b.checkpoint);
 }
 
 void expect_round_trip(const pipeline_config& config) {
@@ -1065,6 +1066,52 @@ TEST(HostConfigYaml, EnumSpellings) {
   EXPECT_STREQ(to_string(kafka_start::latest), "latest");
   EXPECT_EQ(format_from_path("a.csv"), data_format::csv);
   EXPECT_EQ(format_from_path("csv"), data_format::json);
+}
+
+TEST(ConfigCheckpoint, DefaultsRoundTripAndErrorsNameTheKey) {
+  std::string yaml(clickstream_yaml);
+  yaml += "checkpoint: {dir: /var/lib/trove}\n";
+  const pipeline_config config = parse_ok(yaml);
+  ASSERT_TRUE(config.checkpoint.has_value());
+  EXPECT_EQ(config.checkpoint->dir, "/var/lib/trove");
+  EXPECT_EQ(config.checkpoint->interval_ms, 10'000);
+  EXPECT_EQ(config.checkpoint->retain, 3u);
+  expect_round_trip(config);
+  const pipeline_config tuned = parse_ok(yaml, {"checkpoint.interval=2s", "checkpoint.retain=5"});
+  EXPECT_EQ(tuned.checkpoint->interval_ms, 2'000);
+  EXPECT_EQ(tuned.checkpoint->retain, 5u);
+  expect_round_trip(tuned);
+  EXPECT_FALSE(parse_ok(clickstream_yaml).checkpoint.has_value());
+
+  auto first_key = [](const std::vector<config_error>& errors) {
+    return errors.empty() ? std::string("(none)") : errors.front().key;
+  };
+  EXPECT_EQ(first_key(parse_errors(std::string(clickstream_yaml) + "checkpoint: {interval: 1s}\n")),
+            "checkpoint.dir");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"checkpoint.interval=0s"})), "checkpoint.interval");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"checkpoint.retain=0"})), "checkpoint.retain");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"checkpoint.dirr=x"})), "checkpoint.dirr");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"checkpoint=5"})), "checkpoint");
+}
+
+TEST(ConfigCheckpoint, StdinCannotResume) {
+  std::string yaml(clickstream_yaml);
+  yaml += "checkpoint: {dir: state}\n";
+  const auto errors = parse_errors(yaml, {"source.type=stdin", "source.path=null"});
+  bool named = false;
+  for (const auto& e : errors) {
+    if (e.key == "checkpoint" && e.message().find("stdin") != std::string::npos) named = true;
+  }
+  EXPECT_TRUE(named) << messages(errors);
+}
+
+TEST(ConfigCheckpoint, KafkaDeliveryIsAtLeastOnce) {
+  EXPECT_TRUE(parse_errors(kafka_yaml, {"sink.delivery=at_least_once"}).empty());
+  const auto exactly = parse_errors(kafka_yaml, {"sink.delivery=exactly_once"});
+  ASSERT_EQ(exactly.size(), 1u) << messages(exactly);
+  EXPECT_EQ(exactly.front().key, "sink.delivery");
+  EXPECT_NE(exactly.front().message().find("not available"), std::string::npos);
+  EXPECT_EQ(parse_errors(kafka_yaml, {"sink.delivery=sometimes"}).front().key, "sink.delivery");
 }
 
 }  // namespace
