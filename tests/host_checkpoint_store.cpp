@@ -122,8 +122,8 @@ TEST(CheckpointStore, EveryFlippedByteAndEveryTruncationIsRejected) {
   EXPECT_THROW((void)decode_manifest(segment), checkpoint_error) << "a segment is no manifest";
 }
 
-// Found by fuzz_checkpoint (input tests/fuzz/corpus/checkpoint/bug_segment_into_trailing_bytes.bin):
-// a segment whose valid envelope holds bytes after its entries was rejected, but
+// Found by fuzz_checkpoint (input corpus/checkpoint/bug_segment_into_trailing_bytes.bin): a
+// segment whose valid envelope holds bytes after its entries was rejected, but
 // decode_segment_into left the entries it had read appended to `out`.
 TEST(CheckpointStore, SegmentIntoTrailingBytesLeavesOutputUnchanged) {
   std::string payload(8 + sizeof(dedup_record) + 1, '\0');
