@@ -2,7 +2,9 @@
 // truncation is rejected (never loaded); load_latest falls back past a corrupt checkpoint or one
 // whose segment is missing; retention keeps the newest checkpoints and the segments they use.
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -118,6 +120,32 @@ TEST(CheckpointStore, EveryFlippedByteAndEveryTruncationIsRejected) {
   EXPECT_THROW((void)decode_manifest(bytes + "x"), checkpoint_error);
   const std::string segment = encode_segment({dedup_record{1, 2, 3, 4, 0}});
   EXPECT_THROW((void)decode_manifest(segment), checkpoint_error) << "a segment is no manifest";
+}
+
+// Found by fuzz_checkpoint (input corpus/checkpoint/bug_segment_into_trailing_bytes.bin): a
+// segment whose valid envelope holds bytes after its entries was rejected, but
+// decode_segment_into left the entries it had read appended to `out`.
+TEST(CheckpointStore, SegmentIntoTrailingBytesLeavesOutputUnchanged) {
+  std::string payload(8 + sizeof(dedup_record) + 1, '\0');
+  const std::uint64_t n = 1;
+  std::memcpy(payload.data(), &n, sizeof n);
+  std::string file = "TROVEDDS";
+  const std::uint32_t version = 1;
+  const std::uint64_t length = payload.size();
+  const std::uint64_t checksum = XXH64(payload.data(), payload.size(), 0);
+  file.append(reinterpret_cast<const char*>(&version), sizeof version);
+  file.append(reinterpret_cast<const char*>(&length), sizeof length);
+  file += payload;
+  file.append(reinterpret_cast<const char*>(&checksum), sizeof checksum);
+
+  std::vector<dedup_record> out = {dedup_record{5, 6, 7, 8, 0}};
+  EXPECT_THROW(decode_segment_into(file, out), checkpoint_error);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].first_seen, 5);
+  EXPECT_EQ(out[0].key_hi, 6u);
+  EXPECT_EQ(out[0].key_lo, 7u);
+  EXPECT_EQ(out[0].partition, 8);
+  EXPECT_THROW((void)decode_segment(file), checkpoint_error);
 }
 
 TEST(CheckpointStore, LoadLatestFallsBackAndRetentionKeepsWhatIsReferenced) {

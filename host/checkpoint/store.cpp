@@ -377,13 +377,15 @@ void decode_segment_into(std::string_view bytes, std::vector<dedup_record>& out)
   const std::uint64_t n = r.get_count(sizeof(dedup_record));
   const std::size_t at = out.size();
   out.resize(at + n);
-  r.get_bytes(out.data() + at, n * sizeof(dedup_record));
-  r.finish();
-  for (std::size_t i = at; i < out.size(); ++i) {
-    if (out[i].reserved != 0) {
-      out.resize(at);
-      reader::fail("dedup entry with a non-zero reserved word");
+  r.get_bytes(out.data() + at, n * sizeof(dedup_record));  // fits: get_count checked it
+  try {
+    r.finish();  // trailing bytes reject the segment too: `out` back as it was (fuzz finding)
+    for (std::size_t i = at; i < out.size(); ++i) {
+      if (out[i].reserved != 0) reader::fail("dedup entry with a non-zero reserved word");
     }
+  } catch (const checkpoint_error&) {
+    out.resize(at);
+    throw;
   }
 }
 

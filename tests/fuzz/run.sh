@@ -5,13 +5,13 @@
 # (over $FUZZ_TIMEOUT seconds on one input) or a sanitizer report; the inputs are saved as
 # $FUZZ_BUILD/artifacts/<target>-crash-*, -timeout-*, -leak-*, ... (README, "Fuzzing").
 #
-#   FUZZ_TIME=60 FUZZ_TARGETS="json_decoder csv_decoder config metrics" tests/fuzz/run.sh
+#   FUZZ_TIME=60 FUZZ_TARGETS="json_decoder csv_decoder config metrics checkpoint" tests/fuzz/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 FUZZ_TIME=${FUZZ_TIME:-60}
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
-FUZZ_TARGETS=${FUZZ_TARGETS:-json_decoder csv_decoder config metrics}
+FUZZ_TARGETS=${FUZZ_TARGETS:-json_decoder csv_decoder config metrics checkpoint}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_ARGS=${FUZZ_ARGS:-}
 
@@ -31,7 +31,7 @@ if [[ ! -f $FUZZ_BUILD/CMakeCache.txt ]]; then
 fi
 cmake --build "$FUZZ_BUILD" -j"${FUZZ_JOBS:-$(nproc)}"
 
-declare -A dict=([json_decoder]=json [csv_decoder]=csv [config]=yaml)
+declare -A dict=([json_decoder]=json [csv_decoder]=csv [config]=yaml [checkpoint]=checkpoint)
 mkdir -p "$FUZZ_BUILD/artifacts" "$FUZZ_BUILD/logs"
 summary=()
 failed=0

@@ -1,0 +1,152 @@
+/// @file checkpoint_fuzz.cpp
+/// @brief libFuzzer target: the checkpoint loader (host/checkpoint/store.cpp) on arbitrary files.
+///
+/// Input: a manifest or segment file as it lies on disk (both decoders get every input), or, when
+/// the first byte is trove::fuzz::wrap_marker, a bare payload that the target wraps in a valid
+/// envelope of each kind (magic, version 1, length, XXH64), so that mutations get past the
+/// checksum to the payload parsers. Checks: decode_manifest, decode_segment and
+/// decode_segment_into either return or throw checkpoint_error (anything else escaping, a crash or
+/// a hang is a bug); a decoded manifest is consistent (one record offset per aggregation row,
+/// rows × stride slot bytes) and encodes back to the same bytes, which decode to equal fields; a
+/// decoded segment holds only zero reserved words and encodes back to the same bytes;
+/// decode_segment_into appends exactly what decode_segment returns and leaves its output
+/// unchanged when the segment is rejected.
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "checkpoint_envelope.hpp"
+#include "host/checkpoint/store.hpp"
+
+namespace {
+
+using namespace trove::host;
+
+void require(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "trove fuzz: check failed: %s\n", what);
+    std::abort();
+  }
+}
+
+bool same_records(const dedup_record& a, const dedup_record& b) {
+  return std::memcmp(&a, &b, sizeof(dedup_record)) == 0;  // no padding (state.hpp)
+}
+
+/// @brief The fields of two manifests that are cheap to compare, compared.
+void require_same_manifest(const checkpoint_state& a, const checkpoint_state& b) {
+  require(a.id == b.id && a.created_ms == b.created_ms, "round trip: id, created_ms");
+  require(a.compat == b.compat, "round trip: compat");
+  const run_counters& x = a.counters;
+  const run_counters& y = b.counters;
+  require(x.accepted == y.accepted && x.duplicate == y.duplicate && x.late == y.late &&
+              x.filtered == y.filtered && x.bad == y.bad && x.rows_out == y.rows_out &&
+              x.windows_emitted == y.windows_emitted && x.batches == y.batches,
+          "round trip: counters");
+  require(a.watermark == b.watermark && a.max_event_time == b.max_event_time &&
+              a.emitted_watermark == b.emitted_watermark,
+          "round trip: watermarks");
+  require(a.partitions.size() == b.partitions.size(), "round trip: partition count");
+  for (std::size_t i = 0; i < a.partitions.size(); ++i) {
+    require(a.partitions[i].partition == b.partitions[i].partition &&
+                a.partitions[i].max_event_time == b.partitions[i].max_event_time,
+            "round trip: partition");
+  }
+  require(a.source.file_offset == b.source.file_offset &&
+              a.source.file_line == b.source.file_line && a.source.generated == b.source.generated,
+          "round trip: source position");
+  require(a.source.kafka.size() == b.source.kafka.size(), "round trip: kafka position count");
+  for (std::size_t i = 0; i < a.source.kafka.size(); ++i) {
+    const kafka_position& p = a.source.kafka[i];
+    const kafka_position& q = b.source.kafka[i];
+    require(p.topic == q.topic && p.partition == q.partition && p.next_offset == q.next_offset,
+            "round trip: kafka position");
+  }
+  require(a.sink_length == b.sink_length && a.dead_letter_length == b.dead_letter_length,
+          "round trip: sink lengths");
+  require(a.agg.rows == b.agg.rows && a.agg.stride == b.agg.stride && a.agg.slots == b.agg.slots &&
+              a.agg.records == b.agg.records && a.agg.record_offsets == b.agg.record_offsets,
+          "round trip: aggregation snapshot");
+  require(a.segments.size() == b.segments.size(), "round trip: segment count");
+  for (std::size_t i = 0; i < a.segments.size(); ++i) {
+    const segment_ref& p = a.segments[i];
+    const segment_ref& q = b.segments[i];
+    require(p.id == q.id && p.entries == q.entries && p.max_first_seen == q.max_first_seen &&
+                p.checksum == q.checksum,
+            "round trip: segment ref");
+  }
+  require(a.dedup_entries.empty() && b.dedup_entries.empty(), "a manifest holds no dedup entries");
+}
+
+void fuzz_manifest(std::string_view file) {
+  checkpoint_state s;
+  try {
+    s = decode_manifest(file);
+  } catch (const checkpoint_error&) {
+    return;
+  }
+  require(s.agg.record_offsets.size() == s.agg.rows, "one record offset per aggregation row");
+  if (s.agg.rows > 0) {
+    require(s.agg.stride > 0 && s.agg.slots.size() / s.agg.stride == s.agg.rows &&
+                s.agg.slots.size() % s.agg.stride == 0,
+            "rows x stride slot bytes");
+  }
+  const std::string again = encode_manifest(s);
+  require(again == file, "encode_manifest(decode_manifest(file)) == file");
+  checkpoint_state t;
+  try {
+    t = decode_manifest(again);
+  } catch (const checkpoint_error&) {
+    require(false, "a re-encoded manifest decodes");
+  }
+  require_same_manifest(s, t);
+}
+
+void fuzz_segment(std::string_view file) {
+  std::vector<dedup_record> entries;
+  bool ok = true;
+  try {
+    entries = decode_segment(file);
+  } catch (const checkpoint_error&) {
+    ok = false;
+  }
+  // decode_segment_into appends to what is there, or leaves it as it was.
+  const dedup_record sentinel{-1, 0xA5A5A5A5A5A5A5A5ULL, 0x5A5A5A5A5A5A5A5AULL, 7, 0};
+  std::vector<dedup_record> out(2, sentinel);
+  bool into_ok = true;
+  try {
+    decode_segment_into(file, out);
+  } catch (const checkpoint_error&) {
+    into_ok = false;
+  }
+  require(ok == into_ok, "decode_segment and decode_segment_into agree on acceptance");
+  require(out.size() == 2 + entries.size(), "decode_segment_into appends every entry, or none");
+  require(same_records(out[0], sentinel) && same_records(out[1], sentinel),
+          "decode_segment_into keeps what was there");
+  if (!ok) return;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    require(entries[i].reserved == 0, "reserved word zero");
+    require(same_records(out[2 + i], entries[i]), "decode_segment_into == decode_segment");
+  }
+  require(encode_segment(entries) == file, "encode_segment(decode_segment(file)) == file");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  if (size > 0 && data[0] == trove::fuzz::wrap_marker) {
+    const std::string_view payload = input.substr(1);
+    fuzz_manifest(trove::fuzz::wrap_envelope(trove::fuzz::manifest_magic, payload));
+    fuzz_segment(trove::fuzz::wrap_envelope(trove::fuzz::segment_magic, payload));
+  } else {
+    fuzz_manifest(input);
+    fuzz_segment(input);
+  }
+  return 0;
+}
