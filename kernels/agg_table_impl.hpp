@@ -558,6 +558,7 @@ struct gather_fn {
   unsigned char* d_out_slots;
   std::uint64_t* d_out_records;
   std::uint32_t mark_state;  // agg_freed for extract_closed, agg_full (unchanged) otherwise
+  bool mark = true;          // false: leave the slot exactly as it is (checkpoint snapshots)
 
   TROVE_HD void operator()(std::size_t i) const noexcept {
     const std::uint64_t pos = d_positions[i];
@@ -569,30 +570,9 @@ struct gather_fn {
     const std::uint64_t* record = table.d_arena + table.header(pos).key_ref;
     const std::uint64_t words = stored_record_words(table.layout, record);
     for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
+    if (!mark) return;
     table.header(pos).dirty = 0;
     table.header(pos).state = mark_state;
-  }
-};
-
-/// @brief Copies each selected slot and its key record out, leaving the table as it is
-/// (checkpoint snapshots).
-struct copy_slot_fn {
-  agg_ref table;
-  const std::uint32_t* d_positions;
-  const std::uint64_t* d_record_offsets;
-  unsigned char* d_out_slots;
-  std::uint64_t* d_out_records;
-
-  TROVE_HD void operator()(std::size_t i) const noexcept {
-    const std::uint64_t pos = d_positions[i];
-    const unsigned char* src = table.d_slots + pos * table.layout.stride;
-    unsigned char* dst = d_out_slots + i * table.layout.stride;
-    for (std::size_t b = 0; b < table.layout.stride; b += 8) {
-      *reinterpret_cast<std::uint64_t*>(dst + b) = *reinterpret_cast<const std::uint64_t*>(src + b);
-    }
-    const std::uint64_t* record = table.d_arena + table.header(pos).key_ref;
-    const std::uint64_t words = stored_record_words(table.layout, record);
-    for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
   }
 };
 
@@ -833,8 +813,8 @@ class agg_table_impl final : public agg_table {
     device_buffer out_records(*exec_.be, std::max<std::size_t>(words, 1) * 8, stream);
     thrust::for_each(
         exec_.policy(), items, items + m,
-        copy_slot_fn{ref(), d_positions, d_offsets, out_slots.template as<unsigned char>(),
-                     out_records.template as<std::uint64_t>()});
+        gather_fn{ref(), d_positions, d_offsets, out_slots.template as<unsigned char>(),
+                  out_records.template as<std::uint64_t>(), agg_full, false});
     out.slots.resize(m * layout_.stride);
     out.records.resize(words);
     out.record_offsets.resize(m);

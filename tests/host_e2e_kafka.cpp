@@ -133,10 +133,10 @@ std::vector<message> consume_all(const dev_broker& broker, const std::string& to
   return out;
 }
 
-/// Output rows (JSON objects) as aggregates by group; a duplicated group is a failure.
-std::map<group_key, aggregate> parse_rows(const std::vector<std::string>& rows) {
+/// Calls f(key, aggregate, text) for every output row (a JSON object).
+template <class F>
+void for_each_row(const std::vector<std::string>& rows, F&& f) {
   simdjson::dom::parser parser;
-  std::map<group_key, aggregate> out;
   for (const auto& text : rows) {
     simdjson::dom::element row;
     if (parser.parse(text).get(row)) {
@@ -151,8 +151,16 @@ std::map<group_key, aggregate> parse_rows(const std::vector<std::string>& rows) 
     a.sum = double(row["sum_amount"]);
     a.min = double(row["min_amount"]);
     a.max = double(row["max_amount"]);
-    EXPECT_TRUE(out.emplace(key, a).second) << "group emitted twice: " << text;
+    f(key, a, text);
   }
+}
+
+/// Output rows as aggregates by group; a duplicated group is a failure.
+std::map<group_key, aggregate> parse_rows(const std::vector<std::string>& rows) {
+  std::map<group_key, aggregate> out;
+  for_each_row(rows, [&](const group_key& key, const aggregate& a, const std::string& text) {
+    EXPECT_TRUE(out.emplace(key, a).second) << "group emitted twice: " << text;
+  });
   return out;
 }
 
@@ -566,21 +574,8 @@ TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
 
 /// The rows of a changelog read as a keyed upsert downstream does: the last row of each group.
 std::map<group_key, aggregate> upsert(const std::vector<std::string>& rows) {
-  simdjson::dom::parser parser;
   std::map<group_key, aggregate> out;
-  for (const auto& text : rows) {
-    simdjson::dom::element row;
-    if (parser.parse(text).get(row)) {
-      ADD_FAILURE() << "not JSON: " << text;
-      continue;
-    }
-    const group_key key{std::uint64_t(row["user_id"]), std::string(std::string_view(row["type"])),
-                        std::int64_t(row["window_start"])};
-    aggregate a;
-    a.count = std::uint64_t(row["count"]);
-    a.sum = double(row["sum_amount"]);
-    a.min = double(row["min_amount"]);
-    a.max = double(row["max_amount"]);
+  for_each_row(rows, [&](const group_key& key, const aggregate& a, const std::string& text) {
     auto [it, inserted] = out.emplace(key, a);
     if (!inserted) {
       // At-least-once: a row emitted again after a crash is identical, never a partial window.
@@ -588,7 +583,7 @@ std::map<group_key, aggregate> upsert(const std::vector<std::string>& rows) {
       EXPECT_EQ(it->second.sum, a.sum) << text;
       it->second = a;
     }
-  }
+  });
   return out;
 }
 
