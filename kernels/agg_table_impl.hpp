@@ -576,6 +576,30 @@ struct gather_fn {
   }
 };
 
+/// @brief Puts a slot (header fields and accumulators) whose key is not in the table yet into an
+/// empty slot of `to`, with its key record at arena offset `ref` (rebuilds and restores: keys are
+/// distinct, so only empty slots need claiming). Returns the slot's position.
+TROVE_HD inline std::uint64_t place_slot(const agg_ref& to, const agg_header& src,
+                                         const agg_acc* accs, std::uint64_t ref,
+                                         std::uint32_t dirty) noexcept {
+  std::uint64_t pos = to.home(hash128{src.k0, src.k1}, src.window_start);
+  while (true) {
+    std::uint32_t expected = agg_empty;
+    if (cas(to.header(pos).state, expected, agg_busy)) break;
+    pos = (pos + 1) & to.mask;
+  }
+  agg_header& h = to.header(pos);
+  h.k0 = src.k0;
+  h.k1 = src.k1;
+  h.window_start = src.window_start;
+  h.key_ref = ref;
+  h.count = src.count;
+  h.dirty = dirty;
+  agg_acc* dst = to.accs(pos);
+  for (std::uint32_t f = 0; f < to.layout.num_fields; ++f) dst[f] = accs[f];
+  return pos;
+}
+
 /// @brief Inserts one slot of a snapshot (keys are distinct) with its record at the same arena
 /// offset it has in the snapshot's record array.
 struct agg_restore_fn {
@@ -589,24 +613,10 @@ struct agg_restore_fn {
     const std::uint64_t ref = d_record_offsets[i];
     const std::uint64_t words = stored_record_words(to.layout, d_records + ref);
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = d_records[ref + w];
-    const hash128 key{src.k0, src.k1};
-    std::uint64_t pos = to.home(key, src.window_start);
-    while (true) {
-      std::uint32_t expected = agg_empty;
-      if (cas(to.header(pos).state, expected, agg_busy)) break;
-      pos = (pos + 1) & to.mask;
-    }
-    agg_header& h = to.header(pos);
-    h.k0 = src.k0;
-    h.k1 = src.k1;
-    h.window_start = src.window_start;
-    h.key_ref = ref;
-    h.count = src.count;
-    h.dirty = 0;
     const auto* acc =
         reinterpret_cast<const agg_acc*>(d_slots + i * to.layout.stride + sizeof(agg_header));
-    agg_acc* dst = to.accs(pos);
-    for (std::uint32_t f = 0; f < to.layout.num_fields; ++f) dst[f] = acc[f];
+    const std::uint64_t pos = place_slot(to, src, acc, ref, 0);
+    agg_header& h = to.header(pos);
     store_release(h.state, agg_full);
   }
 };
@@ -633,23 +643,8 @@ struct agg_rehash_fn {
     const std::uint64_t words = stored_record_words(from.layout, record);
     const std::uint64_t ref = d_new_refs[old_pos];
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = record[w];
-    const hash128 key{old.k0, old.k1};
-    std::uint64_t pos = to.home(key, old.window_start);
-    while (true) {  // keys are distinct: only empty slots need claiming
-      std::uint32_t expected = agg_empty;
-      if (cas(to.header(pos).state, expected, agg_busy)) break;
-      pos = (pos + 1) & to.mask;
-    }
+    const std::uint64_t pos = place_slot(to, old, from.accs(old_pos), ref, old.dirty);
     agg_header& h = to.header(pos);
-    h.k0 = old.k0;
-    h.k1 = old.k1;
-    h.window_start = old.window_start;
-    h.key_ref = ref;
-    h.count = old.count;
-    h.dirty = old.dirty;
-    const agg_acc* src = from.accs(old_pos);
-    agg_acc* dst = to.accs(pos);
-    for (std::uint32_t f = 0; f < from.layout.num_fields; ++f) dst[f] = src[f];
     if (old.dirty) {
       to.d_dirty_list[fetch_add(to.d_counters[2], std::uint64_t{1})] =
           static_cast<std::uint32_t>(pos);
