@@ -318,6 +318,11 @@ class pipeline {
           st.id, cc.dir, stats_.restore_seconds, entries.size(), stage_.agg_stats().entries,
           st.watermark, st.counters.in());
     } else {
+      // A fresh start owns the sink and dead-letter files as it owns the state: the sink is
+      // opened empty ("w"), and so is the dead-letter file. Otherwise the dead letters of a run
+      // killed before its first durable checkpoint (flushed by a cut whose checkpoint never
+      // became durable) would stay, and this run would write them a second time.
+      dead_letter_.truncate_to(0);
       spdlog::info("checkpoints: none in '{}' yet; starting fresh (every {} ms, {} kept)", cc.dir,
                    cc.interval_ms, cc.retain);
     }

@@ -121,6 +121,34 @@ TEST(E2eCheckpoint, KilledAtRandomPointsAndRestartedEqualsAnUninterruptedRun) {
   EXPECT_GE(total_kills, 3) << "too few runs were killed mid-stream to test anything";
 }
 
+// Bug (CI, sanitizer build): a run killed after its dead letters reached the file but before
+// its first checkpoint was durable left them there; the restart, starting fresh, appended them
+// again. Long bad lines at the start overflow the dead-letter buffer, so they are on disk long
+// before the (hourly) first checkpoint.
+TEST(E2eCheckpoint, DeadLettersOfARunKilledBeforeItsFirstCheckpointAreWrittenOnce) {
+  std::string text;
+  constexpr int bad_lines = 24;
+  for (int i = 0; i < bad_lines; ++i) text += "{\"event_id\": " + std::string(70'000, 'x') + "\n";
+  text += make_input(16, 400'000);
+  job j(text);
+  std::string config = e2e::read_file(j.config);
+  config.replace(config.find("interval: 20ms"), 14, "interval: 1h");
+  e2e::write_file(j.config, config);
+  const std::string dead_path = j.dir.file("dead.jsonl");
+  const int code = e2e::run_trove_and_kill({"run", "-c", j.config, "-q"}, 0, [&] {
+    return fs::exists(dead_path) && fs::file_size(dead_path) > 0;
+  });
+  if (code == 0) GTEST_SKIP() << "the run finished before it could be killed";
+  ASSERT_EQ(code, 128 + SIGKILL);
+  const auto last = e2e::trove({"run", "-c", j.config, "-q", "--stats-json", j.stats});
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  const auto lines = e2e::split_lines(e2e::read_file(dead_path));
+  const e2e::json_row s = e2e::read_stats(j.stats);
+  EXPECT_EQ(static_cast<std::int64_t>(lines.size()), e2e::as_i64(s.at("bad")))
+      << "every bad record is dead-lettered once";
+  EXPECT_GE(lines.size(), static_cast<std::size_t>(bad_lines));
+}
+
 TEST(E2eCheckpoint, ACorruptNewestCheckpointFallsBackToThePreviousOne) {
   const std::string text = make_input(12, 30'000);
   job reference(text);
