@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
     trove::io::synthetic_options so;
     so.events = events;
     trove::io::synthetic_generator gen(so);
-    trove::io::kafka_producer producer({brokers, "events", {}});
+    trove::io::kafka_producer producer({.brokers = brokers, .topic = "events"});
     std::string buffer;
     while (!gen.done()) {
       buffer.clear();

@@ -188,6 +188,7 @@ int cmd_checkpoint_list(const std::string& dir) {
       positions = fmt::format("line {} byte {}", s.source.file_line, s.source.file_offset);
     }
     positions += fmt::format("; sink {} B, dead letters {} B", s.sink_length, s.dead_letter_length);
+    if (item.transaction_pending) positions += "; transaction NOT committed (not restored)";
     const std::time_t seconds = static_cast<std::time_t>(s.created_ms / 1000);
     std::tm tm{};
     gmtime_r(&seconds, &tm);

@@ -781,9 +781,8 @@ void parse_source(checker& check, const map_reader& top, source_config& out) {
       if (read_string(check, reader.path("delivery"), n, delivery, "at_least_once")) {
         if (delivery == "exactly_once") {
           check.invalid(reader.path("delivery"), n, "at_least_once",
-                        "exactly_once (Kafka transactions) is not available in this version; "
-                        "at_least_once with checkpoints re-emits identical, complete rows after a "
-                        "crash, so a keyed upsert downstream is exact");
+                        "exactly-once is a property of the output: set sink.delivery: "
+                        "exactly_once (a Kafka sink, with checkpoints)");
         } else if (delivery != "at_least_once") {
           check.invalid(reader.path("delivery"), n, "at_least_once");
         }
@@ -1307,14 +1306,12 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
     }
     if (const YAML::Node n = reader.get("delivery"); present(n)) {
       std::string delivery;
-      if (read_string(check, reader.path("delivery"), n, delivery, "at_least_once")) {
+      if (read_string(check, reader.path("delivery"), n, delivery,
+                      "at_least_once or exactly_once")) {
         if (delivery == "exactly_once") {
-          check.invalid(reader.path("delivery"), n, "at_least_once",
-                        "exactly_once (Kafka transactions) is not available in this version; "
-                        "at_least_once with checkpoints re-emits identical, complete rows after a "
-                        "crash, so a keyed upsert downstream is exact");
+          kafka.delivery = delivery_mode::exactly_once;
         } else if (delivery != "at_least_once") {
-          check.invalid(reader.path("delivery"), n, "at_least_once");
+          check.invalid(reader.path("delivery"), n, "at_least_once or exactly_once");
         }
       }
     }
@@ -1434,6 +1431,38 @@ void parse_checkpoint(checker& check, const map_reader& top, const source_config
               config_error::kind::invalid_value, line_of(node));
   }
   out = std::move(config);
+}
+
+/// exactly_once needs what its transactions are made of: a Kafka source (the offsets committed
+/// with the rows), checkpoints (a transaction per checkpoint) and a previous checkpoint to fall
+/// back to when the newest one's transaction never committed.
+void check_delivery(checker& check, const map_reader& top, const pipeline_config& config) {
+  if (config.sink.type != sink_type::kafka ||
+      config.sink.kafka.delivery != delivery_mode::exactly_once) {
+    return;
+  }
+  const YAML::Node sink = top.get("sink");
+  const int line =
+      present(sink) && sink.IsMap() && present(sink["delivery"]) ? line_of(sink["delivery"]) : 0;
+  if (config.source.type != source_type::kafka) {
+    check.add("sink.delivery", "exactly_once", "at_least_once with this source",
+              "exactly_once commits the Kafka source's offsets in the sink's transactions; the "
+              "source is " +
+                  std::string(to_string(config.source.type)),
+              config_error::kind::invalid_value, line);
+  } else if (!config.checkpoint) {
+    check.add("sink.delivery", "exactly_once", "a checkpoint section as well",
+              "exactly_once writes one transaction per checkpoint; add checkpoint: {dir: ...}",
+              config_error::kind::invalid_value, line);
+  } else if (config.checkpoint->retain < 2) {
+    const YAML::Node ck = top.get("checkpoint");
+    check.add("checkpoint.retain", std::to_string(config.checkpoint->retain),
+              "2 or more with sink.delivery: exactly_once",
+              "the newest checkpoint's transaction may not have committed when the run stops; "
+              "the one before it must still be there",
+              config_error::kind::invalid_value,
+              present(ck) && ck.IsMap() && present(ck["retain"]) ? line_of(ck["retain"]) : 0);
+  }
 }
 
 void parse_log(checker& check, const map_reader& top, log_config& out) {
@@ -1716,6 +1745,7 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   parse_metrics(check, top, config.metrics);
   parse_log(check, top, config.log);
   parse_checkpoint(check, top, config.source, config.checkpoint);
+  check_delivery(check, top, config);
   if (const YAML::Node n = top.get("shutdown_timeout"); present(n)) {
     read_duration(check, "shutdown_timeout", n, config.shutdown_timeout_ms);
   }
@@ -1918,6 +1948,8 @@ std::string to_yaml(const pipeline_config& config) {
     write(out, "brokers", sink.kafka.brokers);
     write(out, "topic", sink.kafka.topic);
     write_list(out, "key", sink.kafka.key);
+    write(out, "delivery",
+          sink.kafka.delivery == delivery_mode::exactly_once ? "exactly_once" : "at_least_once");
     if (!sink.kafka.properties.empty()) write_map(out, "properties", sink.kafka.properties);
   }
   out << YAML::EndMap;

@@ -191,11 +191,18 @@ struct filter_predicate {
 };
 
 /// @brief `sink` keys of a Kafka producer (type: kafka).
+/// @brief `sink.delivery` of a Kafka sink.
+enum class delivery_mode : std::uint8_t {
+  at_least_once,  ///< after a crash the rows since the last checkpoint are emitted again
+  exactly_once,   ///< one Kafka transaction per checkpoint: rows and source offsets together
+};
+
 struct kafka_sink_config {
   std::string brokers;           ///< required unless the source is kafka (then its brokers)
   std::string topic;             ///< required
   std::vector<std::string> key;  ///< message key columns; default: group_by
   std::map<std::string, std::string> properties;
+  delivery_mode delivery = delivery_mode::at_least_once;
 
   bool operator==(const kafka_sink_config&) const = default;
 };

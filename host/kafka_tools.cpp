@@ -106,7 +106,7 @@ std::uint64_t produce_events(io::synthetic_generator& gen, io::kafka_producer& p
 int produce_synthetic(const io::synthetic_options& options, const std::string& brokers,
                       const std::string& topic, bool quiet) {
   io::synthetic_generator gen(options);
-  io::kafka_producer producer({brokers, topic, {}});
+  io::kafka_producer producer({.brokers = brokers, .topic = topic});
   std::signal(SIGINT, on_broker_signal);
   std::signal(SIGTERM, on_broker_signal);
   produce_plan plan;

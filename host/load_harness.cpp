@@ -413,7 +413,7 @@ double run_raw_consume(const pipeline_config& base, std::uint64_t events, int pa
   io::dev_broker broker(1, {{"raw", partitions}});
   {
     io::synthetic_generator gen(o);
-    io::kafka_producer out({broker.bootstrap_servers(), "raw", {}});
+    io::kafka_producer out({.brokers = broker.bootstrap_servers(), .topic = "raw"});
     produce_plan plan;
     plan.partitions = partitions;
     produce_events(gen, out, plan, observer_clock::now());
@@ -513,7 +513,7 @@ load_run run_at_rate(const pipeline_config& base, double rate, const load_option
       if (cancel_producer.load()) return;
       try {
         io::synthetic_generator gen(generated);
-        io::kafka_producer out({broker->bootstrap_servers(), "events", {}});
+        io::kafka_producer out({.brokers = broker->bootstrap_servers(), .topic = "events"});
         produce_plan plan;
         plan.rate = rate;
         plan.partitions = options.kafka_partitions;

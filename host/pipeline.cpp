@@ -42,7 +42,8 @@
 namespace trove::host {
 namespace {
 
-std::atomic<bool> stop_flag{false};
+std::atomic<bool> stop_flag{false};       // every stage stops (a request, an error, the end)
+std::atomic<bool> stop_requested{false};  // request_stop() was called (a signal)
 using clock_type = std::chrono::steady_clock;
 
 /// Batch memory from the backend: pinned on CUDA (so H2D copies are true DMA), aligned on CPU.
@@ -148,8 +149,15 @@ class pipeline {
     }
     ts_column_ = static_cast<std::size_t>(config.schema.index_of(config.event_time));
     stats_.device = selected_.backend->description();
+    exactly_once_ = config.sink.type == sink_type::kafka &&
+                    config.sink.kafka.delivery == delivery_mode::exactly_once;
     start_embedded_broker();
     if (config.checkpoint) open_checkpoints();
+  }
+
+  /// @brief Transactions the sink committed so far (exactly_once).
+  [[nodiscard]] std::uint64_t transactions_committed() const noexcept {
+    return transactions_committed_.load();
   }
 
   run_stats run() {
@@ -182,6 +190,7 @@ class pipeline {
     }
     dead_letter_.flush();
     finish_consumer();
+    stats_.transactions_committed = transactions_committed_.load();
     if (error_) std::rethrow_exception(error_);
     stats_.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     stats_.events_per_second =
@@ -326,6 +335,9 @@ class pipeline {
       spdlog::info("checkpoints: none in '{}' yet; starting fresh (every {} ms, {} kept)", cc.dir,
                    cc.interval_ms, cc.retain);
     }
+    // Checkpoints newer than the one restored were unusable (torn, corrupt) or pending a
+    // transaction that never committed: the ids after it start clean.
+    store_->discard_newer_than(next_id - 1);
     stage_.collect_new_entries(true);
     coordinator_ = std::make_unique<checkpoint_coordinator>(
         *store_, cc.interval_ms, cc.retain, next_id, std::move(segments),
@@ -341,14 +353,22 @@ class pipeline {
 
   /// Writer thread: a checkpoint is durable; its Kafka offsets may now be committed.
   void checkpoint_durable(const checkpoint_state& st) {
-    if (!consumer_) return;
+    // exactly_once: the sink's transaction commits these offsets, after this point.
+    if (!consumer_ || exactly_once_) return;
+    std::vector<io::source_offset> offsets = consumer_offsets(st.source);
+    std::lock_guard lock(durable_mutex_);
+    durable_offsets_ = std::move(offsets);
+  }
+
+  /// A checkpoint's Kafka positions as the consumer's source offsets.
+  std::vector<io::source_offset> consumer_offsets(const source_position_state& source) const {
     std::vector<io::source_offset> offsets;
-    for (const auto& k : st.source.kafka) {
+    if (!consumer_) return offsets;
+    for (const auto& k : source.kafka) {
       const std::int32_t id = consumer_->source_id_of(k.topic, k.partition);
       if (id >= 0) offsets.push_back({id, k.next_offset});
     }
-    std::lock_guard lock(durable_mutex_);
-    durable_offsets_ = std::move(offsets);
+    return offsets;
   }
 
   /// Device thread, between two batches: cuts a checkpoint. The state is copied out here; the
@@ -363,6 +383,7 @@ class pipeline {
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     st->compat = compat_keys();
+    st->transaction_pending = exactly_once_;
     st->counters.accepted = stats_.accepted;
     st->counters.duplicate = stats_.duplicate;
     st->counters.late = stats_.late;
@@ -1078,6 +1099,20 @@ class pipeline {
     so.key_columns = config_.sink.kafka.key;
     if (restored_) so.resume_length = restored_->sink_length;
     so.durable = coordinator_ != nullptr;
+    if (exactly_once_) {
+      const auto set = so.kafka.properties.find("transactional.id");
+      so.kafka.transactional_id =
+          set != so.kafka.properties.end() ? set->second : "trove-" + config_.source.kafka.group_id;
+      so.kafka.properties.erase("transactional.id");
+      // A transaction stays open for one checkpoint interval (more when a write is slow): the
+      // broker must not time it out first.
+      so.kafka.transaction_timeout_ms = static_cast<int>(std::min<std::int64_t>(
+          std::max<std::int64_t>(60'000, 3 * config_.checkpoint->interval_ms), 15 * 60'000));
+      spdlog::info(
+          "sink: exactly-once, one Kafka transaction per checkpoint (transactional.id "
+          "'{}')",
+          so.kafka.transactional_id);
+    }
     std::unique_ptr<io::result_sink> opened;
     try {
       opened = std::make_unique<io::result_sink>(so);
@@ -1093,8 +1128,20 @@ class pipeline {
         sink.sync();
         dead_letter_.sync();
         item->checkpoint->sink_length = sink.length();
+        const std::uint64_t id = item->checkpoint->id;
+        std::vector<io::source_offset> offsets;
+        if (exactly_once_) offsets = consumer_offsets(item->checkpoint->source);
         coordinator_->submit(std::move(item->checkpoint), item->cut_seconds);
         tracker_.flushed(item->seq);
+        if (exactly_once_) {
+          // The rows since the previous checkpoint commit only once this checkpoint, which
+          // continues after them, is durable; until then it is pending (never restored).
+          coordinator_->wait_idle();
+          if (coordinator_->failed()) return;  // the run stops with the write's error
+          sink.commit(offsets, consumer_.get());
+          store_->mark_committed(id);
+          transactions_committed_.fetch_add(1);
+        }
         continue;
       }
       auto& report = item->report;
@@ -1165,6 +1212,9 @@ class pipeline {
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> kafka_next_;  // device thread
   std::mutex durable_mutex_;
   std::vector<io::source_offset> durable_offsets_;  // of the newest durable checkpoint
+  /// sink.delivery: exactly_once — a transaction per checkpoint, committed by the sink stage.
+  bool exactly_once_ = false;
+  std::atomic<std::uint64_t> transactions_committed_{0};  // sink thread
   offset_tracker tracker_;
   std::uint64_t sink_seq_ = 0;                 // device thread: next sink item number
   std::uint64_t last_sink_seq_ = no_sink_seq;  // device thread: last sink item queued
@@ -1186,6 +1236,7 @@ class pipeline {
 }  // namespace
 
 void request_stop() noexcept {
+  stop_requested.store(true);
   stop_flag.store(true);
 }
 
@@ -1198,17 +1249,49 @@ std::string run_stats::to_json() const {
       "\"events_per_second\":{:.1f},\"device\":{},\"watermark\":{},\"open_groups\":{},"
       "\"interrupted\":{},\"checkpoints\":{},\"restored_checkpoint\":{},"
       "\"restore_seconds\":{:.6f},\"checkpoints_delayed\":{},\"checkpoint_bytes\":{},"
-      "\"checkpoint_max_cut_seconds\":{:.6f},\"checkpoint_max_write_seconds\":{:.6f}}}",
+      "\"checkpoint_max_cut_seconds\":{:.6f},\"checkpoint_max_write_seconds\":{:.6f},"
+      "\"transactions_committed\":{},\"transactions_aborted\":{}}}",
       in, accepted, duplicate, late, filtered, bad, rows_out, windows_emitted, batches, seconds,
       events_per_second, device_json, watermark, open_groups, interrupted ? "true" : "false",
       checkpoints, restored_checkpoint, restore_seconds, checkpoints_delayed, checkpoint_bytes,
-      checkpoint_max_cut_seconds, checkpoint_max_write_seconds);
+      checkpoint_max_cut_seconds, checkpoint_max_write_seconds, transactions_committed,
+      transactions_aborted);
 }
 
 run_stats run_pipeline(const pipeline_config& config, const run_options& options) {
-  stop_flag = false;
-  pipeline p(config, options);
-  return p.run();
+  stop_requested = false;
+  // exactly_once: an aborted transaction discarded the rows since the last committed
+  // checkpoint; the run starts again from that checkpoint (state, offsets, dead letters), so
+  // they are produced once more, in a new transaction. A producer that is fenced, or aborts
+  // that keep coming without a commit in between, end the run.
+  constexpr int max_aborts_in_a_row = 5;
+  std::uint64_t aborted = 0;
+  int in_a_row = 0;
+  for (;;) {
+    stop_flag = false;
+    std::uint64_t committed = 0;
+    try {
+      pipeline p(config, options);
+      try {
+        run_stats stats = p.run();
+        stats.transactions_aborted = aborted;
+        return stats;
+      } catch (const io::kafka_transaction_error&) {
+        committed = p.transactions_committed();
+        throw;
+      }
+    } catch (const io::kafka_transaction_error& e) {
+      const bool embedded =
+          config.source.type == source_type::kafka && config.source.kafka.brokers == "embedded";
+      in_a_row = committed > 0 ? 1 : in_a_row + 1;
+      if (!e.abortable() || stop_requested.load() || embedded || in_a_row > max_aborts_in_a_row) {
+        throw;
+      }
+      ++aborted;
+      spdlog::warn("{}; starting again from the last committed checkpoint ({} aborted so far)",
+                   e.what(), aborted);
+    }
+  }
 }
 
 }  // namespace trove::host

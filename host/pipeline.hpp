@@ -41,13 +41,17 @@ struct run_stats {
   std::int64_t watermark = INT64_MIN;
   std::uint64_t open_groups = 0;  ///< groups still open at exit (non-zero only after a signal)
   bool interrupted = false;
-  std::uint64_t checkpoints = 0;            ///< checkpoints written by this run
-  std::uint64_t restored_checkpoint = 0;    ///< the checkpoint the run started from (0: none)
-  double restore_seconds = 0;               ///< loading and restoring that checkpoint
-  std::uint64_t checkpoints_delayed = 0;    ///< cuts that waited for the previous write
-  std::uint64_t checkpoint_bytes = 0;       ///< size of the last checkpoint (manifest + segments)
-  double checkpoint_max_cut_seconds = 0;    ///< longest data-path pause for a cut (copy-out)
-  double checkpoint_max_write_seconds = 0;  ///< longest background write (encode, write, fsync)
+  std::uint64_t checkpoints = 0;             ///< checkpoints written by this run
+  std::uint64_t restored_checkpoint = 0;     ///< the checkpoint the run started from (0: none)
+  double restore_seconds = 0;                ///< loading and restoring that checkpoint
+  std::uint64_t checkpoints_delayed = 0;     ///< cuts that waited for the previous write
+  std::uint64_t checkpoint_bytes = 0;        ///< size of the last checkpoint (manifest + segments)
+  double checkpoint_max_cut_seconds = 0;     ///< longest data-path pause for a cut (copy-out)
+  double checkpoint_max_write_seconds = 0;   ///< longest background write (encode, write, fsync)
+  std::uint64_t transactions_committed = 0;  ///< exactly_once: Kafka transactions committed
+  /// exactly_once: transactions aborted (each followed by a restart from the last committed
+  /// checkpoint inside the same `trove run`)
+  std::uint64_t transactions_aborted = 0;
 
   /// @brief The stats as one JSON object (the --stats-json file).
   [[nodiscard]] std::string to_json() const;

@@ -404,4 +404,8 @@ std::string kafka_consumer::partition_name(std::int32_t source_partition) const 
   return name + "[" + std::to_string(source_partition & ((1 << partition_bits) - 1)) + "]";
 }
 
+void* kafka_consumer::native_handle() const noexcept {
+  return impl_->handle;
+}
+
 }  // namespace trove::io

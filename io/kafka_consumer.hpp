@@ -116,6 +116,10 @@ class kafka_consumer {
   /// @brief "topic[partition]" of a source partition id.
   [[nodiscard]] std::string partition_name(std::int32_t source_partition) const;
 
+  /// @brief librdkafka's consumer handle (an rd_kafka_t*), for io/ only: a transactional
+  /// producer commits this member's offsets with its group metadata.
+  [[nodiscard]] void* native_handle() const noexcept;
+
   /// @brief Leaves the group (revokes, commits nothing by itself). Idempotent.
   void close();
 

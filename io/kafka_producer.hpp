@@ -7,8 +7,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "io/kafka_consumer.hpp"  // source_offset, the group whose offsets a transaction commits
 
 namespace trove::io {
 
@@ -19,6 +23,26 @@ struct kafka_producer_options {
   /// librdkafka properties applied after trove's defaults (idempotence on, lz4 compression,
   /// linger.ms 5), so a user can override any of them.
   std::map<std::string, std::string> properties;
+  /// Non-empty: a transactional producer with this `transactional.id`. Construction runs
+  /// init_transactions, which fences an older producer with the same id (a zombie) and aborts
+  /// the transaction it left open; messages are then produced only inside transactions.
+  std::string transactional_id;
+  /// How long init/commit/abort of a transaction may take before it counts as failed.
+  int transaction_timeout_ms = 60'000;
+};
+
+/// @brief A transaction did not commit. abortable(): it was aborted, and everything produced in
+/// it is discarded — redo the work since the last committed transaction. Otherwise the producer
+/// is unusable (fenced by a newer producer with the same transactional.id, or the cluster
+/// refused transactions): stop.
+class kafka_transaction_error : public std::runtime_error {
+ public:
+  kafka_transaction_error(const std::string& what, bool abortable)
+      : std::runtime_error(what), abortable_(abortable) {}
+  [[nodiscard]] bool abortable() const noexcept { return abortable_; }
+
+ private:
+  bool abortable_;
 };
 
 /// @brief Produces messages to one topic; flush() waits for every delivery report.
@@ -41,6 +65,24 @@ class kafka_producer {
   /// @brief Waits until every queued message is delivered.
   /// @throws std::runtime_error when a delivery failed or `timeout_ms` passed first
   void flush(int timeout_ms = 60'000);
+
+  /// @brief Transactional producers: opens the next transaction.
+  /// @throws kafka_transaction_error
+  void begin_transaction();
+
+  /// @brief Transactional producers: commits the open transaction — every message produced in it
+  /// and, when `offsets` is not empty, those next offsets of `consumer`'s group, atomically.
+  /// Retriable errors are retried within transaction_timeout_ms.
+  /// @throws kafka_transaction_error (abortable: the transaction was aborted)
+  void commit_transaction(const std::vector<source_offset>& offsets,
+                          const kafka_consumer* consumer);
+
+  /// @brief Transactional producers: aborts the open transaction (its messages are discarded).
+  /// @throws kafka_transaction_error when even that fails (the producer is unusable)
+  void abort_transaction();
+
+  /// @brief Whether this producer is transactional.
+  [[nodiscard]] bool transactional() const noexcept;
 
   /// @brief Messages acknowledged by the cluster.
   [[nodiscard]] std::uint64_t delivered() const noexcept;

@@ -21,6 +21,7 @@ result_sink::result_sink(const result_sink_options& options)
   const std::optional<std::uint64_t>& resume = options.resume_length;
   if (options.kind == sink_kind::kafka) {
     producer_ = std::make_unique<kafka_producer>(options.kafka);
+    if (producer_->transactional()) producer_->begin_transaction();
     path_ = "kafka topic '" + options.kafka.topic + "'";
     csv_.omit_header();  // a message is one row; consumers know the columns
     key_csv_.omit_header();
@@ -168,6 +169,17 @@ void result_sink::write_messages(const result_batch& rows, double& encode_second
     producer_->produce(key, value);
   }
   write_seconds += std::chrono::duration<double>(clock_type::now() - encoded).count();
+}
+
+bool result_sink::transactional() const noexcept {
+  return producer_ != nullptr && producer_->transactional();
+}
+
+void result_sink::commit(const std::vector<source_offset>& offsets,
+                         const kafka_consumer* consumer) {
+  if (!transactional()) return;
+  producer_->commit_transaction(offsets, consumer);
+  producer_->begin_transaction();
 }
 
 }  // namespace trove::io

@@ -55,6 +55,14 @@ class result_sink {
   /// @brief A file sink's length after a flush (0 for other sinks): a checkpoint's sink position.
   [[nodiscard]] std::uint64_t length();
 
+  /// @brief Whether rows go out in transactions (a Kafka sink with a transactional_id).
+  [[nodiscard]] bool transactional() const noexcept;
+  /// @brief Transactional sinks: commits the rows written since the last commit together with
+  /// `consumer`'s next `offsets` (may be empty), and opens the next transaction.
+  /// @throws kafka_transaction_error (abortable: those rows were discarded — redo from the last
+  /// commit)
+  void commit(const std::vector<source_offset>& offsets, const kafka_consumer* consumer);
+
  private:
   void write_messages(const result_batch& rows, double& encode_seconds, double& write_seconds);
 

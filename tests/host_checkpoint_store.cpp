@@ -199,5 +199,61 @@ TEST(CheckpointStore, LoadLatestFallsBackAndRetentionKeepsWhatIsReferenced) {
   EXPECT_TRUE(listed.front().valid) << listed.front().problem;
 }
 
+// exactly_once: a checkpoint whose transaction has not committed is pending and never loaded
+// (the previous one is); once committed it is; discard_newer_than clears what a restore passed
+// over, marker and segment included, and retention never removes a pending marker's manifest
+// while leaving the marker behind.
+TEST(CheckpointStore, APendingTransactionIsNeverLoadedUntilCommitted) {
+  e2e::temp_dir dir;
+  const std::string state_dir = dir.file("state");
+  checkpoint_store store(state_dir);
+  std::vector<segment_ref> live;
+  for (std::uint64_t id = 1; id <= 2; ++id) {
+    checkpoint_state s = sample_state(id, id);
+    s.segments = live;
+    const std::vector<dedup_record> added = {
+        dedup_record{static_cast<std::int64_t>(id * 100), id, id, 0, 0}};
+    s.new_entries = {std::span<const dedup_record>(added)};
+    s.transaction_pending = true;
+    store.write(s, 2);
+    live = s.segments;
+    if (id == 1) store.mark_committed(1);
+  }
+  auto latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 1u) << "checkpoint 2's transaction never committed";
+  const auto listed = store.list();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_TRUE(listed[0].transaction_pending);
+  EXPECT_FALSE(listed[1].transaction_pending);
+
+  store.mark_committed(2);
+  latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 2u);
+  EXPECT_EQ(latest->dedup_entries.size(), 2u);
+
+  // A third, pending again; a restore that passes over it discards it whole.
+  checkpoint_state third = sample_state(3, 3);
+  third.segments = live;
+  const std::vector<dedup_record> added = {dedup_record{300, 3, 3, 0, 0}};
+  third.new_entries = {std::span<const dedup_record>(added)};
+  third.transaction_pending = true;
+  store.write(third, 2);
+  EXPECT_TRUE(fs::exists(state_dir + "/checkpoint-000000000003.pending"));
+  EXPECT_FALSE(fs::exists(state_dir + "/checkpoint-000000000001.ckpt")) << "retention";
+  EXPECT_EQ(store.load_latest()->id, 2u);
+  store.discard_newer_than(2);
+  EXPECT_FALSE(fs::exists(state_dir + "/checkpoint-000000000003.ckpt"));
+  EXPECT_FALSE(fs::exists(state_dir + "/checkpoint-000000000003.pending"));
+  EXPECT_FALSE(fs::exists(state_dir + "/dedup-000000000003.seg"));
+  EXPECT_TRUE(fs::exists(state_dir + "/dedup-000000000002.seg"));
+  // The id is written again, now as an at-least-once checkpoint: nothing pending is left over.
+  checkpoint_state again = sample_state(3, 4);
+  again.segments = live;
+  store.write(again, 2);
+  EXPECT_EQ(store.load_latest()->id, 3u);
+}
+
 }  // namespace
 }  // namespace trove::host

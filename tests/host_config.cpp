@@ -1105,12 +1105,34 @@ TEST(ConfigCheckpoint, StdinCannotResume) {
   EXPECT_TRUE(named) << messages(errors);
 }
 
-TEST(ConfigCheckpoint, KafkaDeliveryIsAtLeastOnce) {
+TEST(ConfigCheckpoint, KafkaDeliveryExactlyOnceNeedsAKafkaSourceAndCheckpoints) {
   EXPECT_TRUE(parse_errors(kafka_yaml, {"sink.delivery=at_least_once"}).empty());
-  const auto exactly = parse_errors(kafka_yaml, {"sink.delivery=exactly_once"});
-  ASSERT_EQ(exactly.size(), 1u) << messages(exactly);
-  EXPECT_EQ(exactly.front().key, "sink.delivery");
-  EXPECT_NE(exactly.front().message().find("not available"), std::string::npos);
+  const std::string with_checkpoints = std::string(kafka_yaml) + "checkpoint: {dir: state}\n";
+  const auto ok = parse_errors(with_checkpoints, {"sink.delivery=exactly_once"});
+  EXPECT_TRUE(ok.empty()) << messages(ok);
+  const pipeline_config parsed = parse_ok(with_checkpoints, {"sink.delivery=exactly_once"});
+  EXPECT_EQ(parsed.sink.kafka.delivery, delivery_mode::exactly_once);
+  EXPECT_EQ(parse_ok(with_checkpoints).sink.kafka.delivery, delivery_mode::at_least_once);
+
+  const auto no_checkpoint = parse_errors(kafka_yaml, {"sink.delivery=exactly_once"});
+  ASSERT_EQ(no_checkpoint.size(), 1u) << messages(no_checkpoint);
+  EXPECT_EQ(no_checkpoint.front().key, "sink.delivery");
+  EXPECT_NE(no_checkpoint.front().message().find("checkpoint"), std::string::npos);
+
+  const auto one_kept =
+      parse_errors(with_checkpoints, {"sink.delivery=exactly_once", "checkpoint.retain=1"});
+  ASSERT_EQ(one_kept.size(), 1u) << messages(one_kept);
+  EXPECT_EQ(one_kept.front().key, "checkpoint.retain");
+
+  std::string file_source = std::string(clickstream_yaml) + "checkpoint: {dir: state}\n";
+  const auto from_file = parse_errors(
+      file_source, {"sink.type=kafka", "sink.brokers=localhost:9092", "sink.topic=results",
+                    "sink.path=null", "sink.format=json", "sink.delivery=exactly_once"});
+  bool named = false;
+  for (const auto& e : from_file) {
+    if (e.key == "sink.delivery" && e.message().find("source") != std::string::npos) named = true;
+  }
+  EXPECT_TRUE(named) << messages(from_file);
   EXPECT_EQ(parse_errors(kafka_yaml, {"sink.delivery=sometimes"}).front().key, "sink.delivery");
 }
 

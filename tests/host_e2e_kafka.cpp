@@ -103,7 +103,7 @@ std::map<group_key, aggregate> reference(const std::vector<event>& events) {
 
 /// Produces events keyed by user_id (so the topic is partitioned by user).
 void produce(const dev_broker& broker, const std::string& topic, const std::vector<event>& events) {
-  trove::io::kafka_producer producer({broker.bootstrap_servers(), topic, {}});
+  trove::io::kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = topic});
   for (const auto& e : events) producer.produce(std::to_string(e.user), to_json(e));
   producer.flush();
 }
@@ -304,6 +304,18 @@ class child {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   [[nodiscard]] std::string err() const { return e2e::read_file(err_); }
+  /// Waits for the process to exit by itself (SIGKILL after `limit_s`); returns the exit code.
+  int wait(int limit_s = 120) {
+    int status = 0;
+    for (int waited_ms = 0; ::waitpid(pid_, &status, WNOHANG) == 0; waited_ms += 10) {
+      if (waited_ms > limit_s * 1000) {
+        ADD_FAILURE() << "trove did not finish within " << limit_s << " s";
+        ::kill(pid_, SIGKILL);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
 
  private:
   std::string err_;
@@ -329,7 +341,7 @@ void run_with_faults(const std::string& group, const std::function<void(dev_brok
                "progress_interval=1s"},
               dir);
   auto producer_done = std::async(std::launch::async, [&] {
-    trove::io::kafka_producer producer({broker.bootstrap_servers(), "events", {}});
+    trove::io::kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "events"});
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t idx = 0; idx < events.size(); ++idx) {
       producer.produce(std::to_string(events[idx].user), to_json(events[idx]));
@@ -421,7 +433,7 @@ TEST(E2eKafka, BadPayloadsGoToTheDeadLetterFileWithTopicPartitionOffset) {
                                   "\"amount\":1}"};
   std::map<std::int64_t, std::string> bad_offsets;
   {
-    trove::io::kafka_producer producer({broker.bootstrap_servers(), "events", {}});
+    trove::io::kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "events"});
     std::int64_t offset = 0;
     for (std::size_t idx = 0; idx < events.size(); ++idx) {
       producer.produce({}, to_json(events[idx]), 0);
@@ -543,7 +555,7 @@ TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
   produce(broker, "events", events);
   {
     // One sentinel per partition, far in the future, closes every real window.
-    trove::io::kafka_producer producer({broker.bootstrap_servers(), "events", {}});
+    trove::io::kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "events"});
     for (int p = 0; p < partitions; ++p) {
       const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
                            events.back().ts + 10 * window_ms, 0.0};
@@ -600,6 +612,29 @@ std::size_t checkpoints_written(const std::string& dir) {
   return newest;
 }
 
+/// Runs `trove run -c k.yaml` up to three times, each SIGKILLed a random 0..max_delay_ms after
+/// `progress()` (checkpoints of the directory) grew past its value at the start — the group join
+/// takes ~3 s on the mock cluster, so a fixed delay would kill before anything happened — then
+/// once more to the end with --stats-json stats.json. Returns the number of runs killed.
+int kill_and_restart(const e2e::temp_dir& dir, std::uint64_t seed, int max_delay_ms,
+                     const std::function<std::size_t()>& progress) {
+  std::mt19937_64 rng(seed);
+  int kills = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::size_t before = progress();
+    const int code = e2e::run_trove_and_kill({"run", "-c", dir.file("k.yaml"), "-q"},
+                                             static_cast<int>(rng() % max_delay_ms),
+                                             [&] { return progress() > before; });
+    if (code == 0) break;  // finished before the kill
+    EXPECT_EQ(code, 128 + SIGKILL);
+    ++kills;
+  }
+  const auto last =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  return kills;
+}
+
 // Kafka → Kafka with checkpoints, SIGKILLed at random points and restarted until the input is
 // done: downstream (last row per group) sees exactly the single-run result — no partial windows,
 // no forgotten dedup keys (re-sends whose original came before a restart stay duplicates), and
@@ -614,25 +649,127 @@ TEST(E2eKafka, KilledWithCheckpointsAndRestartedIsExact) {
                                                   "sink: {type: kafka, topic: results}\n"
                                                   "checkpoint: {dir: \"" +
                                                       dir.file("state") + "\", interval: 100ms}"));
-  std::mt19937_64 rng(3);
-  int kills = 0;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    // The group join takes ~3 s on the mock cluster: kill somewhere in the run after it, once
-    // this start wrote its first checkpoint.
-    const std::size_t before = checkpoints_written(dir.file("state"));
-    const int code = e2e::run_trove_and_kill(
-        {"run", "-c", dir.file("k.yaml"), "-q"}, static_cast<int>(rng() % 150),
-        [&] { return checkpoints_written(dir.file("state")) > before; });
-    if (code == 0) break;
-    ASSERT_EQ(code, 128 + SIGKILL);
-    ++kills;
-  }
-  const auto last =
-      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
-  ASSERT_EQ(last.exit_code, 0) << last.err;
+  const int kills =
+      kill_and_restart(dir, 3, 150, [&] { return checkpoints_written(dir.file("state")); });
   EXPECT_GE(kills, 1) << "no run was killed mid-stream";
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size());
+  expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));
+}
+
+}  // namespace
+
+namespace {
+
+/// Kafka API keys and error codes used to inject transaction failures on the mock cluster.
+constexpr int api_init_producer_id = 22;
+constexpr int api_end_txn = 26;
+constexpr int err_coordinator_load_in_progress = 14;  // retriable
+constexpr int err_not_enough_replicas = 19;           // EndTxn: not handled specially → abortable
+constexpr int err_producer_fenced = 90;               // fatal: a newer producer took the id over
+
+/// Checkpoints of a checkpoint.dir whose transaction committed (no .pending marker).
+std::size_t committed_checkpoints(const std::string& dir) {
+  std::size_t committed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("checkpoint-", 0) != 0 || entry.path().extension() != ".ckpt") continue;
+    auto pending = entry.path();
+    pending.replace_extension(".pending");
+    if (!std::filesystem::exists(pending, ec)) ++committed;
+  }
+  return committed;
+}
+
+std::size_t pending_markers(const std::string& dir) {
+  std::size_t pending = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    pending += entry.path().extension() == ".pending" ? 1 : 0;
+  }
+  return pending;
+}
+
+std::string exactly_once_config(const dev_broker& broker, const std::string& group,
+                                const e2e::temp_dir& dir) {
+  return config_text(broker.bootstrap_servers(), group,
+                     "sink: {type: kafka, topic: results, delivery: exactly_once}\n"
+                     "checkpoint: {dir: \"" +
+                         dir.file("state") + "\", interval: 200ms, retain: 2}");
+}
+
+// exactly_once, SIGKILLed at random points and restarted: the transactions' call sequence
+// (init fencing the previous producer, one commit per checkpoint with the offsets, pending
+// checkpoints never restored) gives downstream exactly the single-run result, and a run that
+// ends leaves no checkpoint pending. InitProducerId errors at the start are retried. (The mock
+// cluster does not hide aborted records from read_committed readers, so what an aborted
+// transaction wrote is still visible here; that rows are re-produced identically after it is
+// what this checks.)
+TEST(E2eKafka, ExactlyOnceKilledAndRestartedIsExact) {
+  constexpr int partitions = 4;
+  dev_broker broker(1, {{"events", partitions}, {"results", 2}});
+  const auto events = make_events(120'000, 200, 31);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"), exactly_once_config(broker, "g-eos-kill", dir));
+  broker.push_request_errors(api_init_producer_id, 3, err_coordinator_load_in_progress);
+  // The whole input takes ~0.3 s once the group is joined: kill soon after a commit.
+  const int kills =
+      kill_and_restart(dir, 4, 50, [&] { return committed_checkpoints(dir.file("state")); });
+  EXPECT_GE(kills, 1) << "no run was killed mid-stream";
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size());
+  EXPECT_GE(e2e::as_i64(stats.at("transactions_committed")), 1);
+  EXPECT_EQ(e2e::as_i64(stats.at("transactions_aborted")), 0);
+  EXPECT_EQ(pending_markers(dir.file("state")), 0u) << "the final checkpoint's commit";
+  expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));
+}
+
+// An EndTxn that fails with an abortable error mid-run: the transaction is aborted and the run
+// starts again from the last committed checkpoint inside the same `trove run` — nothing lost,
+// counters those of one run.
+TEST(E2eKafka, ExactlyOnceAnAbortedTransactionIsRedoneFromTheLastCommittedCheckpoint) {
+  constexpr int partitions = 4;
+  dev_broker broker(1, {{"events", partitions}, {"results", 2}});
+  const auto events = make_events(120'000, 200, 32);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"), exactly_once_config(broker, "g-eos-abort", dir));
+  child run({"run", "-c", dir.file("k.yaml"), "--stats-json", dir.file("stats.json")}, dir);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (committed_checkpoints(dir.file("state")) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  broker.push_request_errors(api_end_txn, 1, err_not_enough_replicas);
+  ASSERT_EQ(run.wait(), 0) << run.err();
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  EXPECT_EQ(e2e::as_i64(stats.at("transactions_aborted")), 1) << run.err();
+  EXPECT_NE(run.err().find("starting again from the last committed checkpoint"), std::string::npos)
+      << run.err();
+  expect_identity(stats, events.size());
+  expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));
+  if (std::getenv("TROVE_TEST_SHOW_LOG")) std::cerr << run.err();
+}
+
+// A fatal transaction error (the producer was fenced: another instance took the
+// transactional.id over) stops the run with an error naming it; the next start, with the
+// cluster healthy again, finishes the job exactly.
+TEST(E2eKafka, ExactlyOnceAFencedProducerStopsTheRunNamingTheTransactionalId) {
+  dev_broker broker(1, {{"events", 2}, {"results", 1}});
+  const auto events = make_events(20'000, 50, 33);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"), exactly_once_config(broker, "g-eos-fenced", dir));
+  broker.push_request_errors(api_end_txn, 1, err_producer_fenced);
+  const auto fenced = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q"});
+  EXPECT_EQ(fenced.exit_code, 1) << fenced.err;
+  EXPECT_NE(fenced.err.find("trove-g-eos-fenced"), std::string::npos) << fenced.err;
+  const auto resumed =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_identity(e2e::read_stats(dir.file("stats.json")), events.size());
   expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));
 }
 

@@ -59,7 +59,7 @@ TEST(IoKafka, EveryProducedMessageIsConsumedOnceAndExitAtEndStops) {
   dev_broker broker(1, {{"t", 3}});
   std::set<std::string> produced;
   {
-    kafka_producer producer({broker.bootstrap_servers(), "t", {}});
+    kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "t"});
     for (int idx = 0; idx < 3000; ++idx) {
       const std::string value = "m" + std::to_string(idx);
       producer.produce("k" + std::to_string(idx % 17), value);
@@ -86,7 +86,7 @@ TEST(IoKafka, EveryProducedMessageIsConsumedOnceAndExitAtEndStops) {
 
 TEST(IoKafka, ANewMemberResumesAtTheCommittedOffsets) {
   dev_broker broker(1, {{"t", 2}});
-  kafka_producer producer({broker.bootstrap_servers(), "t", {}});
+  kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "t"});
   for (int idx = 0; idx < 100; ++idx) producer.produce({}, "a" + std::to_string(idx), idx % 2);
   producer.flush();
   {
@@ -110,7 +110,7 @@ TEST(IoKafka, ANewMemberResumesAtTheCommittedOffsets) {
 
 TEST(IoKafka, StartEarliestIgnoresCommitsAndLatestSkipsOldMessages) {
   dev_broker broker(1, {{"t", 1}});
-  kafka_producer producer({broker.bootstrap_servers(), "t", {}});
+  kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "t"});
   for (int idx = 0; idx < 20; ++idx) producer.produce({}, "x", 0);
   producer.flush();
   {
@@ -143,7 +143,9 @@ TEST(IoKafka, RejectedPropertyNamesTheKey) {
         << e.what();
   }
   try {
-    kafka_producer p({broker.bootstrap_servers(), "t", {{"compression.type", "bogus"}}});
+    kafka_producer p({.brokers = broker.bootstrap_servers(),
+                      .topic = "t",
+                      .properties = {{"compression.type", "bogus"}}});
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("sink.properties.compression.type"), std::string::npos)
@@ -153,7 +155,7 @@ TEST(IoKafka, RejectedPropertyNamesTheKey) {
 
 TEST(IoKafka, ProducerRetriesRetriableProduceErrors) {
   dev_broker broker(1, {{"t", 1}});
-  kafka_producer producer({broker.bootstrap_servers(), "t", {}});
+  kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "t"});
   producer.produce({}, "warm-up", 0);
   producer.flush();
   // NOT_LEADER_OR_FOLLOWER (6) is retriable: the idempotent producer retries without duplicates.
@@ -164,6 +166,69 @@ TEST(IoKafka, ProducerRetriesRetriableProduceErrors) {
   kafka_consumer c(consumer_options(broker, "t", "g-retry"));
   const auto seen = consume_to_end(c);
   EXPECT_EQ(seen.size(), 51u) << "no message lost or duplicated by the retries";
+}
+
+// The transactional producer against the mock cluster: committed and aborted transactions
+// deliver (the mock does not hide aborted records, so both arrive; what is checked is the call
+// sequence and the classification of failures), an abortable EndTxn failure aborts and leaves
+// the producer usable for the next transaction, a fatal one (fenced) does not, and a second
+// producer with the same transactional.id is accepted (init_transactions fences the first).
+TEST(IoKafka, TransactionsCommitAbortAndClassifyFailures) {
+  dev_broker broker(1, {{"t", 1}});
+  trove::io::kafka_producer_options o{.brokers = broker.bootstrap_servers(), .topic = "t"};
+  o.transactional_id = "trove-test";
+  o.transaction_timeout_ms = 20'000;
+  kafka_producer producer(o);
+  EXPECT_TRUE(producer.transactional());
+  producer.begin_transaction();
+  producer.produce({}, "committed", 0);
+  producer.commit_transaction({}, nullptr);
+  EXPECT_EQ(producer.delivered(), 1u);
+
+  producer.begin_transaction();
+  producer.produce({}, "aborted", 0);
+  producer.abort_transaction();
+
+  // EndTxn refused with an error librdkafka does not retry: abortable.
+  producer.begin_transaction();
+  producer.produce({}, "refused", 0);
+  broker.push_request_errors(/*EndTxn*/ 26, 1, /*NOT_ENOUGH_REPLICAS*/ 19);
+  try {
+    producer.commit_transaction({}, nullptr);
+    ADD_FAILURE() << "the commit should have failed";
+  } catch (const trove::io::kafka_transaction_error& e) {
+    EXPECT_TRUE(e.abortable()) << e.what();
+    EXPECT_NE(std::string(e.what()).find("trove-test"), std::string::npos) << e.what();
+  }
+  producer.begin_transaction();  // usable again after the abort
+  producer.produce({}, "after", 0);
+  producer.commit_transaction({}, nullptr);
+
+  // Fenced: fatal, and the producer cannot go on.
+  producer.begin_transaction();
+  producer.produce({}, "fenced", 0);
+  broker.push_request_errors(/*EndTxn*/ 26, 1, /*PRODUCER_FENCED*/ 90);
+  try {
+    producer.commit_transaction({}, nullptr);
+    ADD_FAILURE() << "the commit should have failed";
+  } catch (const trove::io::kafka_transaction_error& e) {
+    EXPECT_FALSE(e.abortable()) << e.what();
+  }
+  EXPECT_THROW(producer.begin_transaction(), trove::io::kafka_transaction_error);
+
+  // A new producer with the same id starts (and would fence a live one).
+  kafka_producer next(o);
+  next.begin_transaction();
+  next.produce({}, "next", 0);
+  next.commit_transaction({}, nullptr);
+  EXPECT_EQ(next.delivered(), 1u);
+
+  kafka_consumer consumer(consumer_options(broker, "t", "txn-reader"));
+  std::set<std::string> payloads;
+  for (const auto& [where, payload] : consume_to_end(consumer)) payloads.insert(payload);
+  EXPECT_TRUE(payloads.count("committed"));
+  EXPECT_TRUE(payloads.count("after"));
+  EXPECT_TRUE(payloads.count("next"));
 }
 
 }  // namespace

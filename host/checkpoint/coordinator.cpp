@@ -94,6 +94,11 @@ checkpoint_stats checkpoint_coordinator::stats() const {
   return stats_;
 }
 
+bool checkpoint_coordinator::failed() const {
+  std::lock_guard lock(mutex_);
+  return failed_;
+}
+
 void checkpoint_coordinator::run() {
   for (;;) {
     std::unique_ptr<checkpoint_state> state;

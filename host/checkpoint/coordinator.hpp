@@ -70,6 +70,8 @@ class checkpoint_coordinator {
   /// @brief Waits until every submitted checkpoint is written (or failed).
   void wait_idle();
 
+  /// @brief Whether a write failed (the run is stopping).
+  [[nodiscard]] bool failed() const;
   /// @brief Whether a cut was begun and its write has not finished yet.
   [[nodiscard]] bool in_flight() const;
 

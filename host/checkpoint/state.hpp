@@ -96,8 +96,13 @@ struct checkpoint_state {
   /// of the manifest). Chunks of record_log (record_log.hpp) or any other storage.
   std::vector<std::span<const dedup_record>> new_entries;
   std::shared_ptr<void> new_entries_owner;  ///< keeps new_entries alive until written
-  std::uint64_t manifest_bytes = 0;         ///< size of the manifest file (filled by the store)
-  std::uint64_t segment_bytes = 0;          ///< size of the segment files it references (store)
+  /// Not stored in the manifest: the rows since the previous checkpoint are in a Kafka
+  /// transaction that commits only after this checkpoint is durable. The store marks it pending
+  /// until mark_committed(); a pending checkpoint is never restored (its transaction may have
+  /// been aborted), the one before it is.
+  bool transaction_pending = false;
+  std::uint64_t manifest_bytes = 0;  ///< size of the manifest file (filled by the store)
+  std::uint64_t segment_bytes = 0;   ///< size of the segment files it references (store)
 };
 
 }  // namespace trove::host

@@ -207,6 +207,18 @@ std::string manifest_name(std::uint64_t id) {
 std::string segment_name(std::uint64_t id) {
   return fmt::format("dedup-{:012}.seg", id);
 }
+std::string pending_name(std::uint64_t id) {
+  return fmt::format("checkpoint-{:012}.pending", id);
+}
+
+void sync_directory(const fs::path& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || ::fsync(dfd) != 0) {
+    if (dfd >= 0) ::close(dfd);
+    dir_error(dir, "cannot fsync the directory");
+  }
+  ::close(dfd);
+}
 
 /// The id of a file named prefix-<id>.suffix, or nullopt.
 std::optional<std::uint64_t> id_of(const std::string& name, std::string_view prefix,
@@ -412,6 +424,15 @@ checkpoint_store::checkpoint_store(fs::path dir) : dir_(std::move(dir)) {
 std::optional<checkpoint_state> checkpoint_store::load_latest() const {
   for (std::uint64_t id : ids_in(dir_, "checkpoint-", ".ckpt")) {
     const fs::path path = dir_ / manifest_name(id);
+    std::error_code ec;
+    if (fs::exists(dir_ / pending_name(id), ec)) {
+      spdlog::warn(
+          "checkpoint {} is not used: the Kafka transaction of the rows before it never "
+          "committed (the run stopped between the checkpoint and the commit, and the next "
+          "producer aborted it); using the previous one",
+          path.string());
+      continue;
+    }
     try {
       checkpoint_state state = decode_manifest(read_whole(path));
       if (state.id != id) throw checkpoint_error("its id does not match its file name");
@@ -467,6 +488,7 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain) {
     }
     state.segments.push_back(ref);
   }
+  if (state.transaction_pending) write_atomically(dir_, pending_name(state.id), {});
   const std::string manifest = encode_manifest(state);
   write_atomically(dir_, manifest_name(state.id), manifest);
   state.manifest_bytes = manifest.size();
@@ -493,7 +515,10 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain) {
       }
       continue;
     }
-    if (id < state.id) fs::remove(path, ec);
+    if (id < state.id) {
+      fs::remove(path, ec);
+      fs::remove(dir_ / pending_name(id), ec);
+    }
   }
   for (std::uint64_t id : ids_in(dir_, "dedup-", ".seg")) {
     if (id <= state.id && referenced.count(id) == 0) fs::remove(dir_ / segment_name(id), ec);
@@ -505,12 +530,40 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain) {
   }
 }
 
+void checkpoint_store::discard_newer_than(std::uint64_t id) {
+  std::error_code ec;
+  bool removed = false;
+  for (std::uint64_t newer : ids_in(dir_, "checkpoint-", ".ckpt")) {
+    if (newer <= id) break;
+    fs::remove(dir_ / manifest_name(newer), ec);
+    removed = true;
+  }
+  for (std::uint64_t newer : ids_in(dir_, "checkpoint-", ".pending")) {
+    if (newer > id) removed |= fs::remove(dir_ / pending_name(newer), ec);
+  }
+  for (std::uint64_t newer : ids_in(dir_, "dedup-", ".seg")) {
+    if (newer > id) removed |= fs::remove(dir_ / segment_name(newer), ec);
+  }
+  if (removed) sync_directory(dir_);
+}
+
+void checkpoint_store::mark_committed(std::uint64_t id) {
+  std::error_code ec;
+  if (!fs::remove(dir_ / pending_name(id), ec) && ec) {
+    errno = ec.value();
+    dir_error(dir_, "cannot remove " + pending_name(id));
+  }
+  sync_directory(dir_);
+}
+
 std::vector<checkpoint_listing> checkpoint_store::list() const {
   std::vector<checkpoint_listing> out;
   for (std::uint64_t id : ids_in(dir_, "checkpoint-", ".ckpt")) {
     checkpoint_listing item;
     item.id = id;
     item.path = dir_ / manifest_name(id);
+    std::error_code pending_ec;
+    item.transaction_pending = fs::exists(dir_ / pending_name(id), pending_ec);
     try {
       item.state = decode_manifest(read_whole(item.path));
       item.valid = true;

@@ -4,7 +4,9 @@
 /// and an append-only segment file of new dedup entries per checkpoint interval.
 ///
 /// Layout: `checkpoint-<id>.ckpt` (the manifest: counters, watermarks, positions, open
-/// aggregation groups, the list of live segments) and `dedup-<id>.seg`. Every file is an envelope
+/// aggregation groups, the list of live segments) and `dedup-<id>.seg`; with exactly-once
+/// delivery `checkpoint-<id>.pending` (empty) exists from before the manifest until its Kafka
+/// transaction committed. Every file is an envelope
 /// [magic][version][payload length][payload][XXH64 of the payload], written to a temporary file,
 /// fsync'ed, renamed into place, and the directory fsync'ed: a crash leaves either the whole file
 /// or none. Loading verifies lengths and checksums; a torn or corrupt checkpoint (or one whose
@@ -45,8 +47,9 @@ struct checkpoint_listing {
   std::uint64_t id = 0;
   std::filesystem::path path;
   bool valid = false;
-  std::string problem;     ///< why it is not valid
-  checkpoint_state state;  ///< manifest only (no dedup entries); meaningful when valid
+  bool transaction_pending = false;  ///< its Kafka transaction was not (yet) committed
+  std::string problem;               ///< why it is not valid
+  checkpoint_state state;            ///< manifest only (no dedup entries); meaningful when valid
 };
 
 /// @brief Reads and writes the checkpoints of one directory.
@@ -56,9 +59,18 @@ class checkpoint_store {
   /// @throws std::runtime_error naming checkpoint.dir when it cannot be created or written
   explicit checkpoint_store(std::filesystem::path dir);
 
-  /// @brief The newest checkpoint that loads completely (manifest and every segment verified),
-  /// dedup entries included; warns about every newer one that does not. nullopt: none.
+  /// @brief The newest checkpoint that loads completely (manifest and every segment verified)
+  /// and is not pending a transaction, dedup entries included; warns about every newer one that
+  /// does not. nullopt: none.
   [[nodiscard]] std::optional<checkpoint_state> load_latest() const;
+
+  /// @brief Removes every checkpoint newer than `id` (unusable or pending ones a restore passed
+  /// over) with its marker and segment, so that the ids after `id` start clean.
+  void discard_newer_than(std::uint64_t id);
+
+  /// @brief The Kafka transaction of checkpoint `id` committed: it may be restored from now on.
+  /// @throws std::runtime_error naming checkpoint.dir
+  void mark_committed(std::uint64_t id);
 
   /// @brief Writes `state` (its new_entries as segment `state.id` when non-empty) durably, then
   /// keeps the newest `retain` checkpoints and the segments they reference, deleting the rest.
