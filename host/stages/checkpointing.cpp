@@ -1,0 +1,228 @@
+/// @file checkpointing.cpp
+/// @brief Checkpoints of a run: what must match to restore, the restore at start, the cut between
+/// two batches on the device thread, and the durable callback.
+#include "host/stages/pipeline_run.hpp"
+
+namespace trove::host::detail {
+
+/// The configuration whose change makes saved state meaningless, as (key, value) pairs.
+std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
+  auto typed = [&](const std::vector<std::string>& fields) {
+    std::string out = "[";
+    for (const auto& name : fields) {
+      if (out.size() > 1) out += ", ";
+      const int c = config_.schema.index_of(name);
+      out += name;
+      if (c >= 0) {
+        const io::field& f = config_.schema.fields[static_cast<std::size_t>(c)];
+        out += std::string(":") + io::to_string(f.type) + (f.required ? "" : "?");
+      }
+    }
+    return out + "]";
+  };
+  std::vector<std::pair<std::string, std::string>> keys;
+  keys.emplace_back("source.type", to_string(config_.source.type));
+  if (config_.source.type == source_type::file)
+    keys.emplace_back("source.path", config_.source.path);
+  if (config_.source.type == source_type::kafka) {
+    std::string topics;
+    for (const auto& t : config_.source.kafka.topics) topics += (topics.empty() ? "" : ",") + t;
+    keys.emplace_back("source.topics", topics);
+  }
+  keys.emplace_back("event_time", typed({config_.event_time}));
+  keys.emplace_back("dedup.key", config_.dedup ? typed(config_.dedup->key) : "(none)");
+  keys.emplace_back("group_by", typed(config_.group_by));
+  std::string aggregates;
+  std::vector<std::string> fields;
+  for (const auto& a : config_.aggregates) {
+    aggregates += (aggregates.empty() ? "" : ", ") + to_string(a);
+    if (!a.field.empty()) fields.push_back(a.field);
+  }
+  keys.emplace_back("aggregates", "[" + aggregates + "] " + typed(fields));
+  keys.emplace_back("window.type", to_string(config_.window.type));
+  keys.emplace_back("window.size", std::to_string(config_.window.size_ms) + "ms");
+  keys.emplace_back("window.slide", std::to_string(config_.window.slide_ms) + "ms");
+  return keys;
+}
+
+/// Opens checkpoint.dir and, when it holds a checkpoint, restores it: state, counters,
+/// watermarks, dead-letter length; the sources and the sink resume from its positions.
+void pipeline::open_checkpoints() {
+  const checkpoint_config& cc = *config_.checkpoint;
+  const auto load_begin = clock_type::now();
+  store_ = std::make_unique<checkpoint_store>(cc.dir);
+  restored_ = store_->load_latest();
+  std::uint64_t next_id = 1;
+  std::vector<segment_ref> segments;
+  if (restored_) {
+    const checkpoint_state& st = *restored_;
+    for (const auto& [key, value] : compat_keys()) {
+      for (const auto& [saved_key, saved] : st.compat) {
+        if (saved_key != key || saved == value) continue;
+        throw logic_error(fmt::format(
+            "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written with {} = {}, but the "
+            "configuration now says {}; the saved state means nothing under the new value. "
+            "Restore the old value, or start fresh: point checkpoint.dir at an empty directory "
+            "(or delete its checkpoint-*.ckpt and dedup-*.seg files)",
+            key, cc.dir, st.id, key, saved, value));
+      }
+    }
+    std::vector<kernels::dedup_entry> entries(st.dedup_entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const dedup_record& r = st.dedup_entries[i];
+      entries[i].key = {r.key_hi, r.key_lo};
+      entries[i].first_seen = r.first_seen;
+    }
+    stage_.restore(entries, st.watermark, st.agg, st.emitted_watermark);
+    std::vector<watermark_tracker::partition_mark> marks;
+    for (const auto& p : st.partitions) marks.push_back({p.partition, p.max_event_time});
+    watermark_.restore(marks, st.watermark, clock_type::now());
+    max_event_time_ = st.max_event_time;
+    stats_.accepted = st.counters.accepted;
+    stats_.duplicate = st.counters.duplicate;
+    stats_.late = st.counters.late;
+    stats_.filtered = st.counters.filtered;
+    bad_ = st.counters.bad;
+    stats_.rows_out = st.counters.rows_out;
+    stats_.windows_emitted = st.counters.windows_emitted;
+    stats_.batches = st.counters.batches;
+    stats_.watermark = st.watermark;
+    stats_.restored_checkpoint = st.id;
+    stats_.restore_seconds = std::chrono::duration<double>(clock_type::now() - load_begin).count();
+    dead_letter_.truncate_to(st.dead_letter_length);
+    mark_ = st.source;
+    last_mark_ = st.source;
+    for (const auto& k : st.source.kafka) kafka_next_[{k.topic, k.partition}] = k.next_offset;
+    next_id = st.id + 1;
+    segments = st.segments;
+    restored_->dedup_entries.clear();
+    restored_->dedup_entries.shrink_to_fit();
+    restored_->agg = {};
+    spdlog::info(
+        "checkpoint {} restored from '{}' in {:.3f} s: {} dedup entries, {} open groups, "
+        "watermark {}, {} records counted before it",
+        st.id, cc.dir, stats_.restore_seconds, entries.size(), stage_.agg_stats().entries,
+        st.watermark, st.counters.in());
+  } else {
+    // A fresh start owns the sink and dead-letter files as it owns the state: the sink is
+    // opened empty ("w"), and so is the dead-letter file. Otherwise the dead letters of a run
+    // killed before its first durable checkpoint (flushed by a cut whose checkpoint never
+    // became durable) would stay, and this run would write them a second time.
+    dead_letter_.truncate_to(0);
+    spdlog::info("checkpoints: none in '{}' yet; starting fresh (every {} ms, {} kept)", cc.dir,
+                 cc.interval_ms, cc.retain);
+  }
+  // Checkpoints newer than the one restored were unusable (torn, corrupt) or pending a
+  // transaction that never committed: the ids after it start clean.
+  store_->discard_newer_than(next_id - 1);
+  stage_.collect_new_entries(true);
+  coordinator_ = std::make_unique<checkpoint_coordinator>(
+      *store_, cc.interval_ms, cc.retain, next_id, std::move(segments),
+      [this](const checkpoint_state& st) { checkpoint_durable(st); },
+      [this](std::exception_ptr e) {
+        {
+          std::lock_guard lock(error_mutex_);
+          if (!error_) error_ = e;
+        }
+        stop_flag = true;
+      });
+}
+
+/// Writer thread: a checkpoint is durable; its Kafka offsets may now be committed.
+void pipeline::checkpoint_durable(const checkpoint_state& st) {
+  // exactly_once: the sink's transaction commits these offsets, after this point.
+  if (!consumer_ || exactly_once_) return;
+  std::vector<io::source_offset> offsets = consumer_offsets(st.source);
+  std::lock_guard lock(durable_mutex_);
+  durable_offsets_ = std::move(offsets);
+}
+
+/// A checkpoint's Kafka positions as the consumer's source offsets.
+std::vector<io::source_offset> pipeline::consumer_offsets(
+    const source_position_state& source) const {
+  std::vector<io::source_offset> offsets;
+  if (!consumer_) return offsets;
+  for (const auto& k : source.kafka) {
+    const std::int32_t id = consumer_->source_id_of(k.topic, k.partition);
+    if (id >= 0) offsets.push_back({id, k.next_offset});
+  }
+  return offsets;
+}
+
+/// Device thread, between two batches: cuts a checkpoint. The state is copied out here; the
+/// sink thread adds its positions once every row before the cut is written, and the writer
+/// thread encodes and writes it.
+void pipeline::cut_checkpoint() {
+  const auto begin = clock_type::now();
+  auto st = std::make_unique<checkpoint_state>();
+  st->id = coordinator_->begin_cut(begin, watermark_.high(),
+                                   config_.dedup ? config_.dedup->ttl_ms : 0, st->segments);
+  st->created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  st->compat = compat_keys();
+  st->transaction_pending = exactly_once_;
+  st->counters.accepted = stats_.accepted;
+  st->counters.duplicate = stats_.duplicate;
+  st->counters.late = stats_.late;
+  st->counters.filtered = stats_.filtered;
+  st->counters.bad = bad_.load();
+  st->counters.rows_out = stats_.rows_out;
+  st->counters.windows_emitted = stats_.windows_emitted;
+  st->counters.batches = stats_.batches;
+  st->watermark = watermark_.high();
+  st->max_event_time = max_event_time_;
+  for (const auto& m : watermark_.partitions()) {
+    st->partitions.push_back({m.partition, m.max_event_time});
+  }
+  st->emitted_watermark = stage_.emitted_watermark();
+  st->source = last_mark_;
+  st->source.kafka.clear();
+  for (const auto& [where, next] : kafka_next_) {
+    st->source.kafka.push_back({where.first, where.second, next});
+  }
+  st->dead_letter_length = dead_letter_.length();
+  st->agg = stage_.snapshot_groups();
+  // Entries that expired already (first_seen + ttl <= watermark) are never needed again: after
+  // a finite input (watermark +inf) the final checkpoint keeps none.
+  const std::int64_t ttl = config_.dedup ? config_.dedup->ttl_ms : 0;
+  const std::int64_t high = watermark_.high();
+  if (high != INT64_MIN && high >= INT64_MIN + ttl) {
+    const std::int64_t expired_at_or_before = high - ttl;
+    pending_entries_->erase_if(
+        [&](const dedup_record& e) { return e.first_seen <= expired_at_or_before; });
+  }
+  st->new_entries = pending_entries_->spans();
+  st->new_entries_owner = std::move(pending_entries_);  // freed once written
+  pending_entries_ = std::make_shared<record_log>();
+  const double seconds = std::chrono::duration<double>(clock_type::now() - begin).count();
+  sink_item item;
+  item.checkpoint = std::move(st);
+  item.cut_seconds = seconds;
+  item.seq = sink_seq_;
+  if (out_.push(std::move(item))) {
+    last_sink_seq_ = sink_seq_++;
+  } else {
+    coordinator_->cancel_cut();  // the sink stage is gone (an error stops the run)
+  }
+}
+
+/// Device thread, after a batch: keeps what the next checkpoint needs of it.
+void pipeline::note_for_checkpoint(const batch_item& item) {
+  const auto& entries = stage_.new_entries();
+  const io::source_position* pos = item.batch->positions();
+  for (const auto& e : entries) {
+    pending_entries_->emplace() = {e.first_seen, e.key.hi, e.key.lo, pos[e.row].partition, 0};
+  }
+  if (consumer_) {
+    for (const auto& r : item.offsets) {
+      auto& next = kafka_next_[{consumer_->topic_of(r.partition),
+                                io::kafka_consumer::partition_of(r.partition)}];
+      next = std::max(next, r.last + 1);
+    }
+  } else {
+    last_mark_ = item.end_mark;
+  }
+}
+
+}  // namespace trove::host::detail

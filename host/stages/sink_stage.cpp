@@ -1,0 +1,89 @@
+/// @file sink_stage.cpp
+/// @brief The sink thread: encodes and writes result rows; at a checkpoint marker makes them (and
+/// the dead letters) durable, records the sink position and, with exactly-once delivery, commits
+/// the Kafka transaction once the checkpoint is durable.
+#include "host/stages/pipeline_run.hpp"
+
+namespace trove::host::detail {
+
+void pipeline::write_sink() {
+  io::result_sink_options so;
+  so.kind = config_.sink.type == sink_type::kafka  ? io::sink_kind::kafka
+            : config_.sink.type == sink_type::file ? io::sink_kind::file
+                                                   : io::sink_kind::stdout_stream;
+  so.csv = config_.sink.format == data_format::csv;
+  so.path = config_.sink.path;
+  so.kafka.brokers = sink_brokers_;  // `embedded` resolved
+  so.kafka.topic = config_.sink.kafka.topic;
+  so.kafka.properties = config_.sink.kafka.properties;
+  so.key_columns = config_.sink.kafka.key;
+  if (restored_) so.resume_length = restored_->sink_length;
+  so.durable = coordinator_ != nullptr;
+  if (exactly_once_) {
+    const auto set = so.kafka.properties.find("transactional.id");
+    so.kafka.transactional_id =
+        set != so.kafka.properties.end() ? set->second : "trove-" + config_.source.kafka.group_id;
+    so.kafka.properties.erase("transactional.id");
+    // A transaction stays open for one checkpoint interval (more when a write is slow): the
+    // broker must not time it out first.
+    so.kafka.transaction_timeout_ms = static_cast<int>(std::min<std::int64_t>(
+        std::max<std::int64_t>(60'000, 3 * config_.checkpoint->interval_ms), 15 * 60'000));
+    spdlog::info(
+        "sink: exactly-once, one Kafka transaction per checkpoint (transactional.id "
+        "'{}')",
+        so.kafka.transactional_id);
+  }
+  std::unique_ptr<io::result_sink> opened;
+  try {
+    opened = std::make_unique<io::result_sink>(so);
+  } catch (const std::invalid_argument& e) {
+    throw logic_error(e.what());
+  }
+  io::result_sink& sink = *opened;
+  while (auto item = out_.pop()) {
+    if (item->checkpoint) {
+      // Every row before the cut is written: make it (and the dead letters) durable, then the
+      // writer thread makes the checkpoint durable.
+      sink.flush();
+      sink.sync();
+      dead_letter_.sync();
+      item->checkpoint->sink_length = sink.length();
+      const std::uint64_t id = item->checkpoint->id;
+      std::vector<io::source_offset> offsets;
+      if (exactly_once_) offsets = consumer_offsets(item->checkpoint->source);
+      coordinator_->submit(std::move(item->checkpoint), item->cut_seconds);
+      tracker_.flushed(item->seq);
+      if (exactly_once_) {
+        // The rows since the previous checkpoint commit only once this checkpoint, which
+        // continues after them, is durable; until then it is pending (never restored).
+        coordinator_->wait_idle();
+        if (coordinator_->failed()) return;  // the run stops with the write's error
+        sink.commit(offsets, consumer_.get());
+        store_->mark_committed(id);
+        transactions_committed_.fetch_add(1);
+      }
+      continue;
+    }
+    auto& report = item->report;
+    report.out_queue_depth = out_.size();
+    sink.write(item->rows, report.encode_seconds, report.sink_seconds);
+    // Results leave the process as soon as nothing else is waiting: a downstream reader of a
+    // slow stream sees each batch's rows then, not when a stdio buffer happens to fill.
+    if (out_.size() == 0) {
+      const auto begin = clock_type::now();
+      sink.flush();
+      report.sink_seconds += std::chrono::duration<double>(clock_type::now() - begin).count();
+      tracker_.flushed(item->seq);
+    }
+    if (item->has_report) {
+      report.sink_done = clock_type::now();
+      report.result_rows = &item->rows;
+      for (auto* o : options_.observers) o->on_batch(report);
+      report.result_rows = nullptr;
+    }
+  }
+  sink.flush();
+  sink_flushed_all_ = true;
+}
+
+}  // namespace trove::host::detail
