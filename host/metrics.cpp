@@ -181,6 +181,9 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   checkpoint_write_s_.store(state.checkpoint.last_write_seconds, relaxed);
   checkpoint_cut_s_.store(state.checkpoint.last_cut_seconds, relaxed);
   checkpoint_in_flight_.store(state.checkpoint.in_flight, relaxed);
+  transactional_.store(state.checkpoint.transactional, relaxed);
+  transactions_committed_.store(state.checkpoint.transactions_committed, relaxed);
+  transactions_aborted_.store(state.checkpoint.transactions_aborted, relaxed);
   touch();
 }
 
@@ -398,6 +401,15 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
     w.family("trove_checkpoint_in_flight", "gauge", "1 while a checkpoint is being written.");
     w.sample("trove_checkpoint_in_flight", "",
              std::uint64_t{checkpoint_in_flight_.load(relaxed) ? 1u : 0u});
+  }
+  if (transactional_.load(relaxed)) {
+    w.family("trove_kafka_transactions_total", "counter",
+             "Kafka sink transactions (sink.delivery: exactly_once), one per checkpoint: "
+             "result=aborted ones were redone from the last committed checkpoint.");
+    w.sample("trove_kafka_transactions_total", "result=\"committed\"",
+             transactions_committed_.load(relaxed));
+    w.sample("trove_kafka_transactions_total", "result=\"aborted\"",
+             transactions_aborted_.load(relaxed));
   }
 
   w.family("trove_queue_depth", "gauge",

@@ -101,7 +101,9 @@ class metrics_registry final : public run_observer {
   std::atomic<std::int64_t> watermark_{INT64_MIN};
   std::atomic<std::int64_t> max_event_time_{INT64_MIN};
   std::atomic<std::uint64_t> ready_queue_{0}, out_queue_{0}, free_buffers_{0};
-  std::atomic<bool> checkpoints_enabled_{false}, checkpoint_in_flight_{false};
+  std::atomic<bool> checkpoints_enabled_{false}, checkpoint_in_flight_{false},
+      transactional_{false};
+  std::atomic<std::uint64_t> transactions_committed_{0}, transactions_aborted_{0};
   std::atomic<std::uint64_t> checkpoints_{0}, checkpoints_delayed_{0}, checkpoint_id_{0},
       checkpoint_bytes_{0};
   std::atomic<double> checkpoint_write_s_{0}, checkpoint_cut_s_{0};

@@ -7,6 +7,8 @@ namespace detail {
 
 std::atomic<bool> stop_flag{false};
 std::atomic<bool> stop_requested{false};
+std::atomic<std::uint64_t> transactions_committed_total{0};
+std::atomic<std::uint64_t> transactions_aborted_total{0};
 
 pipeline::pipeline(const pipeline_config& config, const run_options& options)
     : config_(config),
@@ -160,6 +162,7 @@ run_stats run_pipeline(const pipeline_config& config, const run_options& options
         throw;
       }
       ++aborted;
+      detail::transactions_aborted_total.fetch_add(1);
       spdlog::warn("{}; starting again from the last committed checkpoint ({} aborted so far)",
                    e.what(), aborted);
     }

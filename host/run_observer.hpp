@@ -81,8 +81,11 @@ struct state_report {
     std::uint64_t last_id = 0;     ///< the newest durable checkpoint
     std::uint64_t last_bytes = 0;  ///< its size (manifest + referenced segments)
     double last_write_seconds = 0;
-    double last_cut_seconds = 0;  ///< its data-path pause
-    bool in_flight = false;       ///< a cut is being written
+    double last_cut_seconds = 0;               ///< its data-path pause
+    bool in_flight = false;                    ///< a cut is being written
+    bool transactional = false;                ///< sink.delivery: exactly_once
+    std::uint64_t transactions_committed = 0;  ///< Kafka transactions committed by this process
+    std::uint64_t transactions_aborted = 0;    ///< aborted (each redone from a checkpoint)
   } checkpoint;
 };
 

@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <random>
 #include <string>
 
 #include "e2e_util.hpp"
+#include "host/checkpoint/coordinator.hpp"
 #include "host/checkpoint/store.hpp"
 
 namespace trove::host {
@@ -253,6 +256,33 @@ TEST(CheckpointStore, APendingTransactionIsNeverLoadedUntilCommitted) {
   again.segments = live;
   store.write(again, 2);
   EXPECT_EQ(store.load_latest()->id, 3u);
+}
+
+// Bug (found while testing exactly-once): the sink stage waited for "no checkpoint in flight"
+// before committing checkpoint k's transaction; when the device thread began cut k+1 in the
+// meantime, whose marker queues behind the sink stage itself, that wait never ended. Waiting
+// for checkpoint k to be durable ends as soon as k is written, whatever was begun after it.
+TEST(CheckpointCoordinator, WaitDurableDoesNotWaitForACutBegunAfterIt) {
+  e2e::temp_dir dir;
+  checkpoint_store store(dir.file("state"));
+  checkpoint_coordinator coordinator(store, /*interval_ms=*/1, /*retain=*/2, /*next_id=*/1, {},
+                                     nullptr, nullptr);
+  std::vector<segment_ref> segments;
+  const auto now = checkpoint_coordinator::clock::now();
+  const std::uint64_t first = coordinator.begin_cut(now, INT64_MIN, 0, segments);
+  auto state = std::make_unique<checkpoint_state>(sample_state(first, 1));
+  state->segments.clear();
+  coordinator.submit(std::move(state), 0.0);
+  coordinator.wait_idle();
+  // A second cut begun and not submitted (its marker is "behind" the waiter).
+  const std::uint64_t second = coordinator.begin_cut(now, INT64_MIN, 0, segments);
+  EXPECT_EQ(second, first + 1);
+  EXPECT_TRUE(coordinator.in_flight());
+  auto waited = std::async(std::launch::async, [&] { coordinator.wait_durable(first); });
+  EXPECT_EQ(waited.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "wait_durable(" << first << ") waited for cut " << second;
+  coordinator.cancel_cut();
+  waited.wait();
 }
 
 }  // namespace

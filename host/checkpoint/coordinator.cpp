@@ -84,6 +84,11 @@ void checkpoint_coordinator::wait_idle() {
   wake_.wait(lock, [this] { return !busy_ || failed_; });
 }
 
+void checkpoint_coordinator::wait_durable(std::uint64_t id) {
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [&] { return stats_.last_id >= id || failed_; });
+}
+
 bool checkpoint_coordinator::in_flight() const {
   std::lock_guard lock(mutex_);
   return busy_;

@@ -70,6 +70,10 @@ class checkpoint_coordinator {
   /// @brief Waits until every submitted checkpoint is written (or failed).
   void wait_idle();
 
+  /// @brief Waits until checkpoint `id` (submitted) is durable, or a write failed. Unlike
+  /// wait_idle() it does not wait for a cut begun after `id`: that one may be queued behind the
+  /// caller (the sink stage).
+  void wait_durable(std::uint64_t id);
   /// @brief Whether a write failed (the run is stopping).
   [[nodiscard]] bool failed() const;
   /// @brief Whether a cut was begun and its write has not finished yet.

@@ -209,6 +209,9 @@ state_report pipeline::state_now() {
     state.checkpoint.last_write_seconds = cs.last_write_seconds;
     state.checkpoint.last_cut_seconds = cs.last_cut_seconds;
     state.checkpoint.in_flight = coordinator_->in_flight();
+    state.checkpoint.transactional = exactly_once_;
+    state.checkpoint.transactions_committed = transactions_committed_total.load();
+    state.checkpoint.transactions_aborted = transactions_aborted_total.load();
   }
   return state;
 }

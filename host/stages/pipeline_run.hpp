@@ -54,6 +54,9 @@ namespace trove::host::detail {
 
 extern std::atomic<bool> stop_flag;       // every stage stops (a request, an error, the end)
 extern std::atomic<bool> stop_requested;  // request_stop() was called (a signal)
+/// exactly_once: transactions of this process (all runs of a `trove run`, for the metrics).
+extern std::atomic<std::uint64_t> transactions_committed_total;
+extern std::atomic<std::uint64_t> transactions_aborted_total;
 using clock_type = std::chrono::steady_clock;
 
 /// Batch memory from the backend: pinned on CUDA (so H2D copies are true DMA), aligned on CPU.

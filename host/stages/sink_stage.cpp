@@ -56,11 +56,12 @@ void pipeline::write_sink() {
       if (exactly_once_) {
         // The rows since the previous checkpoint commit only once this checkpoint, which
         // continues after them, is durable; until then it is pending (never restored).
-        coordinator_->wait_idle();
+        coordinator_->wait_durable(id);
         if (coordinator_->failed()) return;  // the run stops with the write's error
         sink.commit(offsets, consumer_.get());
         store_->mark_committed(id);
         transactions_committed_.fetch_add(1);
+        transactions_committed_total.fetch_add(1);
       }
       continue;
     }
