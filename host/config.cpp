@@ -656,14 +656,15 @@ void parse_source(checker& check, const map_reader& top, source_config& out) {
     check.invalid("source", node, std::string(expected));
     return;
   }
-  const keys_by_type types = {{"file", {"path", "format", "max_record_bytes"}},
-                              {"stdin", {"format", "max_record_bytes"}},
-                              {"synthetic",
-                               {"events", "rate", "keys", "zipf", "duplicate_ratio", "disorder",
-                                "types", "span", "windows", "seed", "start_time"}},
-                              {"kafka",
-                               {"brokers", "topics", "group_id", "start", "exit_at_end",
-                                "idle_timeout", "properties", "format", "max_record_bytes"}}};
+  const keys_by_type types = {
+      {"file", {"path", "format", "max_record_bytes"}},
+      {"stdin", {"format", "max_record_bytes"}},
+      {"synthetic",
+       {"events", "rate", "keys", "zipf", "duplicate_ratio", "disorder", "types", "span", "windows",
+        "seed", "start_time"}},
+      {"kafka",
+       {"brokers", "topics", "group_id", "instance_id", "start", "exit_at_end", "idle_timeout",
+        "properties", "format", "max_record_bytes"}}};
   map_reader reader(check, node, "source", all_keys(types, {"type"}));
 
   const YAML::Node type = reader.get("type");
@@ -763,6 +764,14 @@ void parse_source(checker& check, const map_reader& top, source_config& out) {
     }
     if (const YAML::Node n = reader.get("group_id"); present(n)) {
       read_string(check, reader.path("group_id"), n, kafka.group_id, "a consumer group id");
+    }
+    if (const YAML::Node n = reader.get("instance_id"); present(n)) {
+      if (read_string(check, reader.path("instance_id"), n, kafka.instance_id,
+                      "a name unique in the group and stable across restarts, like the pod name") &&
+          kafka.instance_id.empty()) {
+        check.invalid(reader.path("instance_id"), n,
+                      "a non-empty name (or leave instance_id out for dynamic membership)");
+      }
     }
     if (const YAML::Node n = reader.get("start"); present(n)) {
       read_enum(check, reader.path("start"), n, kafka_starts, kafka.start);
@@ -1874,6 +1883,7 @@ std::string to_yaml(const pipeline_config& config) {
       write(out, "brokers", kafka.brokers);
       write_list(out, "topics", kafka.topics);
       write(out, "group_id", kafka.group_id);
+      if (!kafka.instance_id.empty()) write(out, "instance_id", kafka.instance_id);
       write(out, "start", to_string(kafka.start));
       write(out, "exit_at_end", kafka.exit_at_end);
       write(out, "idle_timeout", format_duration(kafka.idle_timeout_ms));

@@ -117,6 +117,10 @@ struct kafka_source_config {
   std::string brokers;              ///< bootstrap servers, or "embedded" (the dev broker); required
   std::vector<std::string> topics;  ///< required, non-empty
   std::string group_id = "trove";
+  /// `instance_id`: static group membership (librdkafka `group.instance.id`): a member that
+  /// restarts within the session timeout gets its partitions back without a rebalance. Empty:
+  /// dynamic membership. Also names this instance's exactly-once transactional.id.
+  std::string instance_id;
   kafka_start start = kafka_start::committed;
   bool exit_at_end = false;                       ///< stop at the end of every partition
   std::int64_t idle_timeout_ms = 30'000;          ///< `idle_timeout`

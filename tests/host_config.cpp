@@ -1136,5 +1136,17 @@ TEST(ConfigCheckpoint, KafkaDeliveryExactlyOnceNeedsAKafkaSourceAndCheckpoints) 
   EXPECT_EQ(parse_errors(kafka_yaml, {"sink.delivery=sometimes"}).front().key, "sink.delivery");
 }
 
+TEST(ConfigKafkaSource, InstanceIdIsStaticMembershipAndRoundTrips) {
+  EXPECT_TRUE(parse_ok(kafka_yaml).source.kafka.instance_id.empty());
+  const pipeline_config config = parse_ok(kafka_yaml, {"source.instance_id=trove-0"});
+  EXPECT_EQ(config.source.kafka.instance_id, "trove-0");
+  const std::string effective = to_yaml(config);
+  EXPECT_NE(effective.find("instance_id: trove-0"), std::string::npos) << effective;
+  EXPECT_EQ(parse_ok(effective).source.kafka.instance_id, "trove-0");
+  const auto empty = parse_errors(kafka_yaml, {"source.instance_id=\"\""});
+  ASSERT_EQ(empty.size(), 1u) << messages(empty);
+  EXPECT_EQ(empty.front().key, "source.instance_id");
+}
+
 }  // namespace
 }  // namespace trove::host

@@ -762,12 +762,14 @@ TEST(E2eKafka, ExactlyOnceAFencedProducerStopsTheRunNamingTheTransactionalId) {
   produce(broker, "events", events);
   e2e::temp_dir dir;
   e2e::write_file(dir.file("k.yaml"), exactly_once_config(broker, "g-eos-fenced", dir));
+  // Static membership (source.instance_id) names the transactional.id too.
+  const std::string instance = "source.instance_id=pod-7";
   broker.push_request_errors(api_end_txn, 1, err_producer_fenced);
-  const auto fenced = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q"});
+  const auto fenced = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--set", instance});
   EXPECT_EQ(fenced.exit_code, 1) << fenced.err;
-  EXPECT_NE(fenced.err.find("trove-g-eos-fenced"), std::string::npos) << fenced.err;
-  const auto resumed =
-      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  EXPECT_NE(fenced.err.find("'trove-g-eos-fenced-pod-7'"), std::string::npos) << fenced.err;
+  const auto resumed = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--set", instance,
+                                   "--stats-json", dir.file("stats.json")});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_identity(e2e::read_stats(dir.file("stats.json")), events.size());
   expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));

@@ -181,6 +181,7 @@ void pipeline::read_kafka() {
                                               : io::kafka_start_from::committed;
   co.exit_at_end = k.exit_at_end;
   co.properties = k.properties;
+  if (!k.instance_id.empty()) co.properties["group.instance.id"] = k.instance_id;
   // A checkpoint's offsets are authoritative: a partition starts there, whatever was committed.
   for (const auto& [where, next] : kafka_next_) co.resume_offsets[where] = next;
   try {
