@@ -60,7 +60,8 @@ class backend {
 
   /// @brief The kind of this backend.
   [[nodiscard]] virtual backend_kind kind() const noexcept = 0;
-  /// @brief Human-readable description, e.g. "cpu (2 threads)" or "cuda:0 NVIDIA H100 (sm_90)".
+  /// @brief Human-readable description, e.g. "cpu (2 OpenMP threads)", "cpu (2 OpenMP threads,
+  /// atomic)" (the atomic strategy) or "cuda:0 NVIDIA H100 (sm_90)".
   [[nodiscard]] virtual std::string description() const = 0;
 
   /// @brief Allocates device memory (stream-ordered on CUDA). Throws on failure.
@@ -109,12 +110,21 @@ class backend {
   virtual std::unique_ptr<agg_table> make_agg_table(const agg_options& options) = 0;
 };
 
-/// @brief The CPU backend (always available).
-/// @param owner_partitioned true (the default): probing passes give each thread the keys whose home
-/// slot lies in its share of the table (no atomics on aggregates, deterministic float sums);
-/// false: run the single-source kernels exactly as the GPU does (rows in parallel, atomics) —
-/// the tests run both and compare.
-std::unique_ptr<backend> make_cpu_backend(bool owner_partitioned = true);
+/// @brief How the CPU backend runs the table passes (dedup, aggregate).
+enum class cpu_strategy {
+  /// Each thread owns a share of the table's slots and applies the rows whose key lives there in
+  /// arrival order: no atomics on aggregates, float sums identical for any thread count.
+  owned,
+  /// Rows in parallel with atomics on shared slots, exactly as the GPU runs the same kernels:
+  /// what lets the CPU exercise the CUDA path's logic (float sums may differ in their last bits).
+  atomic,
+};
+
+/// @brief "owned" or "atomic".
+const char* to_string(cpu_strategy strategy) noexcept;
+
+/// @brief The CPU backend (always available), running the table passes with `strategy`.
+std::unique_ptr<backend> make_cpu_backend(cpu_strategy strategy = cpu_strategy::owned);
 /// @brief The CUDA backend on the given device; throws trove::cuda_error when none is usable.
 std::unique_ptr<backend> make_cuda_backend(int ordinal = 0);
 

@@ -7,12 +7,12 @@
 #include <thrust/reduce.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
-#include <unordered_map>
-#include <cstring>
 #include <new>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/agg_table_impl.hpp"
 #include "kernels/backend.hpp"
@@ -36,7 +36,7 @@ class cpu_backend final : public backend {
   [[nodiscard]] backend_kind kind() const noexcept override { return backend_kind::cpu; }
   [[nodiscard]] std::string description() const override {
     return "cpu (" + std::to_string(cpu_backend_threads()) + " OpenMP threads" +
-           (Exec::owner_partitioned ? "" : ", shared-slot kernels") + ")";
+           (Exec::owner_partitioned ? "" : ", atomic") + ")";
   }
   ~cpu_backend() override {
     for (auto& [bytes, ptr] : cache_) std::free(ptr);
@@ -121,8 +121,8 @@ class cpu_backend final : public backend {
   static constexpr std::size_t cache_min_bytes = std::size_t{1} << 20;
   static constexpr std::size_t cache_max_bytes = std::size_t{1} << 30;
   std::mutex cache_mutex_;
-  std::multimap<std::size_t, void*> cache_;         // free blocks by size
-  std::unordered_map<void*, std::size_t> sizes_;    // size of each block handed out
+  std::multimap<std::size_t, void*> cache_;       // free blocks by size
+  std::unordered_map<void*, std::size_t> sizes_;  // size of each block handed out
   std::size_t cached_bytes_ = 0;
 
   static void* aligned(std::size_t bytes) {
@@ -145,8 +145,8 @@ class cpu_backend final : public backend {
 
 }  // namespace
 
-std::unique_ptr<backend> make_cpu_backend(bool owner_partitioned) {
-  if (owner_partitioned) return std::make_unique<cpu_backend<detail::cpu_exec>>();
+std::unique_ptr<backend> make_cpu_backend(cpu_strategy strategy) {
+  if (strategy == cpu_strategy::owned) return std::make_unique<cpu_backend<detail::cpu_exec>>();
   return std::make_unique<cpu_backend<detail::cpu_shared_exec>>();
 }
 

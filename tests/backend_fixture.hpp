@@ -27,7 +27,7 @@ struct cpu_param {
 struct cpu_atomic_param {
   static constexpr const char* name = "CpuAtomic";
   static std::unique_ptr<kernels::backend> make(std::string&) {
-    return kernels::make_cpu_backend(false);
+    return kernels::make_cpu_backend(kernels::cpu_strategy::atomic);
   }
 };
 
