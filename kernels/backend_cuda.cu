@@ -119,12 +119,14 @@ class cuda_backend final : public backend {
         detail::status_counts{}, detail::status_merge_fn{});
     for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
   }
-  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) override {
-    return detail::make_dedup_set(detail::cuda_exec{this}, options);
+  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options,
+                                            stream_view stream) override {
+    return detail::make_dedup_set(detail::cuda_exec{this, stream}, options);
   }
-  std::unique_ptr<agg_table> make_agg_table(const agg_options& options) override {
-    return std::make_unique<detail::agg_table_impl<detail::cuda_exec>>(detail::cuda_exec{this},
-                                                                       options);
+  std::unique_ptr<agg_table> make_agg_table(const agg_options& options,
+                                            stream_view stream) override {
+    return std::make_unique<detail::agg_table_impl<detail::cuda_exec>>(
+        detail::cuda_exec{this, stream}, options);
   }
 
  private:
