@@ -44,6 +44,9 @@ events=${EVENTS:-2000000}
 build=$root/build-gpu-check
 start=$SECONDS
 failed=0
+data=$out/w1.jsonl
+trove=$build/trove
+export root out build jobs data trove cuda_arch
 
 note() { printf '%s\n' "$*" | tee -a "$summary"; }
 elapsed() { echo $((SECONDS - start)); }
@@ -79,8 +82,8 @@ if ! caps=$(nvidia-smi --query-gpu=compute_cap,name,memory.total,driver_version 
   no_gpu "nvidia-smi fails: $(echo "$caps" | head -3)"
 fi
 echo "$caps" >"$out/nvidia-smi.txt"
-cap=$(echo "$caps" | head -1 | cut -d, -f1 | tr -d ' .')
-if ! [[ $cap =~ ^[0-9]+$ ]]; then
+cuda_arch=$(echo "$caps" | head -1 | cut -d, -f1 | tr -d ' .')
+if ! [[ $cuda_arch =~ ^[0-9]+$ ]]; then
   no_gpu "nvidia-smi reports no compute capability ('$(echo "$caps" | head -1)')."
 fi
 # A CUDA build of trove that already sees no device (e.g. a driver older than the toolkit) knows
@@ -89,15 +92,15 @@ if [[ -x $root/build/trove ]] && "$root/build/trove" devices 2>&1 | grep -q 'no 
   ! "$root/build/trove" devices 2>&1 | grep -q 'TROVE_CUDA=OFF'; then
   no_gpu "nvidia-smi sees: $(echo "$caps" | head -1); but trove's CUDA runtime does not."
 fi
-note "GPU: $(echo "$caps" | head -1) → CMAKE_CUDA_ARCHITECTURES=$cap; budget ${budget} s, $jobs jobs."
+note "GPU: $(echo "$caps" | head -1) → CMAKE_CUDA_ARCHITECTURES=$cuda_arch; budget ${budget} s, $jobs jobs."
 note
 note "| step | result | seconds |"
 note "|---|---|---|"
 
-# Runs one step with what is left of the budget (at most `cap` seconds): result PASS, FAIL or
-# TIMEOUT in the table, output in $out/<name>.log.
+# Runs one step (a command, or a function of this script) with what is left of the budget (at most
+# `limit` seconds): result PASS, FAIL or TIMEOUT in the table, output in $out/<name>.log.
 step() {
-  local name=$1 cap=$2
+  local name=$1 limit=$2
   shift 2
   local left=$((budget - $(elapsed)))
   if ((left < 10)); then
@@ -105,13 +108,20 @@ step() {
     failed=1
     return 1
   fi
-  ((cap > left)) && cap=$left
+  ((limit > left)) && limit=$left
   local t0=$SECONDS rc
-  timeout --kill-after=10 "$cap" "$@" >"$out/$name.log" 2>&1
+  if declare -F "$1" >/dev/null; then
+    # timeout runs programs, not functions: hand the function to a child bash (the variables it
+    # reads are exported).
+    timeout --kill-after=10 "$limit" bash -c "$(declare -f "$1"); $(printf '%q ' "$@")" \
+      >"$out/$name.log" 2>&1
+  else
+    timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
+  fi
   rc=$?
   local result=PASS
   if ((rc == 124 || rc == 137)); then
-    result="TIMEOUT (${cap} s)"
+    result="TIMEOUT (${limit} s)"
   elif ((rc != 0)); then
     result="FAIL (exit $rc)"
   fi
@@ -123,7 +133,7 @@ step() {
 # ---- 1. build ----------------------------------------------------------------------------------
 build_all() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTROVE_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES="$cap" &&
+    -DCMAKE_CUDA_ARCHITECTURES="$cuda_arch" &&
     cmake --build "$build" -j"$jobs"
 }
 if ! step build 300 build_all; then
@@ -131,7 +141,6 @@ if ! step build 300 build_all; then
   note "The build failed: see build.log. Nothing else was run."
   exit 1
 fi
-trove=$build/trove
 "$trove" devices >"$out/devices.txt" 2>&1
 if grep -q 'no usable device' "$out/devices.txt"; then
   note
@@ -182,7 +191,6 @@ else
 fi
 
 # ---- 4. end to end: cuda vs cpu on the same file -----------------------------------------------
-data=$out/w1.jsonl
 e2e_run() {
   local device=$1
   "$trove" run -c "$root/examples/clickstream.yaml" --device "$device" -q \
@@ -264,7 +272,7 @@ if step e2e-generate 60 "$trove" gen -n "$events" --keys 100000 --duplicates 0.0
   step e2e-cuda 60 e2e_run cuda
   step e2e-cpu 90 e2e_run cpu
   if [[ -s $out/w1-cuda.jsonl && -s $out/w1-cpu.jsonl ]]; then
-    step e2e-compare 30 compare_rows
+    step e2e-compare 60 compare_rows
     note "| | $(tail -1 "$out/e2e-compare.log") | |"
   fi
   rm -f "$data"  # large and regenerable (trove gen --seed 1)
