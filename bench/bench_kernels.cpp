@@ -153,8 +153,8 @@ void BM_trove_step(benchmark::State& state, bool cuda) {
     dopt.ttl_ms = 600'000;
     dopt.initial_capacity = 1 << 22;
     dopt.exact_64bit_keys = true;  // event_id: one required u64, as the runtime configures it
-    auto dedup = be->make_dedup_set(dopt);
-    auto agg = be->make_agg_table(w1_agg_options());
+    auto dedup = be->make_dedup_set(dopt, {});
+    auto agg = be->make_agg_table(w1_agg_options(), {});
     std::int64_t watermark = INT64_MIN;
     std::int64_t max_ts = INT64_MIN;
     std::size_t rows_out = 0;
@@ -206,7 +206,7 @@ void BM_trove_dedup(benchmark::State& state, bool cuda) {
     dopt.ttl_ms = 600'000;
     dopt.initial_capacity = 1 << 22;
     dopt.exact_64bit_keys = true;  // event_id: one required u64, as the runtime configures it
-    auto dedup = be->make_dedup_set(dopt);
+    auto dedup = be->make_dedup_set(dopt, {});
     be->synchronize({});
     state.ResumeTiming();
     for (std::size_t begin = 0; begin < w.n; begin += batch) {
@@ -230,7 +230,7 @@ void BM_trove_aggregate(benchmark::State& state, bool cuda) {
   const auto batch = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
-    auto agg = be->make_agg_table(w1_agg_options());
+    auto agg = be->make_agg_table(w1_agg_options(), {});
     state.ResumeTiming();
     for (std::size_t begin = 0; begin < w.n; begin += batch) {
       agg->aggregate(agg_for(w, begin, std::min(batch, w.n - begin)), {});

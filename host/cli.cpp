@@ -51,7 +51,15 @@ int cmd_devices() {
   } else {
     fmt::print("cuda: no usable device: {}\n", probe.reason);
   }
-  fmt::print("cpu:  {} OpenMP threads (Thrust OpenMP system)\n", kernels::cpu_backend_threads());
+  // A bad TROVE_CPU_STRATEGY is reported, not thrown: this command explains the machine.
+  std::string strategy;
+  try {
+    strategy = std::string(kernels::to_string(cpu_strategy_from_env())) + " strategy";
+  } catch (const trove::logic_error& e) {
+    strategy = e.what();
+  }
+  fmt::print("cpu:  {} OpenMP threads (Thrust OpenMP system, {})\n", kernels::cpu_backend_threads(),
+             strategy);
   const char* chosen = probe.usable() ? "cuda" : "cpu";
   fmt::print("--device auto would use: {}\n", chosen);
   return exit_ok;

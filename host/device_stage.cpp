@@ -96,7 +96,8 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
   agg.track_updates = config.emit == emit_mode::update;
   agg.initial_capacity = config.window.initial_capacity;
   agg.max_bytes = config.window.max_bytes;
-  agg_ = backend.make_agg_table(agg);
+  // The tables' work (allocation, zeroing, kernels, frees) is ordered on the kernels' stream.
+  agg_ = backend.make_agg_table(agg, stream_);
 
   if (config.dedup) {
     for (const auto& name : config.dedup->key) dedup_columns_.push_back(index(name));
@@ -113,7 +114,7 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
     const io::field& key = schema.fields[static_cast<std::size_t>(dedup_columns_.front())];
     d.exact_64bit_keys =
         dedup_columns_.size() == 1 && key.required && key.type != io::field_type::string;
-    dedup_ = backend.make_dedup_set(d);
+    dedup_ = backend.make_dedup_set(d, stream_);
   }
 
   // The columns the kernels read, uploaded once per batch (each only once).
@@ -141,6 +142,13 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
 }
 
 device_stage::~device_stage() {
+  // A prefetch may still be copying into a staging buffer: let both streams drain before the
+  // buffers go (their frees are ordered on the kernels' stream only).
+  try {
+    backend_.synchronize(copy_stream_);
+    backend_.synchronize(stream_);
+  } catch (...) {  // a failed device: nothing more to wait for
+  }
   for (auto& slot : slots_) slot.buffers.clear();
   status_ = {};
   keys_ = {};
@@ -247,6 +255,9 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
         stage(batch, *current_, false);
       }
       if (current_->on_copy_stream) backend_.synchronize(copy_stream_);
+      // The kernels on stream_ read the copies from now on: a buffer is freed there (when a
+      // later stage() grows it, or at the end), after them, not on the stream that copied it.
+      for (auto& buffer : current_->buffers) buffer.use_on(stream_);
     }
     if (status_.size() < n) status_ = kernels::device_buffer(backend_, n * 2, stream_);
     if (dedup_ && keys_.size() < n * sizeof(kernels::hash128)) {

@@ -104,6 +104,8 @@ struct agg_snapshot {
 };
 
 /// @brief A device-resident table of (group, window) aggregates.
+/// Every call passes the stream the table was made for (backend::make_agg_table): its work, memory
+/// included, is ordered on that stream; another stream is refused (trove::logic_error).
 class agg_table {
  public:
   virtual ~agg_table() = default;

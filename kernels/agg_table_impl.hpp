@@ -695,7 +695,7 @@ class agg_table_impl final : public agg_table {
   void aggregate(const agg_input& input, stream_view stream) override {
     const std::size_t n = input.num_rows;
     if (n == 0) return;
-    exec_.stream = stream;
+    expect_work_stream(stream);
     if (fingerprints_.size() < n * sizeof(hash128)) {
       fingerprints_ = device_buffer(*exec_.be, n * sizeof(hash128), stream);
     }
@@ -737,7 +737,7 @@ class agg_table_impl final : public agg_table {
   }
 
   agg_result extract_closed(std::int64_t watermark, stream_view stream) override {
-    exec_.stream = stream;
+    expect_work_stream(stream);
     emitted_wm_ = std::max(emitted_wm_, watermark);
     if (!unknown_windows_ &&
         (open_starts_.empty() || *open_starts_.begin() + options_.window.size_ms > watermark)) {
@@ -762,7 +762,7 @@ class agg_table_impl final : public agg_table {
 
   agg_result extract_updated(stream_view stream) override {
     TROVE_EXPECTS(options_.track_updates, "extract_updated needs agg_options::track_updates");
-    exec_.stream = stream;
+    expect_work_stream(stream);
     if (dirty_count_ == 0) return empty_result();
     auto* d_list = dirty_list_.template as<std::uint32_t>();
     const std::size_t m = thrust::transform_reduce(exec_.policy(), d_list, d_list + dirty_count_,
@@ -781,7 +781,7 @@ class agg_table_impl final : public agg_table {
   }
 
   agg_snapshot snapshot(stream_view stream) override {
-    exec_.stream = stream;
+    expect_work_stream(stream);
     agg_snapshot out;
     out.stride = layout_.stride;
     if (live_ == 0) return out;
@@ -828,7 +828,7 @@ class agg_table_impl final : public agg_table {
     TROVE_EXPECTS(
         snap.slots.size() == snap.rows * snap.stride && snap.record_offsets.size() == snap.rows,
         "checkpoint: inconsistent aggregation snapshot");
-    exec_.stream = stream;
+    expect_work_stream(stream);
     emitted_wm_ = std::max(emitted_wm_, emitted_watermark);
     if (snap.rows == 0) return;
     const std::size_t m = snap.rows;
@@ -895,6 +895,13 @@ class agg_table_impl final : public agg_table {
   }
 
  private:
+  /// Every call runs on the table's work stream (given to make_agg_table): work on another stream
+  /// could race the table's own allocations, zeroing and frees, which are ordered on that one.
+  void expect_work_stream(stream_view stream) const {
+    TROVE_EXPECTS(stream.handle == exec_.stream.handle,
+                  "agg_table: called on another stream than its work stream (make_agg_table)");
+  }
+
   agg_ref ref() const noexcept {
     return agg_ref{slots_.template as<unsigned char>(),
                    capacity_ - 1,

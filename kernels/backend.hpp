@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,8 @@ class backend {
 
   /// @brief The kind of this backend.
   [[nodiscard]] virtual backend_kind kind() const noexcept = 0;
-  /// @brief Human-readable description, e.g. "cpu (2 threads)" or "cuda:0 NVIDIA H100 (sm_90)".
+  /// @brief Human-readable description, e.g. "cpu (2 OpenMP threads)", "cpu (2 OpenMP threads,
+  /// atomic)" (the atomic strategy) or "cuda:0 NVIDIA H100 (sm_90)".
   [[nodiscard]] virtual std::string description() const = 0;
 
   /// @brief Allocates device memory (stream-ordered on CUDA). Throws on failure.
@@ -103,22 +105,71 @@ class backend {
   virtual void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
                             stream_view stream) = 0;
 
-  /// @brief Creates an empty device-resident dedup set.
-  virtual std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) = 0;
-  /// @brief Creates an empty device-resident aggregation table.
-  virtual std::unique_ptr<agg_table> make_agg_table(const agg_options& options) = 0;
+  /// @brief Creates an empty device-resident dedup set whose work runs on `stream` (like cuco's
+  /// containers): its memory is allocated, zeroed and freed there and its kernels run there, so
+  /// nothing it does can race the work of another stream; every call must pass this stream.
+  virtual std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options,
+                                                    stream_view stream) = 0;
+  /// @brief Creates an empty device-resident aggregation table whose work runs on `stream` (as
+  /// make_dedup_set); every call must pass this stream.
+  virtual std::unique_ptr<agg_table> make_agg_table(const agg_options& options,
+                                                    stream_view stream) = 0;
 };
 
-/// @brief The CPU backend (always available).
-/// @param owner_partitioned true (the default): probing passes give each thread the keys whose home
-/// slot lies in its share of the table (no atomics on aggregates, deterministic float sums);
-/// false: run the single-source kernels exactly as the GPU does (rows in parallel, atomics) —
-/// the tests run both and compare.
-std::unique_ptr<backend> make_cpu_backend(bool owner_partitioned = true);
+/// @brief One operation a recording CPU backend saw, with the stream it was issued on: what the
+/// tests of stream ordering check (the CPU runs every call at once, so order is not observable
+/// otherwise, but the stream each operation was issued on is).
+struct backend_op {
+  enum class kind { allocate, deallocate, fill, copy, kernel };
+  kind what = kind::kernel;
+  void* stream = nullptr;        ///< stream_view::handle it was issued on
+  const void* memory = nullptr;  ///< allocate, deallocate, fill, copy (destination); kernels: null
+};
+
+/// @brief The operations of a recording CPU backend, in issue order (thread-safe).
+class backend_op_log {
+ public:
+  /// @brief Appends one operation.
+  void record(const backend_op& op) {
+    std::lock_guard lock(mutex_);
+    ops_.push_back(op);
+  }
+  /// @brief A copy of the operations so far.
+  [[nodiscard]] std::vector<backend_op> ops() const {
+    std::lock_guard lock(mutex_);
+    return ops_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<backend_op> ops_;
+};
+
+/// @brief How the CPU backend runs the table passes (dedup, aggregate).
+enum class cpu_strategy {
+  /// Each thread owns a share of the table's slots and applies the rows whose key lives there in
+  /// arrival order: no atomics on aggregates, float sums identical for any thread count.
+  owned,
+  /// Rows in parallel with atomics on shared slots, exactly as the GPU runs the same kernels:
+  /// what lets the CPU exercise the CUDA path's logic (float sums may differ in their last bits).
+  atomic,
+};
+
+/// @brief "owned" or "atomic".
+const char* to_string(cpu_strategy strategy) noexcept;
+
+/// @brief The CPU backend (always available), running the table passes with `strategy`.
+/// @param log when not null, every memory operation and kernel is recorded there with its stream,
+///        and create_stream() hands out distinct non-null handles (never dereferenced on the CPU)
+///        so that a test can tell the streams apart
+std::unique_ptr<backend> make_cpu_backend(cpu_strategy strategy = cpu_strategy::owned,
+                                          backend_op_log* log = nullptr);
 /// @brief The CUDA backend on the given device; throws trove::cuda_error when none is usable.
 std::unique_ptr<backend> make_cuda_backend(int ordinal = 0);
 
-/// @brief RAII device allocation owned through a backend.
+/// @brief RAII device allocation owned through a backend. It is freed on the stream of the last
+/// work that used it (use_on()), by default the stream it was allocated on: a free on another
+/// stream could hand the memory out again while that work still reads it.
 class device_buffer {
  public:
   device_buffer() = default;
@@ -143,6 +194,11 @@ class device_buffer {
     return static_cast<T*>(data_);
   }
   [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
+  /// @brief The stream the buffer will be freed on.
+  [[nodiscard]] stream_view stream() const noexcept { return stream_; }
+  /// @brief Work on `stream` uses the buffer from now on: it is freed there, after that work.
+  /// The caller orders that work after the buffer's earlier work (e.g. by synchronizing).
+  void use_on(stream_view stream) noexcept { stream_ = stream; }
 
  private:
   void swap(device_buffer& o) noexcept {

@@ -6,13 +6,14 @@
 #include <sys/mman.h>
 #include <thrust/reduce.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
-#include <unordered_map>
-#include <cstring>
 #include <new>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/agg_table_impl.hpp"
 #include "kernels/backend.hpp"
@@ -33,15 +34,21 @@ namespace {
 template <class Exec>
 class cpu_backend final : public backend {
  public:
+  explicit cpu_backend(backend_op_log* log) : log_(log) {}
   [[nodiscard]] backend_kind kind() const noexcept override { return backend_kind::cpu; }
   [[nodiscard]] std::string description() const override {
     return "cpu (" + std::to_string(cpu_backend_threads()) + " OpenMP threads" +
-           (Exec::owner_partitioned ? "" : ", shared-slot kernels") + ")";
+           (Exec::owner_partitioned ? "" : ", atomic") + ")";
   }
   ~cpu_backend() override {
     for (auto& [bytes, ptr] : cache_) std::free(ptr);
   }
-  void* allocate(std::size_t bytes, stream_view) override {
+  void* allocate(std::size_t bytes, stream_view stream) override {
+    void* ptr = allocate_block(bytes);
+    note(backend_op::kind::allocate, stream, ptr);
+    return ptr;
+  }
+  void* allocate_block(std::size_t bytes) {
     if (bytes >= cache_min_bytes) {
       // Reuse a cached block of up to twice the size: per-extraction scratch would otherwise be
       // mmap'ed, zeroed by the kernel page by page, and unmapped again, batch after batch.
@@ -62,7 +69,8 @@ class cpu_backend final : public backend {
     }
     return ptr;
   }
-  void deallocate(void* ptr, std::size_t bytes, stream_view) noexcept override {
+  void deallocate(void* ptr, std::size_t bytes, stream_view stream) noexcept override {
+    note(backend_op::kind::deallocate, stream, ptr);
     if (ptr && bytes >= cache_min_bytes) {
       std::lock_guard lock(cache_mutex_);
       auto size = sizes_.find(ptr);
@@ -78,51 +86,73 @@ class cpu_backend final : public backend {
   }
   void* allocate_host(std::size_t bytes) override { return aligned(bytes); }
   void deallocate_host(void* ptr, std::size_t) noexcept override { std::free(ptr); }
-  void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes, stream_view) override {
+  void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes,
+                      stream_view stream) override {
+    note(backend_op::kind::copy, stream, d_dst);
     if (bytes) std::memcpy(d_dst, h_src, bytes);
   }
-  void copy_to_host(void* h_dst, const void* d_src, std::size_t bytes, stream_view) override {
+  void copy_to_host(void* h_dst, const void* d_src, std::size_t bytes,
+                    stream_view stream) override {
+    note(backend_op::kind::copy, stream, h_dst);
     if (bytes) std::memcpy(h_dst, d_src, bytes);
   }
-  void copy_on_device(void* d_dst, const void* d_src, std::size_t bytes, stream_view) override {
+  void copy_on_device(void* d_dst, const void* d_src, std::size_t bytes,
+                      stream_view stream) override {
+    note(backend_op::kind::copy, stream, d_dst);
     if (bytes) std::memcpy(d_dst, d_src, bytes);
   }
-  void fill_bytes(void* d_dst, int value, std::size_t bytes, stream_view) override {
+  void fill_bytes(void* d_dst, int value, std::size_t bytes, stream_view stream) override {
+    note(backend_op::kind::fill, stream, d_dst);
     if (bytes) std::memset(d_dst, value, bytes);
   }
-  stream_view create_stream() override { return {}; }
+  stream_view create_stream() override {
+    // Recording: distinct fake handles, so that the log tells streams apart (never dereferenced).
+    if (log_) return stream_view{reinterpret_cast<void*>(++streams_)};
+    return {};
+  }
   void destroy_stream(stream_view) noexcept override {}
   void synchronize(stream_view) override {}
-  std::int64_t reduce_sum(const std::int64_t* d_values, std::size_t n, stream_view) override {
+  std::int64_t reduce_sum(const std::int64_t* d_values, std::size_t n,
+                          stream_view stream) override {
+    note(backend_op::kind::kernel, stream, nullptr);
     return thrust::reduce(thrust::omp::par, d_values, d_values + n, std::int64_t{0});
   }
   void classify(const classify_input& input, std::uint8_t* d_status, hash128* d_dedup_keys,
-                stream_view) override {
+                stream_view stream) override {
+    note(backend_op::kind::kernel, stream, nullptr);
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     thrust::for_each(thrust::omp::par, rows, rows + input.num_rows,
                      detail::classify_fn{input, d_status, d_dedup_keys});
   }
   void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
-                    stream_view) override {
+                    stream_view stream) override {
+    note(backend_op::kind::kernel, stream, nullptr);
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     const detail::status_counts total =
         thrust::transform_reduce(thrust::omp::par, rows, rows + n, detail::status_one_fn{d_status},
                                  detail::status_counts{}, detail::status_merge_fn{});
     for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
   }
-  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) override {
-    return detail::make_dedup_set(Exec{this}, options);
+  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options,
+                                            stream_view stream) override {
+    return detail::make_dedup_set(Exec{this, stream, log_}, options);
   }
-  std::unique_ptr<agg_table> make_agg_table(const agg_options& options) override {
-    return std::make_unique<detail::agg_table_impl<Exec>>(Exec{this}, options);
+  std::unique_ptr<agg_table> make_agg_table(const agg_options& options,
+                                            stream_view stream) override {
+    return std::make_unique<detail::agg_table_impl<Exec>>(Exec{this, stream, log_}, options);
   }
 
  private:
+  void note(backend_op::kind what, stream_view stream, const void* memory) noexcept {
+    if (log_) log_->record({what, stream.handle, memory});
+  }
+  backend_op_log* log_ = nullptr;
+  std::uintptr_t streams_ = 0;  // fake stream handles handed out (recording only)
   static constexpr std::size_t cache_min_bytes = std::size_t{1} << 20;
   static constexpr std::size_t cache_max_bytes = std::size_t{1} << 30;
   std::mutex cache_mutex_;
-  std::multimap<std::size_t, void*> cache_;         // free blocks by size
-  std::unordered_map<void*, std::size_t> sizes_;    // size of each block handed out
+  std::multimap<std::size_t, void*> cache_;       // free blocks by size
+  std::unordered_map<void*, std::size_t> sizes_;  // size of each block handed out
   std::size_t cached_bytes_ = 0;
 
   static void* aligned(std::size_t bytes) {
@@ -145,9 +175,9 @@ class cpu_backend final : public backend {
 
 }  // namespace
 
-std::unique_ptr<backend> make_cpu_backend(bool owner_partitioned) {
-  if (owner_partitioned) return std::make_unique<cpu_backend<detail::cpu_exec>>();
-  return std::make_unique<cpu_backend<detail::cpu_shared_exec>>();
+std::unique_ptr<backend> make_cpu_backend(cpu_strategy strategy, backend_op_log* log) {
+  if (strategy == cpu_strategy::owned) return std::make_unique<cpu_backend<detail::cpu_exec>>(log);
+  return std::make_unique<cpu_backend<detail::cpu_shared_exec>>(log);
 }
 
 }  // namespace trove::kernels

@@ -102,29 +102,31 @@ class cuda_backend final : public backend {
   }
   std::int64_t reduce_sum(const std::int64_t* d_values, std::size_t n,
                           stream_view stream) override {
-    return thrust::reduce(thrust::cuda::par.on(to_cuda(stream)), d_values, d_values + n,
+    return thrust::reduce(detail::cuda_policy(to_cuda(stream)), d_values, d_values + n,
                           std::int64_t{0});
   }
   void classify(const classify_input& input, std::uint8_t* d_status, hash128* d_dedup_keys,
                 stream_view stream) override {
     const auto rows = thrust::counting_iterator<std::size_t>(0);
-    thrust::for_each(thrust::cuda::par.on(to_cuda(stream)), rows, rows + input.num_rows,
+    thrust::for_each(detail::cuda_policy(to_cuda(stream)), rows, rows + input.num_rows,
                      detail::classify_fn{input, d_status, d_dedup_keys});
   }
   void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
                     stream_view stream) override {
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     const detail::status_counts total = thrust::transform_reduce(
-        thrust::cuda::par.on(to_cuda(stream)), rows, rows + n, detail::status_one_fn{d_status},
+        detail::cuda_policy(to_cuda(stream)), rows, rows + n, detail::status_one_fn{d_status},
         detail::status_counts{}, detail::status_merge_fn{});
     for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
   }
-  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options) override {
-    return detail::make_dedup_set(detail::cuda_exec{this}, options);
+  std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options,
+                                            stream_view stream) override {
+    return detail::make_dedup_set(detail::cuda_exec{this, stream}, options);
   }
-  std::unique_ptr<agg_table> make_agg_table(const agg_options& options) override {
-    return std::make_unique<detail::agg_table_impl<detail::cuda_exec>>(detail::cuda_exec{this},
-                                                                       options);
+  std::unique_ptr<agg_table> make_agg_table(const agg_options& options,
+                                            stream_view stream) override {
+    return std::make_unique<detail::agg_table_impl<detail::cuda_exec>>(
+        detail::cuda_exec{this, stream}, options);
   }
 
  private:

@@ -56,6 +56,8 @@ struct dedup_entry {
 };
 
 /// @brief A device-resident set of accepted keys with their first-seen event times.
+/// Every call passes the stream the table was made for (backend::make_dedup_set): its work, memory
+/// included, is ordered on that stream; another stream is refused (trove::logic_error).
 class dedup_set {
  public:
   virtual ~dedup_set() = default;

@@ -384,7 +384,7 @@ class dedup_set_impl final : public dedup_set {
   std::size_t apply(const hash128* d_keys, const std::int64_t* d_event_time, std::uint8_t* d_status,
                     std::size_t n, std::int64_t watermark, stream_view stream) override {
     if (n == 0) return 0;
-    exec_.stream = stream;
+    expect_work_stream(stream);
     TROVE_EXPECTS(n < (std::size_t{1} << 32), "a batch must hold fewer than 2^32 rows");
     make_room(watermark, n);
     const auto rows = thrust::counting_iterator<std::size_t>(0);
@@ -420,7 +420,7 @@ class dedup_set_impl final : public dedup_set {
                                const std::uint8_t* d_status, std::size_t n, std::int64_t watermark,
                                dedup_entry* h_out, stream_view stream) override {
     if (n == 0) return 0;
-    exec_.stream = stream;
+    expect_work_stream(stream);
     if (entries_.size() < n * sizeof(dedup_entry)) {
       entries_ = device_buffer(*exec_.be, n * sizeof(dedup_entry), stream);
     }
@@ -440,7 +440,7 @@ class dedup_set_impl final : public dedup_set {
   void insert_entries(const dedup_entry* h_entries, std::size_t n, std::int64_t watermark,
                       stream_view stream) override {
     if (n == 0) return;
-    exec_.stream = stream;
+    expect_work_stream(stream);
     finish_growth(watermark);
     // Room for every entry under max_load (expired ones included: an upper bound).
     if (static_cast<double>(used_ + n) > options_.max_load * static_cast<double>(capacity_)) {
@@ -465,6 +465,13 @@ class dedup_set_impl final : public dedup_set {
   }
 
  private:
+  /// Every call runs on the table's work stream (given to make_dedup_set): work on another stream
+  /// could race the table's own allocations, zeroing and frees, which are ordered on that one.
+  void expect_work_stream(stream_view stream) const {
+    TROVE_EXPECTS(stream.handle == exec_.stream.handle,
+                  "dedup_set: called on another stream than its work stream (make_dedup_set)");
+  }
+
   /// Where an incremental rebuild is (see dedup_set.hpp); each phase advances one slice per
   /// batch (slice()).
   enum class growth_phase {

@@ -18,9 +18,13 @@ struct cpu_shared_exec {
   static constexpr bool owner_partitioned = false;
   backend* be;
   stream_view stream{};
+  backend_op_log* log = nullptr;  ///< a recording backend's log: every algorithm is noted there
 
   /// @brief Thrust policy running algorithms on the OpenMP thread pool.
-  [[nodiscard]] auto policy() const { return thrust::omp::par; }
+  [[nodiscard]] auto policy() const {
+    if (log) log->record({backend_op::kind::kernel, stream.handle, nullptr});
+    return thrust::omp::par;
+  }
   [[nodiscard]] static std::size_t parallelism() noexcept { return 0; }  // no owned passes
 };
 
@@ -34,8 +38,12 @@ struct cpu_exec {
   static constexpr bool owner_partitioned = true;
   backend* be;
   stream_view stream{};
+  backend_op_log* log = nullptr;  ///< a recording backend's log: every algorithm is noted there
 
-  [[nodiscard]] auto policy() const { return thrust::omp::par; }
+  [[nodiscard]] auto policy() const {
+    if (log) log->record({backend_op::kind::kernel, stream.handle, nullptr});
+    return thrust::omp::par;
+  }
 
   /// @brief Threads an owned pass runs on.
   [[nodiscard]] static std::size_t parallelism() noexcept {
@@ -46,6 +54,7 @@ struct cpu_exec {
   /// the sum of the results.
   template <class F>
   std::uint64_t owned(std::uint64_t capacity, F&& fn) const {
+    if (log) log->record({backend_op::kind::kernel, stream.handle, nullptr});
     std::uint64_t total = 0;
 #pragma omp parallel reduction(+ : total)
     {

@@ -27,7 +27,7 @@ struct cpu_param {
 struct cpu_atomic_param {
   static constexpr const char* name = "CpuAtomic";
   static std::unique_ptr<kernels::backend> make(std::string&) {
-    return kernels::make_cpu_backend(false);
+    return kernels::make_cpu_backend(kernels::cpu_strategy::atomic);
   }
 };
 
@@ -60,17 +60,28 @@ class backend_test : public ::testing::Test {
     std::string reason;
     be_ = Param::make(reason);
     if (!be_) GTEST_SKIP() << reason;
+    if constexpr (requires { Param::own_stream; }) {
+      if (Param::own_stream) stream_ = be_->create_stream();
+    }
+  }
+  void TearDown() override {
+    keep_.clear();
+    if (be_) be_->destroy_stream(stream_);
   }
 
  public:
   kernels::backend& be() { return *be_; }
+  /// The stream the fixture's copies (and kernel_driver's work) run on: the legacy default
+  /// stream, or one of the backend's own for a Param with own_stream = true.
+  [[nodiscard]] kernels::stream_view stream() const noexcept { return stream_; }
 
   /// Copies a host vector into a new device buffer.
   template <class T>
   kernels::device_buffer upload(const std::vector<T>& values) {
-    kernels::device_buffer buffer(*be_, std::max<std::size_t>(values.size(), 1) * sizeof(T));
-    be_->copy_to_device(buffer.data(), values.data(), values.size() * sizeof(T), {});
-    be_->synchronize({});
+    kernels::device_buffer buffer(*be_, std::max<std::size_t>(values.size(), 1) * sizeof(T),
+                                  stream_);
+    be_->copy_to_device(buffer.data(), values.data(), values.size() * sizeof(T), stream_);
+    be_->synchronize(stream_);
     return buffer;
   }
 
@@ -78,8 +89,8 @@ class backend_test : public ::testing::Test {
   template <class T>
   std::vector<T> download(const kernels::device_buffer& buffer, std::size_t n) {
     std::vector<T> values(n);
-    be_->copy_to_host(values.data(), buffer.data(), n * sizeof(T), {});
-    be_->synchronize({});
+    be_->copy_to_host(values.data(), buffer.data(), n * sizeof(T), stream_);
+    be_->synchronize(stream_);
     return values;
   }
 
@@ -125,6 +136,7 @@ class backend_test : public ::testing::Test {
   void release_columns() { keep_.clear(); }
 
   std::unique_ptr<kernels::backend> be_;
+  kernels::stream_view stream_{};
   std::vector<kernels::device_buffer> keep_;
 };
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -418,6 +419,48 @@ inline bool contains_nocase(std::string_view text, std::string_view needle) {
     return out;
   };
   return lower(text).find(lower(needle)) != std::string::npos;
+}
+
+/// @brief Sets (or, with nullptr, unsets) an environment variable for a scope; the children a test
+/// spawns meanwhile inherit it. Restores the previous value, so a variable the whole run was
+/// started with (CI's TROVE_CPU_STRATEGY=atomic pass) holds again afterwards.
+class scoped_env {
+ public:
+  scoped_env(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~scoped_env() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+/// @brief Whether the trove children of this test run use the CPU backend's atomic strategy
+/// (TROVE_CPU_STRATEGY=atomic, the second CI pass of the end-to-end tests): float sums may then
+/// differ from a reference that adds in arrival order in their last bits.
+inline bool atomic_cpu_strategy() {
+  const char* value = std::getenv("TROVE_CPU_STRATEGY");
+  return value != nullptr && std::string_view(value) == "atomic";
+}
+
+/// @brief The relative tolerance of float sums against an arrival-order reference: `requested`,
+/// at least 1e-9 under the atomic strategy (the bound the README states for atomics).
+inline double float_sum_tolerance(double requested = 0) {
+  return atomic_cpu_strategy() ? std::max(requested, 1e-9) : requested;
 }
 
 }  // namespace trove::test::e2e

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,9 +46,9 @@ struct run_output {
 };
 
 run_output run(const host::pipeline_config& config, bool staged, bool prefetch, std::uint64_t seed,
-               std::size_t batch_rows) {
+               std::size_t batch_rows, kernels::backend* backend = nullptr) {
   auto selected = host::select_backend(host::device_choice::cpu);
-  host::device_stage stage(config, *selected.backend, staged);
+  host::device_stage stage(config, backend ? *backend : *selected.backend, staged);
   EXPECT_EQ(stage.uploads(), staged);
   io::synthetic_options o;
   o.events = 6'000;
@@ -123,6 +124,53 @@ TEST(DeviceStage, StagedUploadsWithPrefetchMatchInPlaceBatches) {
       }
     }
   }
+}
+
+// Streams belong to the work (the CUDA path's race: tables zeroed on the legacy default stream,
+// staging buffers freed on the copy stream while the kernels' stream still read them): with a
+// recording CPU backend, every kernel, every fill (the tables' zeroing) and every free of a run
+// through the staged, prefetching path is issued on the kernels' stream; only the prefetch copies
+// (and the allocations of the buffers they fill) use the copy stream.
+TEST(DeviceStage, KernelsZeroingAndFreesAreOnTheKernelsStream) {
+  const auto config = make_config(
+      "window: {type: hopping, size: 2m, slide: 30s}\nemit: update\n"
+      "filter: [{field: type, op: '!=', value: view}]\n");
+  kernels::backend_op_log log;
+  auto backend = kernels::make_cpu_backend(kernels::cpu_strategy::owned, &log);
+  // Rows grow batch by batch, so the staging buffers are regrown (freed) mid-run too.
+  const auto in_place = run(config, false, false, 3, 257);
+  run_output recorded;
+  for (std::size_t rows : {100u, 257u, 1500u}) {
+    const auto out = run(config, true, true, 3, rows, backend.get());
+    if (rows == 257) recorded = out;
+  }
+  expect_same(in_place, recorded, "recorded run");
+  // Each run's stage creates two streams, in this order: its kernels' stream (odd fake handles
+  // 1, 3, 5) and its copy stream (even ones); the default stream's handle is null.
+  std::size_t counted[5] = {};
+  std::size_t prefetch_copies = 0;
+  for (const auto& op : log.ops()) {
+    ++counted[static_cast<int>(op.what)];
+    const auto id = reinterpret_cast<std::uintptr_t>(op.stream);
+    const bool on_kernels_stream = id % 2 == 1;
+    switch (op.what) {
+      case kernels::backend_op::kind::copy:
+        prefetch_copies += id != 0 && !on_kernels_stream;
+        break;
+      case kernels::backend_op::kind::allocate:
+        break;  // on the stream of the buffer's first work (the copy stream for a prefetch)
+      default:  // kernels, fills (the tables' zeroing) and frees
+        EXPECT_TRUE(on_kernels_stream) << "operation " << static_cast<int>(op.what) << " on stream "
+                                       << id << ", not the kernels' stream";
+    }
+  }
+  for (auto kind : {kernels::backend_op::kind::kernel, kernels::backend_op::kind::fill,
+                    kernels::backend_op::kind::deallocate}) {
+    EXPECT_GT(counted[static_cast<int>(kind)], 0u) << static_cast<int>(kind);
+  }
+  EXPECT_EQ(counted[static_cast<int>(kernels::backend_op::kind::allocate)],
+            counted[static_cast<int>(kernels::backend_op::kind::deallocate)]);
+  EXPECT_GT(prefetch_copies, 0u) << "the prefetch never used the copy stream";
 }
 
 }  // namespace

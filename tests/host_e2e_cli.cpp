@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -200,6 +201,73 @@ TEST(E2eCli, DevicesExplainsWhyNoGpuIsUsable) {
   const std::string line = result.out.substr(at, result.out.find('\n', at) - at);
   EXPECT_GT(line.size(), std::string("no usable device: ").size() + 5) << line;
   EXPECT_NE(result.out.find("--device auto would use: cpu"), std::string::npos) << result.out;
+}
+
+// TROVE_CPU_STRATEGY picks the CPU backend's strategy for the whole run, and says so where an
+// operator looks (the device of --stats-json and of the summary line, `trove devices`); anything
+// but owned or atomic is a configuration error naming the variable and both values, before any
+// input is read.
+TEST(E2eCli, CpuStrategyEnvIsHonouredAndABadValueRefused) {
+  e2e::temp_dir dir;
+  const std::string input = dir.file("events.jsonl");
+  const auto gen = e2e::trove({"gen", "-n", "5000", "--keys", "200", "-o", input});
+  ASSERT_EQ(gen.exit_code, exit_ok) << gen.err;
+  std::string yaml = replace(valid_yaml, "path: events.jsonl", "path: \"" + input + "\"");
+  yaml = replace(yaml, "path: bad.jsonl", "path: \"" + dir.file("bad.jsonl") + "\"");
+  e2e::write_file(dir.file("p.yaml"), yaml);
+  struct outcome {
+    std::string device;
+    std::uint64_t accepted = 0;
+    std::uint64_t duplicate = 0;
+  };
+  auto run = [&](const char* strategy) {
+    const e2e::scoped_env env("TROVE_CPU_STRATEGY", strategy);
+    const std::string name = strategy ? strategy : "unset";
+    const std::string stats = dir.file(name + ".stats.json");
+    const auto result =
+        e2e::trove({"run", "-c", dir.file("p.yaml"), "-q", "--device", "cpu", "--set",
+                    "sink.path=" + dir.file(name + ".jsonl"), "--stats-json", stats});
+    EXPECT_EQ(result.exit_code, exit_ok) << name << ": " << result.err;
+    const e2e::json_row row = e2e::read_stats(stats);
+    outcome o{e2e::as_string(row.at("device")),
+              static_cast<std::uint64_t>(e2e::as_i64(row.at("accepted"))),
+              static_cast<std::uint64_t>(e2e::as_i64(row.at("duplicate")))};
+    // The summary line names the same device.
+    EXPECT_NE(result.err.find("device " + o.device), std::string::npos)
+        << name << ": " << result.err;
+    return o;
+  };
+  const outcome unset = run(nullptr);
+  const outcome owned = run("owned");
+  const outcome atomic = run("atomic");
+  EXPECT_EQ(unset.device.rfind("cpu (", 0), 0u) << unset.device;
+  EXPECT_EQ(unset.device.find("atomic"), std::string::npos) << unset.device;
+  EXPECT_EQ(owned.device, unset.device);
+  EXPECT_EQ(atomic.device.rfind("cpu (", 0), 0u) << atomic.device;
+  EXPECT_NE(atomic.device.find(", atomic)"), std::string::npos) << atomic.device;
+  EXPECT_GT(atomic.accepted, 0u);
+  EXPECT_EQ(atomic.accepted, owned.accepted);
+  EXPECT_EQ(atomic.duplicate, owned.duplicate);
+  {
+    const e2e::scoped_env env("TROVE_CPU_STRATEGY", "atomic");
+    const auto devices = e2e::trove({"devices"});
+    EXPECT_EQ(devices.exit_code, exit_ok);
+    EXPECT_NE(devices.out.find("atomic strategy"), std::string::npos) << devices.out;
+  }
+  for (const char* bad : {"shared", "Atomic", "owned,atomic"}) {
+    for (const char* device : {"cpu", "auto"}) {
+      const e2e::scoped_env env("TROVE_CPU_STRATEGY", bad);
+      const std::string out = dir.file(std::string("bad-") + device + ".jsonl");
+      const auto result = e2e::trove(
+          {"run", "-c", dir.file("p.yaml"), "-q", "--device", device, "--set", "sink.path=" + out});
+      EXPECT_EQ(result.exit_code, exit_config_error) << bad << ", " << device << ": " << result.err;
+      for (const std::string& word :
+           std::vector<std::string>{"TROVE_CPU_STRATEGY", "owned", "atomic", bad}) {
+        EXPECT_NE(result.err.find(word), std::string::npos) << word << " not in: " << result.err;
+      }
+      EXPECT_FALSE(std::filesystem::exists(out)) << "a refused run wrote its sink";
+    }
+  }
 }
 
 TEST(E2eCli, ForcedGpuDeviceWithoutAGpuFails) {

@@ -27,6 +27,9 @@ struct driver_options {
   std::size_t agg_capacity = 1024;
   std::size_t dedup_max_bytes = std::size_t{1} << 34;
   bool track_updates = false;
+  /// Growth strategies from this size on (the tables' defaults unless set).
+  std::size_t dedup_incremental_min_slots = kernels::dedup_options{}.incremental_min_slots;
+  std::size_t agg_prefill_min_slots = kernels::agg_options{}.prefill_min_slots;
 };
 
 /// @brief Converts kernel results into reference rows.
@@ -102,7 +105,8 @@ class kernel_driver {
       d.initial_capacity = options.dedup_capacity;
       d.max_bytes = options.dedup_max_bytes;
       d.exact_64bit_keys = !options.string_dedup;
-      dedup_ = fx.be().make_dedup_set(d);
+      d.incremental_min_slots = options.dedup_incremental_min_slots;
+      dedup_ = fx.be().make_dedup_set(d, fx.stream());
     }
     kernels::agg_options a;
     a.key_is_string = {false, true};
@@ -110,7 +114,8 @@ class kernel_driver {
     a.window = window;
     a.initial_capacity = options.agg_capacity;
     a.track_updates = options.track_updates;
-    agg_ = fx.be().make_agg_table(a);
+    a.prefill_min_slots = options.agg_prefill_min_slots;
+    agg_ = fx.be().make_agg_table(a, fx.stream());
   }
 
   /// @brief Processes one batch with the given watermark; returns per-row statuses.
@@ -143,18 +148,19 @@ class kernel_driver {
       in.dedup_keys.columns[0] =
           options_.string_dedup ? fx_.string_column(keys) : fx_.fixed_column(ids);
     }
-    kernels::device_buffer status(fx_.be(), std::max<std::size_t>(n, 1));
-    kernels::device_buffer dedup_keys(fx_.be(), std::max<std::size_t>(n, 1) * 16);
+    const kernels::stream_view stream = fx_.stream();
+    kernels::device_buffer status(fx_.be(), std::max<std::size_t>(n, 1), stream);
+    kernels::device_buffer dedup_keys(fx_.be(), std::max<std::size_t>(n, 1) * 16, stream);
     auto* d_status = status.template as<std::uint8_t>();
-    fx_.be().classify(in, d_status, dedup_keys.template as<kernels::hash128>(), {});
+    fx_.be().classify(in, d_status, dedup_keys.template as<kernels::hash128>(), stream);
     if (dedup_) {
       dedup_->apply(dedup_keys.template as<kernels::hash128>(), in.d_event_time, d_status, n,
-                    watermark, {});
+                    watermark, stream);
       if (collect_) {  // what a checkpoint keeps of this batch
         std::vector<kernels::dedup_entry> entries(n);
         entries.resize(dedup_->collect_accepted(dedup_keys.template as<kernels::hash128>(),
                                                 in.d_event_time, d_status, n, watermark,
-                                                entries.data(), {}));
+                                                entries.data(), stream));
         collected_.insert(collected_.end(), entries.begin(), entries.end());
       }
     }
@@ -168,7 +174,7 @@ class kernel_driver {
     agg.fields[0] = fx_.fixed_column(amount, amount_valid);
     agg.fields[1] = fx_.fixed_column(qty);
     for (const auto& t : types) agg.key_string_bytes += t.size();
-    agg_->aggregate(agg, {});
+    agg_->aggregate(agg, stream);
     return fx_.template download<std::uint8_t>(status, n);
   }
 

@@ -369,7 +369,7 @@ TYPED_TEST(AggTableTest, StringKeysComeBackByteExact) {
 
   const std::int64_t size = 1000;
   auto o = this->options({true, false, true}, {value_kind::i64}, size, size);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(o.fields, size, size);
   for (int batch = 0; batch < 3; ++batch) {
     std::vector<in_row> rows;
@@ -406,7 +406,7 @@ TYPED_TEST(AggTableTest, ExtractUpdatedReturnsExactlyTheTouchedGroups) {
   const std::int64_t size = 3000, slide = 1000;
   auto o = this->options({false, true}, {value_kind::f64, value_kind::i64}, size, slide);
   o.track_updates = true;
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(o.fields, size, slide);
   const char* types[] = {"a", "bb", "", "long type name over eight bytes"};
   std::int64_t now = 0;
@@ -455,7 +455,7 @@ TYPED_TEST(AggTableTest, ExtractUpdatedReturnsExactlyTheTouchedGroups) {
 TYPED_TEST(AggTableTest, ExtractClosedAtExactlyTheWindowEnd) {
   const std::int64_t size = 1000;
   auto o = this->options({false}, {}, size, size);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   auto row = [](std::int64_t t, std::uint8_t status = accepted) {
     return in_row{{num(1)}, t, status, {}};
   };
@@ -506,7 +506,7 @@ TYPED_TEST(AggTableTest, ExtractClosedAtExactlyTheWindowEnd) {
 TYPED_TEST(AggTableTest, HoppingWindowClosesAtItsOwnEnd) {
   const std::int64_t size = 10'000, slide = 2'000;
   auto o = this->options({false}, {}, size, slide);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   this->aggregate(*table, o, {in_row{{num(5)}, 0, accepted, {}}});
   // t = 0 lies in the windows starting at -8000, -6000, ..., 0: they end at 2000 .. 10000.
   for (std::int64_t end = 2000; end <= 10'000; end += 2000) {
@@ -542,7 +542,7 @@ TYPED_TEST(AggTableTest, HoppingWindowsOverNegativeEventTimes) {
     rows.push_back(in_row{{num(key)}, t, accepted, {}});
   }
   auto o = this->options({false}, {}, size, slide);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   this->aggregate(*table, o, std::vector<in_row>(rows.begin(), rows.begin() + 1000));
   this->aggregate(*table, o, std::vector<in_row>(rows.begin() + 1000, rows.end()));
   const kernels::agg_result r = table->extract_closed(INT64_MAX, {});
@@ -588,7 +588,7 @@ TYPED_TEST(AggTableTest, IntegerAndFloatAggregates) {
   const std::vector<value_kind> kinds = {value_kind::i64, value_kind::u64, value_kind::f64,
                                          value_kind::i64, value_kind::f64, value_kind::u64};
   auto o = this->options({false}, kinds, 1'000'000, 1'000'000);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(kinds, 1'000'000, 1'000'000);
   const std::uint64_t two62 = std::uint64_t{1} << 62;
   for (int batch = 0; batch < 3; ++batch) {
@@ -653,7 +653,7 @@ TYPED_TEST(AggTableTest, AMillionGroupsInOneWindow) {
   constexpr std::size_t total = 1'000'000;
   constexpr std::size_t batch = 131'072;
   auto o = this->options({false}, {}, 60'000, 60'000, 1024);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   auto key = [](std::size_t i) { return (i + 1) * 0x9E3779B97F4A7C15ull; };  // distinct
   for (std::size_t begin = 0; begin < total; begin += batch) {
     const std::size_t n = std::min(batch, total - begin);
@@ -696,8 +696,8 @@ TYPED_TEST(AggTableTest, OutputOrderDoesNotDependOnRowOrderOrCapacity) {
   const std::vector<value_kind> kinds = {value_kind::f64, value_kind::i64};
   auto o1 = this->options({false, true}, kinds, size, slide, 1024);
   auto o2 = this->options({false, true}, kinds, size, slide, 1 << 16);
-  auto t1 = this->be().make_agg_table(o1);
-  auto t2 = this->be().make_agg_table(o2);
+  auto t1 = this->be().make_agg_table(o1, {});
+  auto t2 = this->be().make_agg_table(o2, {});
   agg_model model(kinds, size, slide);
   const char* types[] = {"x", "yy", "", "zzzzzzzzzz"};
   for (int batch = 0; batch < 4; ++batch) {
@@ -777,8 +777,8 @@ TYPED_TEST(AggTableTest, PrefilledRebuildsMatchTheModel) {
     with.prefill_slots_per_row = per_row;
     auto without = with;
     without.prefill_min_slots = std::numeric_limits<std::size_t>::max();
-    auto table = this->be().make_agg_table(with);
-    auto plain = this->be().make_agg_table(without);
+    auto table = this->be().make_agg_table(with, {});
+    auto plain = this->be().make_agg_table(without, {});
     agg_model model(kinds, size, slide);
     std::mt19937_64 rng(per_row);
     const char* types[] = {"a", "bb", ""};
@@ -816,7 +816,7 @@ TYPED_TEST(AggTableTest, MemoryCapThrowsBeforeAnyRowIsApplied) {
   const std::size_t cap = 100'000;  // the empty table takes 1024 * 48 + 4096 * 8 = 81920 bytes
   auto o = this->options({false}, {}, 1000, 1000, 1024);
   o.max_bytes = cap;
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   auto rows_for = [](std::uint64_t first, std::uint64_t n) {
     std::vector<in_row> rows;
     for (std::uint64_t i = 0; i < n; ++i)
@@ -845,7 +845,7 @@ TYPED_TEST(AggTableTest, MemoryCapCoversTheKeyArena) {
   const std::size_t cap = 100'000;
   auto o = this->options({true}, {}, 1000, 1000, 1024);
   o.max_bytes = cap;
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   this->aggregate(*table, o, {in_row{{str("small")}, 10, accepted, {}}});
   // Five 20000-byte keys: the key records alone need more than the cap.
   std::vector<in_row> big;
@@ -863,7 +863,7 @@ TYPED_TEST(AggTableTest, BatchSpanningThousandsOfWindows) {
   // when the watermark reaches its end, before and after the table empties.
   const std::int64_t size = 1000;
   auto o = this->options({false}, {value_kind::i64}, size, size);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(o.fields, size, size);
   auto rows_at = [](std::vector<std::int64_t> times) {
     std::vector<in_row> rows;
@@ -895,7 +895,7 @@ TYPED_TEST(AggTableTest, BatchSpanningThousandsOfWindows) {
 TYPED_TEST(AggTableTest, NoGroupKeyAggregatesPerWindow) {
   std::mt19937_64 rng(41);
   auto o = this->options({}, {value_kind::u64}, 4000, 2000);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(o.fields, 4000, 2000);
   std::vector<in_row> rows(5000);
   for (auto& r : rows) {
@@ -920,7 +920,7 @@ TYPED_TEST(AggTableTest, MaximumKeyColumnsAndFields) {
   std::vector<value_kind> kinds(kernels::max_agg_fields);
   for (std::size_t f = 0; f < kinds.size(); ++f) kinds[f] = static_cast<value_kind>(f % 3);
   auto o = this->options(key_is_string, kinds, 1000, 1000);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(kinds, 1000, 1000);
   const std::vector<std::string> words = {"", "a", "seventeen bytes!!", std::string("\0\1", 2)};
   for (int batch = 0; batch < 3; ++batch) {
@@ -963,7 +963,7 @@ TYPED_TEST(AggTableTest, RequiredFieldsCountEveryRow) {
                                          value_kind::i64};
   auto o = this->options({false}, kinds, 2000, 1000);
   o.field_nullable = {false, false, true};  // the fourth defaults to nullable
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   agg_model model(kinds, 2000, 1000);
   for (int batch = 0; batch < 2; ++batch) {
     std::vector<in_row> rows(4000);
@@ -990,7 +990,7 @@ TYPED_TEST(AggTableTest, RequiredFieldsCountEveryRow) {
 
 TYPED_TEST(AggTableTest, EmptyBatchIsANoOp) {
   auto o = this->options({false}, {value_kind::i64}, 1000, 1000);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   kernels::agg_input in;  // no rows, null pointers
   table->aggregate(in, {});
   EXPECT_EQ(table->stats().entries, 0u);
@@ -1008,7 +1008,7 @@ class AggTableDeathTest : public AggTableTest<P> {
  public:
   bool whole_range_batch() {
     auto o = this->options({false}, {}, 60'000, 60'000);
-    auto table = this->be().make_agg_table(o);
+    auto table = this->be().make_agg_table(o, {});
     table->extract_closed(kernels::max_event_time - 30'000, {});
     this->aggregate(*table, o,
                     {in_row{{num(1)}, kernels::min_event_time, accepted, {}},
@@ -1041,7 +1041,7 @@ namespace {
 // (heap corruption) with group keys of a few kilobytes.
 TYPED_TEST(AggTableTest, LongStringKeysDoNotOverflowTheKeyArena) {
   auto o = this->options({true}, {}, 1000, 1000, 1024);
-  auto table = this->be().make_agg_table(o);
+  auto table = this->be().make_agg_table(o, {});
   std::vector<in_row> rows;
   for (int i = 0; i < 4000; ++i) {
     std::string key(2400, static_cast<char>('a' + i % 26));

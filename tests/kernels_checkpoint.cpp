@@ -129,7 +129,7 @@ TYPED_TEST(CheckpointKernelTest, AKeyGivenTwiceKeepsItsLatestStamp) {
   kernels::dedup_options d;
   d.ttl_ms = 100;
   d.exact_64bit_keys = true;
-  auto set = this->be().make_dedup_set(d);
+  auto set = this->be().make_dedup_set(d, {});
   // Key 5 accepted at 10, expired, accepted again at 300; key 6 only at 10 (expired at 250).
   std::vector<kernels::dedup_entry> entries(3);
   entries[0].key = {5, 0};
@@ -158,7 +158,7 @@ TYPED_TEST(CheckpointKernelTest, ASnapshotOfAnotherLayoutIsRefused) {
   a.key_is_string = {false};
   a.fields = {kernels::value_kind::i64};
   a.window = {1000, 1000};
-  auto table = this->be().make_agg_table(a);
+  auto table = this->be().make_agg_table(a, {});
   kernels::agg_snapshot snap;
   snap.rows = 1;
   snap.stride = 48;  // one field takes 48 + 32 bytes
