@@ -95,8 +95,8 @@ TEST(CheckpointStore, ManifestAndSegmentRoundTrip) {
     std::vector<dedup_record> entries;
     std::mt19937_64 rng(seed);
     for (int i = 0; i < 100; ++i) {
-      entries.push_back(
-          {static_cast<std::int32_t>(rng() % 8), static_cast<std::int64_t>(rng()), rng(), rng()});
+      entries.push_back({static_cast<std::int32_t>(rng() % 8), static_cast<std::int64_t>(rng()),
+                         rng(), rng(), 0});
     }
     const auto back = decode_segment(encode_segment(entries));
     ASSERT_EQ(back.size(), entries.size());

@@ -176,8 +176,11 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
   // without rows; the sink skips empty ones.
   if (report || out.rows.rows > 0 || (config_.sink.format == data_format::csv && !sent_any_)) {
     sent_any_ = true;
-    sink_item item{std::move(out.rows), report ? *report : batch_report{}, report != nullptr,
-                   sink_seq_};
+    sink_item item;
+    item.rows = std::move(out.rows);
+    item.report = report ? *report : batch_report{};
+    item.has_report = report != nullptr;
+    item.seq = sink_seq_;
     if (out_.push(std::move(item))) last_sink_seq_ = sink_seq_++;
   }
 }
