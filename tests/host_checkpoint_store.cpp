@@ -95,8 +95,10 @@ TEST(CheckpointStore, ManifestAndSegmentRoundTrip) {
     std::vector<dedup_record> entries;
     std::mt19937_64 rng(seed);
     for (int i = 0; i < 100; ++i) {
-      entries.push_back({static_cast<std::int32_t>(rng() % 8), static_cast<std::int64_t>(rng()),
-                         rng(), rng(), 0});
+      entries.push_back({.first_seen = static_cast<std::int64_t>(rng()),
+                         .key_hi = rng(),
+                         .key_lo = rng(),
+                         .partition = static_cast<std::int32_t>(rng() % 8)});
     }
     const auto back = decode_segment(encode_segment(entries));
     ASSERT_EQ(back.size(), entries.size());
