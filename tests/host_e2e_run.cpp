@@ -1689,23 +1689,27 @@ TEST(E2eRun, FilterThenLateThenDedup) {
 
 namespace {
 
+/// The synthetic job of the thread-count tests: hopping windows over skewed keys with re-sends
+/// and disorder; `shape` sets the generator's events, keys and skew.
+std::string thread_count_config(const std::string& shape) {
+  return "source: {type: synthetic, " + shape +
+         ", duplicate_ratio: 0.1, disorder: 3s, span: 5m}\n"
+         "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}\n"
+         "event_time: ts\n"
+         "dedup: {key: [event_id], ttl: 10m}\n"
+         "window: {type: hopping, size: 2m, slide: 30s, allowed_lateness: 5s}\n"
+         "group_by: [user_id, type]\n"
+         "aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]\n"
+         "batch: {max_events: 20000, linger: 1h}\n"
+         "sink: {type: file, path: out.jsonl}\n";
+}
+
 // README claim: on the CPU backend the same input and batches give byte-identical output for any
 // thread count (each slot has one owner that adds its rows in arrival order, floats included).
 TEST(E2eRun, CpuOutputIsByteIdenticalForAnyThreadCount) {
   e2e::temp_dir dir;
   const std::string config = dir.file("p.yaml");
-  e2e::write_file(config,
-                  "source: {type: synthetic, events: 300000, keys: 5000, zipf: 1.1, "
-                  "duplicate_ratio: 0.1, disorder: 3s, span: 5m}\n"
-                  "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, "
-                  "amount: f64}\n"
-                  "event_time: ts\n"
-                  "dedup: {key: [event_id], ttl: 10m}\n"
-                  "window: {type: hopping, size: 2m, slide: 30s, allowed_lateness: 5s}\n"
-                  "group_by: [user_id, type]\n"
-                  "aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]\n"
-                  "batch: {max_events: 20000, linger: 1h}\n"
-                  "sink: {type: file, path: out.jsonl}\n");
+  e2e::write_file(config, thread_count_config("events: 300000, keys: 5000, zipf: 1.1"));
   std::vector<std::string> outputs;
   const e2e::scoped_env owned("TROVE_CPU_STRATEGY", "owned");  // the claim is the owned strategy's
   for (const char* threads : {"1", "2", "3"}) {
@@ -1734,18 +1738,7 @@ TEST(E2eRun, CpuOutputIsByteIdenticalForAnyThreadCount) {
 TEST(E2eRun, CpuAtomicStrategyMatchesOwnedForAnyThreadCount) {
   e2e::temp_dir dir;
   const std::string config = dir.file("p.yaml");
-  e2e::write_file(config,
-                  "source: {type: synthetic, events: 200000, keys: 300, zipf: 1.3, "
-                  "duplicate_ratio: 0.1, disorder: 3s, span: 5m}\n"
-                  "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, "
-                  "amount: f64}\n"
-                  "event_time: ts\n"
-                  "dedup: {key: [event_id], ttl: 10m}\n"
-                  "window: {type: hopping, size: 2m, slide: 30s, allowed_lateness: 5s}\n"
-                  "group_by: [user_id, type]\n"
-                  "aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]\n"
-                  "batch: {max_events: 20000, linger: 1h}\n"
-                  "sink: {type: file, path: out.jsonl}\n");
+  e2e::write_file(config, thread_count_config("events: 200000, keys: 300, zipf: 1.3"));
   auto run_with = [&](const char* strategy, const char* threads) {
     const std::string name = std::string(strategy) + threads;
     const std::string out = dir.file(name + ".jsonl");
