@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Static checks of the container setup that need no Docker engine and no Kubernetes cluster:
-#   - every file that docker/Dockerfile, docker/compose.yaml and docker/k8s/ reference exists;
+#   - every file that docker/Dockerfile, docker/compose.yaml and the kustomizations (docker/k8s/,
+#     docker/k8s/scale-out/) reference exists, and every ConfigMap and PVC their pods mount;
 #   - the CMake options the Dockerfile passes exist, and its library collection step
 #     (docker/collect-runtime.sh) yields a binary that runs with only the collected libraries;
 #   - the compose file passes `docker compose config` (or `docker-compose config`) when one is
 #     installed, and every YAML file parses (python3-yaml);
-#   - the pipeline configs (docker/pipeline.yaml, the ConfigMap's) pass `trove validate`, and the
+#   - the pipeline configs (docker/pipeline.yaml, each ConfigMap's) pass `trove validate`, and the
 #     load generator's flags are accepted by `trove gen`;
 #   - the numbers that must agree do: the metrics port of the configs, the HEALTHCHECK, the
-#     probes, Prometheus' targets; grace periods longer than shutdown_timeout; the GPU limit.
+#     probes, Prometheus' targets and annotations; grace periods longer than shutdown_timeout; the
+#     GPU limit; a checkpoint.dir shared by several replicas on a ReadWriteMany claim; a
+#     PodDisruptionBudget that selects the Deployment's pods.
 # Usage: docker/check.sh [path/to/trove]   (default build/trove). Exit code 0 when all pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,18 +60,22 @@ elif command -v docker-compose >/dev/null; then
 else
   skip "docker compose config: neither the compose plugin nor docker-compose is installed"
 fi
+kustomizations=$(find docker/k8s -name kustomization.yaml -printf "%h\n" | sort)
 if command -v kubectl >/dev/null; then
-  if kubectl kustomize docker/k8s >/dev/null; then pass "kubectl kustomize docker/k8s"; else fail "kubectl kustomize docker/k8s"; fi
+  for folder in $kustomizations; do
+    if kubectl kustomize "$folder" >/dev/null; then pass "kubectl kustomize $folder"; else fail "kubectl kustomize $folder"; fi
+  done
 else
   skip "kubectl kustomize: kubectl not installed"
 fi
 
 # ---- YAML, configs and the numbers that must agree ------------------------------------------------
-"$python" - "$trove" <<'PY' || failures=$((failures + $?))
+"$python" - "$trove" $kustomizations <<'PY' || failures=$((failures + $?))
 import os, re, subprocess, sys, tempfile
 import yaml
 
 trove = sys.argv[1]
+kustomizations = sys.argv[2:]
 failed = 0
 
 def ok(message):
@@ -102,7 +109,7 @@ def port_of(listen):
     return int(str(listen).rsplit(":", 1)[1])
 
 docs = {}
-for folder in ["docker", "docker/k8s"]:
+for folder in ["docker"] + kustomizations:
     for name in sorted(os.listdir(folder)):
         if name.endswith((".yaml", ".yml")):
             path = os.path.join(folder, name)
@@ -169,43 +176,88 @@ health = re.search(r'HEALTHCHECK.*?CMD \[(.*?)\]', dockerfile, re.S)
 check(health is not None and f'"127.0.0.1:{metrics_port}"' in health.group(1) and "/healthz" in health.group(1),
       f"Dockerfile HEALTHCHECK probes /healthz on port {metrics_port}")
 
-# k8s: the ConfigMap's pipeline, probes, ports, GPU, grace period
-k8s = [d for path, ds in docs.items() if path.startswith("docker/k8s/") for d in ds]
-kinds = {d["kind"]: d for d in k8s}
-check({"ConfigMap", "Deployment", "Kustomization"} <= set(kinds), "k8s: ConfigMap, Deployment, Kustomization")
-configmap = kinds["ConfigMap"]
-k8s_pipeline_text = configmap["data"]["pipeline.yaml"]
-validate(k8s_pipeline_text, "the ConfigMap's pipeline.yaml")
-k8s_pipeline = yaml.safe_load(k8s_pipeline_text)
-pod = kinds["Deployment"]["spec"]["template"]["spec"]
-containers = {c["name"]: c for c in pod["containers"]}
-check(len(containers) >= 2 and "trove" in containers, "k8s: an application container beside the trove sidecar")
-sidecar = containers["trove"]
-ports = {p["name"]: p["containerPort"] for p in sidecar.get("ports", [])}
-k8s_port = port_of(k8s_pipeline["metrics"]["listen"])
-check(ports.get("metrics") == k8s_port, f"k8s: containerPort 'metrics' = metrics.listen port {k8s_port}")
-check(str(sidecar["resources"]["limits"].get("nvidia.com/gpu")) == "1", "k8s: trove limits nvidia.com/gpu: 1")
-probes = {kind: sidecar.get(kind, {}).get("httpGet", {}) for kind in ("livenessProbe", "readinessProbe")}
-check(probes["livenessProbe"].get("path") == "/healthz", "k8s: livenessProbe on /healthz")
-check(probes["readinessProbe"].get("path") == "/readyz", "k8s: readinessProbe on /readyz")
-check(all(p.get("port") in ("metrics", k8s_port) for p in probes.values()), "k8s: probes use the metrics port")
-volumes = {v["name"]: v for v in pod.get("volumes", [])}
-mounted = [m for m in sidecar.get("volumeMounts", []) if m["mountPath"] == "/etc/trove"]
-check(bool(mounted) and volumes.get(mounted[0]["name"], {}).get("configMap", {}).get("name")
-      == configmap["metadata"]["name"], "k8s: /etc/trove is the ConfigMap")
-check("-c" in sidecar["args"] and sidecar["args"][sidecar["args"].index("-c") + 1] == "/etc/trove/pipeline.yaml",
-      "k8s: trove runs the mounted pipeline.yaml")
-pre_stop = sidecar.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
-pause = float(pre_stop[1]) if len(pre_stop) == 2 and pre_stop[0] == "sleep" else 0.0
-grace = pod.get("terminationGracePeriodSeconds", 30)
-need = pause + seconds(k8s_pipeline["shutdown_timeout"])
-check(grace > need, f"k8s: terminationGracePeriodSeconds {grace} > preStop {pause:g} s + shutdown_timeout "
-      f"{k8s_pipeline['shutdown_timeout']}")
-app = containers.get("app")
-if app and app.get("args", [None])[0] == "gen":
-    gen_accepts(app["args"], "k8s app")
-for name in kinds["Kustomization"]["resources"]:
-    check(os.path.exists(os.path.join("docker/k8s", name)), f"kustomization: {name} exists")
+# k8s, for each kustomization: its resources exist; the ConfigMap's pipeline; the pod's mounts,
+# probes, ports, GPU, grace period; a shared checkpoint.dir; the PodDisruptionBudget
+def check_kustomization(folder, sidecar):
+    label = "k8s" + folder[len("docker/k8s"):]
+    resources = docs[os.path.join(folder, "kustomization.yaml")][0]["resources"]
+    kinds = {}
+    for name in resources:
+        path = os.path.normpath(os.path.join(folder, name))
+        check(os.path.exists(path), f"{label} kustomization: {name} exists")
+        for d in docs.get(path, []):
+            kinds.setdefault(d["kind"], []).append(d)
+    needed = {"ConfigMap", "Deployment"}
+    check(needed <= set(kinds) and all(len(kinds[k]) == 1 for k in needed),
+          f"{label}: one ConfigMap and one Deployment")
+    configmap, deployment = kinds["ConfigMap"][0], kinds["Deployment"][0]
+    claims = {c["metadata"]["name"]: c for c in kinds.get("PersistentVolumeClaim", [])}
+    pipeline_text = configmap["data"]["pipeline.yaml"]
+    validate(pipeline_text, f"the {label} ConfigMap's pipeline.yaml")
+    pipeline = yaml.safe_load(pipeline_text)
+    template = deployment["spec"]["template"]
+    pod = template["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    if sidecar:
+        check(len(containers) >= 2 and "trove" in containers,
+              f"{label}: an application container beside the trove sidecar")
+    else:
+        check(list(containers) == ["trove"], f"{label}: trove alone in the pod")
+    trove_c = containers["trove"]
+    ports = {p["name"]: p["containerPort"] for p in trove_c.get("ports", [])}
+    port = port_of(pipeline["metrics"]["listen"])
+    check(ports.get("metrics") == port, f"{label}: containerPort 'metrics' = metrics.listen port {port}")
+    annotated = template["metadata"].get("annotations", {}).get("prometheus.io/port")
+    check(annotated in (None, str(port)), f"{label}: prometheus.io/port annotation = {port}")
+    check(str(trove_c["resources"]["limits"].get("nvidia.com/gpu")) == "1", f"{label}: trove limits nvidia.com/gpu: 1")
+    probes = {kind: trove_c.get(kind, {}).get("httpGet", {}) for kind in ("livenessProbe", "readinessProbe")}
+    check(probes["livenessProbe"].get("path") == "/healthz", f"{label}: livenessProbe on /healthz")
+    check(probes["readinessProbe"].get("path") == "/readyz", f"{label}: readinessProbe on /readyz")
+    check(all(p.get("port") in ("metrics", port) for p in probes.values()), f"{label}: probes use the metrics port")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for volume in volumes.values():
+        if "configMap" in volume:
+            check(volume["configMap"]["name"] == configmap["metadata"]["name"],
+                  f"{label}: volume {volume['name']} is the kustomization's ConfigMap")
+        if "persistentVolumeClaim" in volume:
+            check(volume["persistentVolumeClaim"]["claimName"] in claims,
+                  f"{label}: volume {volume['name']} is a PersistentVolumeClaim of the kustomization")
+    mounts = {m["mountPath"]: volumes.get(m["name"], {}) for m in trove_c.get("volumeMounts", [])}
+    check(mounts.get("/etc/trove", {}).get("configMap", {}).get("name") == configmap["metadata"]["name"],
+          f"{label}: /etc/trove is the ConfigMap")
+    check("-c" in trove_c["args"] and trove_c["args"][trove_c["args"].index("-c") + 1] == "/etc/trove/pipeline.yaml",
+          f"{label}: trove runs the mounted pipeline.yaml")
+    pre_stop = trove_c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    pause = float(pre_stop[1]) if len(pre_stop) == 2 and pre_stop[0] == "sleep" else 0.0
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    need = pause + seconds(pipeline["shutdown_timeout"])
+    check(grace > need, f"{label}: terminationGracePeriodSeconds {grace} > preStop {pause:g} s + shutdown_timeout "
+          f"{pipeline['shutdown_timeout']}")
+    replicas = deployment["spec"].get("replicas", 1)
+    state = pipeline.get("checkpoint", {}).get("dir")
+    if state:
+        volume = mounts.get(state, {})
+        claim = claims.get(volume.get("persistentVolumeClaim", {}).get("claimName"), {})
+        modes = claim.get("spec", {}).get("accessModes", [])
+        shared = replicas > 1
+        check(bool(claim) and (not shared or "ReadWriteMany" in modes),
+              f"{label}: checkpoint.dir {state} is mounted from a PersistentVolumeClaim"
+              + (f" with ReadWriteMany (shared by {replicas} replicas)" if shared else "")
+              + ("" if not shared or "ReadWriteMany" in modes else f": accessModes {modes}"))
+    for budget in kinds.get("PodDisruptionBudget", []):
+        selector = budget["spec"].get("selector", {}).get("matchLabels", {})
+        labels = template["metadata"].get("labels", {})
+        check(bool(selector) and selector.items() <= labels.items() and
+              selector == deployment["spec"]["selector"]["matchLabels"],
+              f"{label}: PodDisruptionBudget {budget['metadata']['name']} selects the Deployment's pods")
+        check(budget["spec"].get("maxUnavailable") == 1,
+              f"{label}: PodDisruptionBudget maxUnavailable: 1 (one replica's partitions move at a time)")
+    app = containers.get("app")
+    if app and app.get("args", [None])[0] == "gen":
+        gen_accepts(app["args"], f"{label} app")
+
+for folder in kustomizations:
+    check_kustomization(folder, sidecar=folder == "docker/k8s")  # the others run trove standalone
 sys.exit(failed)
 PY
 
