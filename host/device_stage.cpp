@@ -164,7 +164,7 @@ void device_stage::stage(const io::host_batch& batch, staged_batch& slot, bool o
   const std::size_t n = batch.size();
   const std::size_t columns = batch.schema().fields.size();
   slot.views.assign(columns, kernels::column_view{});
-  slot.buffers.resize(columns * 3);
+  slot.buffers.resize(columns * 3 + 1);
   // Grows a reused buffer (never shrinks: steady state allocates nothing) and copies into it.
   auto upload = [&](std::size_t buffer, const void* src, std::size_t bytes) {
     kernels::device_buffer& b = slot.buffers[buffer];
@@ -193,6 +193,13 @@ void device_stage::stage(const io::host_batch& batch, staged_batch& slot, bool o
       view.d_validity = static_cast<const std::uint8_t*>(upload(c * 3 + 2, validity, (n + 7) / 8));
     }
   }
+  // The rows' source partitions (tags of the groups they create), packed: 4 bytes a row instead
+  // of the 16 of the source positions they are read from.
+  const io::source_position* positions = batch.positions();
+  slot.partitions.resize(n);
+  for (std::size_t row = 0; row < n; ++row) slot.partitions[row] = positions[row].partition;
+  slot.d_partition =
+      static_cast<const std::int32_t*>(upload(columns * 3, slot.partitions.data(), n * 4));
   slot.batch = &batch;
   slot.on_copy_stream = on_copy_stream;
 }
@@ -309,6 +316,14 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     }
     for (std::size_t f = 0; f < field_columns_.size(); ++f) {
       agg.fields[f] = column(batch, field_columns_[f]);
+    }
+    if (zero_copy_) {  // read in place from the batch's source positions
+      static_assert(sizeof(io::source_position) % sizeof(std::int32_t) == 0);
+      agg.d_partition = &batch.positions()[0].partition;
+      agg.partition_stride = sizeof(io::source_position) / sizeof(std::int32_t);
+    } else {
+      agg.d_partition = current_->d_partition;
+      agg.partition_stride = 1;
     }
     timings_.h2d = seconds_since(start);
     start = clock_type::now();
@@ -466,6 +481,9 @@ kernels::table_stats device_stage::dedup_stats() const {
 }
 kernels::table_stats device_stage::agg_stats() const {
   return agg_->stats();
+}
+std::uint64_t device_stage::cross_partition_rows() const {
+  return agg_->cross_partition_rows();
 }
 
 }  // namespace trove::host

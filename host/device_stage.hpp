@@ -91,6 +91,9 @@ class device_stage {
 
   [[nodiscard]] kernels::table_stats dedup_stats() const;
   [[nodiscard]] kernels::table_stats agg_stats() const;
+  /// @brief Updates of aggregation groups by rows of another source partition than the group's
+  /// creator, since the stage was made (kernels::agg_table::cross_partition_rows).
+  [[nodiscard]] std::uint64_t cross_partition_rows() const;
   [[nodiscard]] const step_timings& timings() const noexcept { return timings_; }
   [[nodiscard]] kernels::backend& backend() noexcept { return backend_; }
 
@@ -101,7 +104,10 @@ class device_stage {
     const io::host_batch* batch = nullptr;        // the batch held; null = free
     bool on_copy_stream = false;                  // copies enqueued on copy_stream_
     std::vector<kernels::column_view> views;      // by schema column (used columns only)
-    std::vector<kernels::device_buffer> buffers;  // 3 per column: values/offsets, chars, validity
+    std::vector<kernels::device_buffer> buffers;  // 3 per column: values/offsets, chars, validity;
+                                                  // then the rows' partitions
+    std::vector<std::int32_t> partitions;         // the rows' partitions, packed for the upload
+    const std::int32_t* d_partition = nullptr;    // their device copy
   };
   void stage(const io::host_batch& batch, staged_batch& slot, bool on_copy_stream);
   kernels::column_view column(const io::host_batch& batch, int index);

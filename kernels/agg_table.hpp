@@ -7,7 +7,9 @@
 /// non-null values, sum, min and max (avg = sum / non-null count is derived on output). Integer
 /// sums are exact modulo 2^64; float sums are exact up to the order of additions (atomics), within
 /// 1e-12 relative for realistic data. The group key values are copied into a device key arena when
-/// a group is created, so string keys come back as the original strings.
+/// a group is created, so string keys come back as the original strings. Every group also keeps
+/// the source partition of the row that created it, so that a checkpoint can select the open
+/// groups of one partition (select_partitions).
 ///
 /// Memory policy as for the dedup set: rebuilt (tombstones dropped, arena compacted, capacity
 /// doubled when needed) before a batch could push the load past max_load; a capacity beyond
@@ -17,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +63,11 @@ struct agg_input {
   const std::uint8_t* d_status = nullptr;  ///< only status_accepted rows are aggregated
   column_view fields[max_agg_fields];      ///< one per agg_options::fields
   std::size_t key_string_bytes = 0;        ///< total bytes of the batch's string key columns
+  /// Source partition of each row: row r's is d_partition[r * partition_stride]. The stride (in
+  /// int32 elements) lets the table read the partition member of an array of positions in place
+  /// (io::source_position: stride 4). Null: every row is partition 0.
+  const std::int32_t* d_partition = nullptr;
+  std::size_t partition_stride = 1;
 };
 
 /// @brief A group key column of a result, decoded to host values.
@@ -101,7 +109,21 @@ struct agg_snapshot {
   std::vector<unsigned char> slots;           ///< rows × stride bytes
   std::vector<std::uint64_t> records;         ///< the groups' key records, concatenated
   std::vector<std::uint64_t> record_offsets;  ///< per row: first word of its record in `records`
+  /// Per row: the source partition of the row that created the group (also in the slot bytes,
+  /// which restore() reads; empty in snapshots decoded from checkpoints that do not keep it).
+  std::vector<std::int32_t> partitions;
 };
+
+/// @brief The rows of a snapshot whose source partition is kept (read from the slot bytes), with
+/// their key records; offsets re-based, partitions filled. Host code: for per-partition state.
+agg_snapshot select_partitions(const agg_snapshot& from,
+                               const std::function<bool(std::int32_t)>& keep);
+
+/// @brief Appends the rows of `from` to `into` (records concatenated, offsets re-based,
+/// partitions filled). The strides must match unless `into` has no rows (trove::logic_error).
+/// The snapshots must hold distinct groups (those of disjoint partitions of one table, say):
+/// restore() takes every row as a group of its own.
+void append_snapshot(agg_snapshot& into, const agg_snapshot& from);
 
 /// @brief A device-resident table of (group, window) aggregates.
 /// Every call passes the stream the table was made for (backend::make_agg_table): its work, memory
@@ -133,6 +155,11 @@ class agg_table {
 
   /// @brief Occupancy of the table.
   [[nodiscard]] virtual table_stats stats() const = 0;
+
+  /// @brief Updates of a group by a row of another source partition than the row that created
+  /// the group, since the table was made: how far the input is from being partitioned by group
+  /// key. A row counts once per group it updates (a row of hopping windows in each window).
+  [[nodiscard]] virtual std::uint64_t cross_partition_rows() const noexcept = 0;
 };
 
 }  // namespace trove::kernels

@@ -6,6 +6,7 @@
 /// aggregated field (array of structs: one probe touches one or two cache lines on the CPU and a
 /// single thread's contiguous bytes on the GPU), plus a key arena of 8-byte words holding each
 /// group's key values as a record: [validity mask][per column: value | length, bytes...].
+/// Slots hold 32-bit word offsets into the arena, so the arena stays below 2^32 words (32 GiB).
 
 #include <thrust/copy.h>
 #include <thrust/fill.h>
@@ -43,12 +44,23 @@ struct agg_header {
   std::uint64_t k0;
   std::uint64_t k1;
   std::int64_t window_start;
-  std::uint64_t key_ref;  // word offset of the key record in the arena
+  std::uint32_t key_ref;   // word offset of the key record in the arena (< max_arena_words)
+  std::int32_t partition;  // source partition of the row that created the group
   std::uint64_t count;
   std::uint32_t state;
   std::uint32_t dirty;  // updated since the last extract_updated
 };
 static_assert(sizeof(agg_header) == 48);
+
+/// @brief The most words the key arena may have: key_ref is 32 bits.
+inline constexpr std::size_t max_arena_words = std::size_t{1} << 32;
+
+/// @brief Row r's source partition (0 without a partition column).
+TROVE_HD TROVE_FORCEINLINE std::int32_t row_partition(const std::int32_t* d_partition,
+                                                      std::size_t stride,
+                                                      std::size_t row) noexcept {
+  return d_partition ? d_partition[row * stride] : 0;
+}
 
 /// @brief Aggregates of one field; words are read as the field's value_kind.
 struct agg_acc {
@@ -231,7 +243,8 @@ struct agg_ref {
   agg_layout layout;
   window_spec window;
   std::uint64_t* d_arena;
-  std::uint64_t* d_counters;  // [0] arena words used, [1] slots inserted, [2] dirty list length
+  // [0] arena words used, [1] slots inserted, [2] dirty list length, [3] cross-partition updates
+  std::uint64_t* d_counters;
   std::uint32_t* d_dirty_list;
 
   TROVE_HD TROVE_FORCEINLINE agg_header& header(std::uint64_t pos) const noexcept {
@@ -258,11 +271,13 @@ struct agg_ref {
     }
   }
 
-  /// @brief Finds the (key, window) slot or creates it with its key record and identities.
-  /// Arena words come from `arena` (arena_shared or arena_chunked); `inserted` counts creations.
+  /// @brief Finds the (key, window) slot or creates it with its key record, identities and the
+  /// creating row's source partition. Arena words come from `arena` (arena_shared or
+  /// arena_chunked); `inserted` counts creations.
   template <class Arena, class Counter>
   TROVE_HD std::uint64_t find_or_insert(const hash128& key, std::int64_t window_start,
-                                        const key_columns& keys, std::size_t row, Arena& arena,
+                                        const key_columns& keys, std::size_t row,
+                                        std::int32_t partition, Arena& arena,
                                         Counter& inserted) const noexcept {
     std::uint64_t pos = home(key, window_start);
     while (true) {
@@ -276,7 +291,8 @@ struct agg_ref {
           h.k0 = key.hi;
           h.k1 = key.lo;
           h.window_start = window_start;
-          h.key_ref = ref;
+          h.key_ref = static_cast<std::uint32_t>(ref);  // the arena was sized below 2^32 words
+          h.partition = partition;
           h.count = 0;
           h.dirty = 0;
           agg_acc* acc = accs(pos);
@@ -321,6 +337,8 @@ struct agg_update_fn {
   std::int64_t emitted_watermark;
   std::size_t n;
   bool track_updates;
+  const std::int32_t* d_partition;
+  std::size_t partition_stride;
 
   TROVE_HD void operator()(std::size_t row) const noexcept {
 #if !defined(__CUDA_ARCH__)
@@ -335,6 +353,7 @@ struct agg_update_fn {
     if (d_status[row] != status_accepted) return;
     const std::int64_t t = d_event_time[row];
     const hash128 key = d_fingerprints[row];
+    const std::int32_t partition = row_partition(d_partition, partition_stride, row);
     const std::int64_t windows = table.window.windows_per_event();
     for (std::int64_t k = 0; k < windows; ++k) {
       const std::int64_t start = table.window.start(t, k);
@@ -342,7 +361,13 @@ struct agg_update_fn {
       if (start + table.window.size_ms <= emitted_watermark) break;
       arena_shared arena{&table.d_counters[0]};
       count_shared inserted{&table.d_counters[1]};
-      const std::uint64_t pos = table.find_or_insert(key, start, keys, row, arena, inserted);
+      const std::uint64_t pos =
+          table.find_or_insert(key, start, keys, row, partition, arena, inserted);
+      // The header is in cache now; the shared counter is touched only by the rare mismatch
+      // (the creator itself always matches).
+      if (table.header(pos).partition != partition) {
+        fetch_add(table.d_counters[3], std::uint64_t{1});
+      }
       apply(pos, row);
       if (track_updates) table.mark_dirty(pos);
     }
@@ -432,12 +457,15 @@ struct agg_owned_pass {
   std::size_t begin;
   std::size_t end;
   bool track_updates;
+  const std::int32_t* d_partition;
+  std::size_t partition_stride;
 
   std::uint64_t operator()(std::uint64_t lo, std::uint64_t hi) const noexcept {
     constexpr std::size_t lookahead = 8;
     const std::int64_t windows = table.window.windows_per_event();
     arena_chunked arena{&table.d_counters[0]};
     count_local inserted;
+    std::uint64_t cross = 0;  // added to the shared counter once per pass
     for (std::size_t row = begin; row < end; ++row) {
       if (row + lookahead < end && d_status[row + lookahead] == status_accepted) {
         const std::size_t ahead = row + lookahead;
@@ -453,11 +481,15 @@ struct agg_owned_pass {
         if (start + table.window.size_ms <= emitted_watermark) break;
         const std::uint64_t home = table.home(key, start);
         if (home < lo || home >= hi) continue;
-        const std::uint64_t pos = table.find_or_insert(key, start, keys, row, arena, inserted);
+        const std::int32_t partition = row_partition(d_partition, partition_stride, row);
+        const std::uint64_t pos =
+            table.find_or_insert(key, start, keys, row, partition, arena, inserted);
+        cross += table.header(pos).partition != partition ? 1 : 0;
         apply_row<false>(table, fields, pos, row);
         if (track_updates) table.mark_dirty(pos);
       }
     }
+    if (cross) fetch_add(table.d_counters[3], cross);
     return inserted.value;
   }
 };
@@ -592,7 +624,8 @@ TROVE_HD inline std::uint64_t place_slot(const agg_ref& to, const agg_header& sr
   h.k0 = src.k0;
   h.k1 = src.k1;
   h.window_start = src.window_start;
-  h.key_ref = ref;
+  h.key_ref = static_cast<std::uint32_t>(ref);  // the arena was sized below 2^32 words
+  h.partition = src.partition;
   h.count = src.count;
   h.dirty = dirty;
   agg_acc* dst = to.accs(pos);
@@ -685,11 +718,12 @@ class agg_table_impl final : public agg_table {
     while (capacity < options.initial_capacity && 2 * capacity * slot_bytes <= options.max_bytes) {
       capacity *= 2;
     }
-    check_bytes(capacity, capacity * 4);
+    const std::size_t arena_words = std::min(capacity * 4, max_arena_words);
+    check_bytes(capacity, arena_words);
     slots_ = allocate_slots(capacity);
     capacity_ = capacity;
-    arena_ = device_buffer(*exec_.be, capacity * 4 * sizeof(std::uint64_t), exec_.stream);
-    arena_words_ = capacity * 4;
+    arena_ = device_buffer(*exec_.be, arena_words * sizeof(std::uint64_t), exec_.stream);
+    arena_words_ = arena_words;
   }
 
   void aggregate(const agg_input& input, stream_view stream) override {
@@ -719,13 +753,31 @@ class agg_table_impl final : public agg_table {
     if (headroom() < incoming) rebuild(incoming);
     reserve_side_arrays(input, n);
     if constexpr (Exec::owner_partitioned) {
-      const agg_owned_pass pass{
-          ref(), input.keys, input.d_event_time,    input.d_status, d_fp, input.fields, emitted_wm_,
-          0,     n,          options_.track_updates};
+      const agg_owned_pass pass{ref(),
+                                input.keys,
+                                input.d_event_time,
+                                input.d_status,
+                                d_fp,
+                                input.fields,
+                                emitted_wm_,
+                                0,
+                                n,
+                                options_.track_updates,
+                                input.d_partition,
+                                input.partition_stride};
       owned_inserts_ += exec_.owned(capacity_, pass);
     } else {
-      agg_update_fn update{ref(),       input.keys, input.d_event_time,    input.d_status, d_fp, {},
-                           emitted_wm_, n,          options_.track_updates};
+      agg_update_fn update{ref(),
+                           input.keys,
+                           input.d_event_time,
+                           input.d_status,
+                           d_fp,
+                           {},
+                           emitted_wm_,
+                           n,
+                           options_.track_updates,
+                           input.d_partition,
+                           input.partition_stride};
       for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
       thrust::for_each(exec_.policy(), rows, rows + n, update);
     }
@@ -817,6 +869,12 @@ class agg_table_impl final : public agg_table {
     exec_.be->copy_to_host(out.records.data(), out_records.data(), words * 8, stream);
     exec_.be->copy_to_host(out.record_offsets.data(), d_offsets, m * 8, stream);
     exec_.be->synchronize(stream);
+    out.partitions.resize(m);
+    for (std::size_t i = 0; i < m; ++i) {
+      agg_header h;
+      std::memcpy(&h, out.slots.data() + i * layout_.stride, sizeof(h));
+      out.partitions[i] = h.partition;
+    }
     return out;
   }
 
@@ -828,6 +886,16 @@ class agg_table_impl final : public agg_table {
     TROVE_EXPECTS(
         snap.slots.size() == snap.rows * snap.stride && snap.record_offsets.size() == snap.rows,
         "checkpoint: inconsistent aggregation snapshot");
+    // The slot bytes carry each group's partition (all a snapshot without the vector has); a
+    // vector that contradicts them means the snapshot was put together wrongly.
+    TROVE_EXPECTS(snap.partitions.empty() || snap.partitions.size() == snap.rows,
+                  "checkpoint: inconsistent aggregation snapshot (partitions)");
+    for (std::size_t i = 0; i < snap.partitions.size(); ++i) {
+      agg_header h;
+      std::memcpy(&h, snap.slots.data() + i * snap.stride, sizeof(h));
+      TROVE_EXPECTS(h.partition == snap.partitions[i],
+                    "checkpoint: aggregation snapshot partitions disagree with its slots");
+    }
     expect_work_stream(stream);
     emitted_wm_ = std::max(emitted_wm_, emitted_watermark);
     if (snap.rows == 0) return;
@@ -849,7 +917,7 @@ class agg_table_impl final : public agg_table {
     }
     live_ = m;  // capacity_for sizes for the live groups
     const std::size_t capacity = capacity_for(2 * m, capacity_);
-    const std::size_t arena_words = std::max(arena_words_, 2 * words + 1024);
+    const std::size_t arena_words = arena_size(words, std::max(arena_words_, 2 * words + 1024));
     check_bytes(capacity, arena_words);
     if (capacity != capacity_) {
       next_ = device_buffer();
@@ -873,7 +941,8 @@ class agg_table_impl final : public agg_table {
                      agg_restore_fn{ref(), d_slots.template as<unsigned char>(),
                                     d_records.template as<std::uint64_t>(),
                                     d_offsets.template as<std::uint64_t>()});
-    const std::uint64_t counters[4] = {words, 0, 0, 0};
+    // [3], the cross-partition updates, runs on since the table was made.
+    const std::uint64_t counters[3] = {words, 0, 0};
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), stream);
     exec_.be->synchronize(stream);
     used_ = m;
@@ -887,6 +956,10 @@ class agg_table_impl final : public agg_table {
   }
 
   [[nodiscard]] std::int64_t emitted_watermark() const noexcept override { return emitted_wm_; }
+
+  [[nodiscard]] std::uint64_t cross_partition_rows() const noexcept override {
+    return cross_partition_rows_;
+  }
 
   [[nodiscard]] table_stats stats() const override {
     const std::size_t bytes =
@@ -916,7 +989,21 @@ class agg_table_impl final : public agg_table {
     return decode_result(layout_, options_.window, nullptr, 0, nullptr, nullptr);
   }
 
+  /// Arena words for `need` words, `want` when there is room for that under the 32-bit key refs.
+  /// A need beyond them is returned as is, for check_bytes to refuse.
+  static std::size_t arena_size(std::size_t need, std::size_t want) noexcept {
+    return need > max_arena_words ? need : std::min(want, max_arena_words);
+  }
+
   void check_bytes(std::size_t capacity, std::size_t arena_words) const {
+    if (arena_words > max_arena_words) {
+      throw capacity_error(
+          "aggregation table needs a key arena of " + std::to_string(arena_words) +
+          " words (the group keys of " + std::to_string(live_) +
+          " open groups plus the next batch) but slots address at most 2^32 words (32 GiB), "
+          "whatever window.max_bytes allows; have fewer groups open at once: shorten "
+          "window.size or lower window.allowed_lateness, or group by shorter keys");
+    }
     const std::size_t bytes = capacity * layout_.stride + arena_words * sizeof(std::uint64_t);
     if (bytes > options_.max_bytes) {
       throw capacity_error(
@@ -970,7 +1057,8 @@ class agg_table_impl final : public agg_table {
     const std::size_t record_bound =
         exact_bound + (Exec::owner_partitioned ? exact_bound / 4 : 0) + chunk_slack;
     if (arena_used_ + record_bound > arena_words_) {
-      const std::size_t words = std::max(arena_words_ * 2, arena_used_ + record_bound);
+      const std::size_t need = arena_used_ + record_bound;
+      const std::size_t words = arena_size(need, std::max(arena_words_ * 2, need));
       check_bytes(capacity_, words);
       device_buffer grown(*exec_.be, words * sizeof(std::uint64_t), exec_.stream);
       exec_.be->copy_on_device(grown.data(), arena_.data(), arena_used_ * sizeof(std::uint64_t),
@@ -1062,7 +1150,8 @@ class agg_table_impl final : public agg_table {
     const std::size_t live_words =
         thrust::reduce(exec_.policy(), d_new_refs, d_new_refs + capacity_, std::uint64_t{0});
     thrust::exclusive_scan(exec_.policy(), d_new_refs, d_new_refs + capacity_, d_new_refs);
-    const std::size_t arena_words = std::max(arena_words_, 2 * live_words + 1024);
+    const std::size_t arena_words =
+        arena_size(live_words, std::max(arena_words_, 2 * live_words + 1024));
     // The prefilled table, when it is large enough and fits under the cap with the new arena.
     if (next_capacity_ >= capacity &&
         next_capacity_ * layout_.stride + arena_words * sizeof(std::uint64_t) <=
@@ -1076,7 +1165,7 @@ class agg_table_impl final : public agg_table {
     const std::size_t dirty_entries = options_.track_updates ? dirty_count_ + incoming : 0;
     device_buffer dirty(*exec_.be, std::max<std::size_t>(dirty_entries, 1) * sizeof(std::uint32_t),
                         exec_.stream);
-    const std::uint64_t counters[4] = {live_words, 0, 0, 0};
+    const std::uint64_t counters[3] = {live_words, 0, 0};  // [3] runs on
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), exec_.stream);
     agg_ref new_ref = old_ref;
     new_ref.d_slots = slots.template as<unsigned char>();
@@ -1107,6 +1196,7 @@ class agg_table_impl final : public agg_table {
     live_ += counters[1] + owned_inserts_;
     owned_inserts_ = 0;
     dirty_count_ = counters[2];
+    cross_partition_rows_ = counters[3];
     if (counters[1]) {  // reset the insert counter; the others are running totals
       const std::uint64_t zero = 0;
       exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 1, &zero, sizeof(zero),
@@ -1178,7 +1268,8 @@ class agg_table_impl final : public agg_table {
   std::size_t arena_used_ = 0;
   std::size_t dirty_capacity_ = 0;
   std::size_t dirty_count_ = 0;
-  std::uint64_t owned_inserts_ = 0;  // groups created by owner-partitioned passes (CPU)
+  std::uint64_t owned_inserts_ = 0;         // groups created by owner-partitioned passes (CPU)
+  std::uint64_t cross_partition_rows_ = 0;  // device counter [3] as last read
   std::uint64_t rebuilds_ = 0;
   // The next table, allocated and zeroed ahead of the rebuild (prefill()).
   device_buffer next_;

@@ -2,13 +2,18 @@
 /// @brief The device stage's upload path — batches copied into two reused staging slots, the next
 /// batch prefetched on a second stream while the current one runs (what CUDA does) — gives
 /// exactly the results of the in-place path, on the CPU backend where both can run: random
-/// synthetic batches, both emit modes, hopping windows, filters, with and without prefetch.
+/// synthetic batches, both emit modes, hopping windows, filters, with and without prefetch. Both
+/// paths hand the rows' source partitions to the aggregation (group tags, cross-partition rows).
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "host/config.hpp"
@@ -123,6 +128,59 @@ TEST(DeviceStage, StagedUploadsWithPrefetchMatchInPlaceBatches) {
         expect_same(in_place, run(config, true, false, seed, rows), "staged: " + what);
       }
     }
+  }
+}
+
+// Both paths give the aggregation each row's source partition: read in place from the batch's
+// positions, or uploaded as a packed column. Compared with a plain model of the owner-partitioned
+// CPU table: a group's tag is its first row's partition, and rows of another partition count.
+TEST(DeviceStage, GroupsAreTaggedWithTheSourcePartitionOfTheirFirstRow) {
+  const auto config = make_config("window: {type: tumbling, size: 1m}\n");
+  const io::schema& schema = config.schema;
+  const auto col = [&](const char* name) {
+    return static_cast<std::size_t>(schema.index_of(name));
+  };
+  const std::size_t batch_rows = 700;
+  std::mt19937_64 rng(11);
+  std::vector<std::unique_ptr<io::host_batch>> batches;
+  std::map<std::tuple<std::int64_t, std::uint64_t, std::string>, std::int32_t> creator;
+  std::uint64_t cross = 0;
+  const char* types[] = {"view", "click", "purchase"};
+  for (int b = 0; b < 5; ++b) {
+    auto batch = std::make_unique<io::host_batch>(schema, batch_rows, batch_rows * 32);
+    for (std::size_t r = 0; r < batch_rows; ++r) {
+      const std::uint64_t user = rng() % 60;
+      const std::string type = types[rng() % 3];
+      const auto ts = static_cast<std::int64_t>(rng() % 600'000);
+      const auto partition = static_cast<std::int32_t>(rng() % 5);
+      batch->set_u64(col("event_id"), static_cast<std::uint64_t>(b) * batch_rows + r);
+      batch->set_u64(col("user_id"), user);
+      ASSERT_TRUE(batch->set_string(col("type"), type));
+      batch->set_i64(col("ts"), ts);
+      batch->set_f64(col("amount"), 1.5);
+      batch->set_null(col("score"));
+      batch->commit_row({partition, static_cast<std::int64_t>(1000 * b + r)});
+      const auto [it, created] = creator.try_emplace({ts - ts % 60'000, user, type}, partition);
+      cross += it->second != partition ? 1 : 0;
+    }
+    batches.push_back(std::move(batch));
+  }
+  std::vector<std::int32_t> expected_tags;
+  for (const auto& [id, p] : creator) expected_tags.push_back(p);
+  std::sort(expected_tags.begin(), expected_tags.end());
+  ASSERT_GT(cross, 0u);
+
+  for (bool staged : {false, true}) {
+    auto backend = kernels::make_cpu_backend(kernels::cpu_strategy::owned);
+    host::device_stage stage(config, *backend, staged);
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      if (b + 1 < batches.size()) stage.prefetch(*batches[b + 1]);
+      stage.process(*batches[b], INT64_MIN, INT64_MIN);  // no window closes
+    }
+    EXPECT_EQ(stage.cross_partition_rows(), cross) << (staged ? "staged" : "in place");
+    kernels::agg_snapshot snap = stage.snapshot_groups();
+    std::sort(snap.partitions.begin(), snap.partitions.end());
+    EXPECT_EQ(snap.partitions, expected_tags) << (staged ? "staged" : "in place");
   }
 }
 
