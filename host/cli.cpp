@@ -1,5 +1,6 @@
 #include "host/cli.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -162,17 +163,15 @@ int cmd_gen(const io::synthetic_options& options, const std::string& out_path) {
 
 }  // namespace
 
-/// `trove checkpoint list DIR`.
-int cmd_checkpoint_list(const std::string& dir) {
-  if (!std::filesystem::is_directory(dir)) {
-    fmt::print(stderr, "trove checkpoint list: '{}' is not a directory\n", dir);
-    return exit_config_error;
-  }
-  const checkpoint_store store(dir);
+namespace {
+
+/// The checkpoints of one chain (a directory of checkpoint-<id>.ckpt files), newest first.
+void print_chain(const std::string& dir) {
+  const checkpoint_store store(dir, /*read_only=*/true);
   const auto items = store.list();
   if (items.empty()) {
     fmt::print("no checkpoints in '{}'\n", dir);
-    return exit_ok;
+    return;
   }
   fmt::print("{:>6}  {:<24}  {:>12}  {:>12}  {:>10}  {:>8}  {:<20}  {}\n", "id", "time (UTC)",
              "bytes", "dedup", "groups", "records", "watermark", "positions");
@@ -189,6 +188,7 @@ int cmd_checkpoint_list(const std::string& dir) {
       for (const auto& k : s.source.kafka) {
         positions += fmt::format("{}{}[{}]@{}", positions.empty() ? "" : " ", k.topic, k.partition,
                                  k.next_offset);
+        if (k.epoch > 0) positions += fmt::format(" (epoch {})", k.epoch);
       }
     } else if (s.source.generated > 0) {
       positions = fmt::format("generated {}", s.source.generated);
@@ -209,6 +209,31 @@ int cmd_checkpoint_list(const std::string& dir) {
         s.id, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
         s.created_ms % 1000, s.manifest_bytes + s.segment_bytes, entries, s.agg.rows,
         s.counters.in(), watermark, positions);
+  }
+}
+
+}  // namespace
+
+/// `trove checkpoint list DIR`.
+int cmd_checkpoint_list(const std::string& dir) {
+  if (!std::filesystem::is_directory(dir)) {
+    fmt::print(stderr, "trove checkpoint list: '{}' is not a directory\n", dir);
+    return exit_config_error;
+  }
+  const std::filesystem::path members = std::filesystem::path(dir) / "members";
+  if (!std::filesystem::is_directory(members)) {
+    print_chain(dir);
+    return exit_ok;
+  }
+  // A shared directory (Kafka source): one chain per instance of the group.
+  std::vector<std::filesystem::path> chains;
+  for (const auto& entry : std::filesystem::directory_iterator(members)) {
+    if (entry.is_directory()) chains.push_back(entry.path());
+  }
+  std::sort(chains.begin(), chains.end());
+  for (const auto& chain : chains) {
+    fmt::print("member {}:\n", chain.filename().string());
+    print_chain(chain.string());
   }
   return exit_ok;
 }

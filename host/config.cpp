@@ -1474,6 +1474,20 @@ void check_delivery(checker& check, const map_reader& top, const pipeline_config
   }
 }
 
+/// With checkpoints a Kafka source's state moves with its partitions, one whole assignment at a
+/// time: the rebalance protocol must be eager (partition_moves.cpp).
+void check_rebalancing(checker& check, const pipeline_config& config) {
+  if (config.source.type != source_type::kafka || !config.checkpoint) return;
+  const auto& props = config.source.kafka.properties;
+  const auto it = props.find("partition.assignment.strategy");
+  if (it == props.end() || it->second.find("cooperative") == std::string::npos) return;
+  check.add("source.properties.partition.assignment.strategy", it->second,
+            "an eager assignor (range, roundrobin) with a checkpoint section",
+            "with checkpoints the state of every partition moves with its assignment, one whole "
+            "assignment per rebalance; leave the property out (trove uses roundrobin)",
+            config_error::kind::invalid_value, 0);
+}
+
 void parse_log(checker& check, const map_reader& top, log_config& out) {
   const YAML::Node node = top.get("log");
   if (!present(node)) return;
@@ -1755,6 +1769,7 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   parse_log(check, top, config.log);
   parse_checkpoint(check, top, config.source, config.checkpoint);
   check_delivery(check, top, config);
+  check_rebalancing(check, config);
   if (const YAML::Node n = top.get("shutdown_timeout"); present(n)) {
     read_duration(check, "shutdown_timeout", n, config.shutdown_timeout_ms);
   }

@@ -98,6 +98,7 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
   agg.max_bytes = config.window.max_bytes;
   // The tables' work (allocation, zeroing, kernels, frees) is ordered on the kernels' stream.
   agg_ = backend.make_agg_table(agg, stream_);
+  agg_options_ = agg;
 
   if (config.dedup) {
     for (const auto& name : config.dedup->key) dedup_columns_.push_back(index(name));
@@ -115,6 +116,7 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
     d.exact_64bit_keys =
         dedup_columns_.size() == 1 && key.required && key.type != io::field_type::string;
     dedup_ = backend.make_dedup_set(d, stream_);
+    dedup_options_ = d;
   }
 
   // The columns the kernels read, uploaded once per batch (each only once).
@@ -241,7 +243,7 @@ kernels::column_view device_stage::column(const io::host_batch& batch, int index
 }
 
 step_output device_stage::process(const io::host_batch& batch, std::int64_t before,
-                                  std::int64_t after) {
+                                  std::int64_t after, std::span<const std::int64_t> row_frontier) {
   step_output out;
   out.rows = empty_result();
   const std::size_t n = batch.size();
@@ -325,6 +327,20 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
       agg.d_partition = current_->d_partition;
       agg.partition_stride = 1;
     }
+    if (!row_frontier.empty()) {
+      TROVE_EXPECTS(row_frontier.size() == n, "device_stage: one row frontier per row");
+      const std::int64_t* d_frontier = row_frontier.data();
+      if (!zero_copy_) {
+        if (row_frontier_.size() < n * sizeof(std::int64_t)) {
+          row_frontier_ = kernels::device_buffer(backend_, n * 2 * sizeof(std::int64_t), stream_);
+        }
+        backend_.copy_to_device(row_frontier_.data(), row_frontier.data(), n * sizeof(std::int64_t),
+                                stream_);
+        d_frontier = row_frontier_.as<std::int64_t>();
+      }
+      in.d_row_frontier = d_frontier;
+      agg.d_row_frontier = d_frontier;
+    }
     timings_.h2d = seconds_since(start);
     start = clock_type::now();
 
@@ -384,6 +400,17 @@ void device_stage::restore(const std::vector<kernels::dedup_entry>& entries, std
     dedup_->insert_entries(entries.data(), entries.size(), watermark, stream_);
   }
   agg_->restore(groups, emitted_watermark, stream_);
+}
+
+void device_stage::reset_state() {
+  // The old tables free their memory on the work stream before the new ones take theirs.
+  cross_partition_before_ += agg_->cross_partition_rows();
+  agg_.reset();
+  agg_ = backend_.make_agg_table(agg_options_, stream_);
+  if (dedup_) {
+    dedup_.reset();
+    dedup_ = backend_.make_dedup_set(dedup_options_, stream_);
+  }
 }
 
 step_output device_stage::close_windows(std::int64_t watermark) {
@@ -483,7 +510,7 @@ kernels::table_stats device_stage::agg_stats() const {
   return agg_->stats();
 }
 std::uint64_t device_stage::cross_partition_rows() const {
-  return agg_->cross_partition_rows();
+  return cross_partition_before_ + agg_->cross_partition_rows();
 }
 
 }  // namespace trove::host

@@ -51,7 +51,11 @@ class device_stage {
 
   /// @brief Processes a batch: rows are deduplicated with the watermark `before` (in force when
   /// the batch arrived), then windows closed by `after` are extracted.
-  step_output process(const io::host_batch& batch, std::int64_t before, std::int64_t after);
+  /// @param row_frontier empty, or per row the emitted-window frontier of its source partition
+  ///        where that is ahead of the table's (a partition moved from an instance that was
+  ///        ahead): its windows at or before it are late
+  step_output process(const io::host_batch& batch, std::int64_t before, std::int64_t after,
+                      std::span<const std::int64_t> row_frontier = {});
 
   /// @brief Starts copying the next batch to the device on a second stream, so that its H2D copy
   /// overlaps the kernels of the batch processed now (a no-op where batches are used in place,
@@ -82,6 +86,10 @@ class device_stage {
   /// `watermark`, the open groups and the emitted-window frontier.
   void restore(const std::vector<kernels::dedup_entry>& entries, std::int64_t watermark,
                const kernels::agg_snapshot& groups, std::int64_t emitted_watermark);
+
+  /// @brief Drops all state: empty tables, as at construction (partitions moved to another
+  /// instance; what stays is restored next).
+  void reset_state();
 
   /// @brief Emits every window closed by the watermark (INT64_MAX at end of input).
   step_output close_windows(std::int64_t watermark);
@@ -131,6 +139,9 @@ class device_stage {
   std::vector<int> used_columns_;    // schema columns the kernels read
   std::unique_ptr<kernels::dedup_set> dedup_;
   std::unique_ptr<kernels::agg_table> agg_;
+  kernels::agg_options agg_options_;  // reset_state() makes the tables again from these
+  kernels::dedup_options dedup_options_;
+  std::uint64_t cross_partition_before_ = 0;  // counted by tables reset_state() dropped
   int event_time_column_ = -1;
   std::vector<int> dedup_columns_;
   std::vector<int> group_columns_;
@@ -138,6 +149,7 @@ class device_stage {
   std::vector<aggregate_output> outputs_;
   kernels::device_buffer status_;
   kernels::device_buffer keys_;
+  kernels::device_buffer row_frontier_;  // upload path: the batch's row frontiers
   kernels::device_buffer filter_strings_;
   step_timings timings_;
   bool collect_ = false;

@@ -170,6 +170,7 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   agg_blocking_rebuilds_.store(state.agg.blocking_rebuilds, relaxed);
   watermark_.store(state.watermark, relaxed);
   max_event_time_.store(state.max_event_time, relaxed);
+  cross_partition_rows_.store(state.cross_partition_rows, relaxed);
   ready_queue_.store(state.ready_queue_depth, relaxed);
   out_queue_.store(state.out_queue_depth, relaxed);
   free_buffers_.store(state.free_buffers, relaxed);
@@ -411,6 +412,11 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
     w.sample("trove_kafka_transactions_total", "result=\"aborted\"",
              transactions_aborted_.load(relaxed));
   }
+
+  w.family("trove_input_cross_partition_rows_total", "counter",
+           "Rows that updated a group created from another source partition: the input is not "
+           "partitioned by the group key, so results split across instances are not exact.");
+  w.sample("trove_input_cross_partition_rows_total", "", cross_partition_rows_.load(relaxed));
 
   w.family("trove_queue_depth", "gauge",
            "Batches waiting between stages: ready = decoded, waiting for the device; out = "

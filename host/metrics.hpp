@@ -100,6 +100,7 @@ class metrics_registry final : public run_observer {
       agg_rebuilds_{0}, agg_blocking_rebuilds_{0};
   std::atomic<std::int64_t> watermark_{INT64_MIN};
   std::atomic<std::int64_t> max_event_time_{INT64_MIN};
+  std::atomic<std::uint64_t> cross_partition_rows_{0};
   std::atomic<std::uint64_t> ready_queue_{0}, out_queue_{0}, free_buffers_{0};
   std::atomic<bool> checkpoints_enabled_{false}, checkpoint_in_flight_{false},
       transactional_{false};

@@ -73,6 +73,9 @@ struct state_report {
   std::size_t ready_queue_depth = 0;        ///< decoded batches waiting for the device
   std::size_t out_queue_depth = 0;          ///< result sets waiting for the sink
   std::size_t free_buffers = 0;             ///< batch buffers not in flight
+  /// Rows that updated a group created from another source partition (input not partitioned by
+  /// the group key: results across instances are then not exact).
+  std::uint64_t cross_partition_rows = 0;
   /// Checkpoints (all zero without a `checkpoint` section).
   struct checkpoints {
     bool enabled = false;

@@ -44,7 +44,8 @@ struct kafka_consumer::impl {
   std::map<std::string, int> topic_index;
   std::vector<std::string> topic_names;
   std::map<std::int32_t, partition_state> partitions;  // by source partition id
-  std::function<void()> revoke_callback;
+  std::function<void(bool)> revoke_callback;
+  std::function<std::vector<std::int64_t>(const std::vector<topic_partition>&)> assign_callback;
   std::vector<std::int32_t> newly_assigned;
   bool closed = false;
   std::chrono::steady_clock::time_point last_error_log{};
@@ -56,6 +57,14 @@ struct kafka_consumer::impl {
   }
 
   void assign(rd_kafka_topic_partition_list_t* list) {
+    std::vector<std::int64_t> starts;
+    if (assign_callback) {
+      std::vector<topic_partition> which;
+      for (int idx = 0; idx < list->cnt; ++idx) {
+        which.push_back({list->elems[idx].topic, list->elems[idx].partition});
+      }
+      starts = assign_callback(which);
+    }
     {
       std::lock_guard lock(mutex);
       for (int idx = 0; idx < list->cnt; ++idx) {
@@ -64,7 +73,20 @@ struct kafka_consumer::impl {
         newly_assigned.push_back(id);
         auto& state = partitions[id];
         const auto resume = options.resume_offsets.find({tp.topic, tp.partition});
-        if (state.next_offset >= 0) {
+        if (assign_callback) {
+          // The caller's state decides (a checkpoint of whoever owned the partition last).
+          state.next_offset = -1;
+          const std::int64_t start = static_cast<std::size_t>(idx) < starts.size()
+                                         ? starts[static_cast<std::size_t>(idx)]
+                                         : kafka_default_offset;
+          if (start != kafka_default_offset) {
+            tp.offset = start;
+          } else if (options.start == kafka_start_from::earliest) {
+            tp.offset = RD_KAFKA_OFFSET_BEGINNING;
+          } else if (options.start == kafka_start_from::latest) {
+            tp.offset = RD_KAFKA_OFFSET_END;
+          }
+        } else if (state.next_offset >= 0) {
           // Assigned back to us: resume where this process is, not at the group's commit —
           // its effects up to next_offset are already in our state (no double apply).
           tp.offset = state.next_offset;
@@ -105,7 +127,7 @@ struct kafka_consumer::impl {
   }
 
   void revoke(rd_kafka_topic_partition_list_t* list) {
-    if (revoke_callback) revoke_callback();
+    if (revoke_callback) revoke_callback(rd_kafka_assignment_lost(handle) != 0);
     {
       std::lock_guard lock(mutex);
       for (int idx = 0; idx < list->cnt; ++idx) {
@@ -162,7 +184,8 @@ kafka_consumer::kafka_consumer(const kafka_consumer_options& options)
   std::map<std::string, std::string> properties = {
       {"bootstrap.servers", options.brokers},
       {"group.id", options.group_id},
-      {"partition.assignment.strategy", default_assignment_strategy()},
+      {"partition.assignment.strategy",
+       options.eager ? "roundrobin" : default_assignment_strategy()},
       // Offsets are committed by the pipeline, only for records whose effects are durable.
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
@@ -217,6 +240,7 @@ void kafka_consumer::close() {
   if (impl_->closed || !impl_->handle) return;
   impl_->closed = true;
   impl_->revoke_callback = nullptr;  // the pipeline has committed what it could by now
+  impl_->assign_callback = nullptr;
   rd_kafka_consumer_close(impl_->handle);
 }
 
@@ -233,6 +257,8 @@ std::size_t kafka_consumer::poll(std::size_t max_messages, int timeout_ms,
   std::exception_ptr failure;
   rd_kafka_topic_t* last_topic = nullptr;
   std::int32_t last_topic_id = 0;
+  std::int32_t last_id = -1;
+  bool last_assigned = false;
   auto& consumed = impl_->consumed;  // (source partition, next offset) runs of this poll
   consumed.clear();
   for (ssize_t idx = 0; idx < got; ++idx) {
@@ -271,6 +297,18 @@ std::size_t kafka_consumer::poll(std::size_t max_messages, int timeout_ms,
         last_topic_id = impl_->source_id(topic, 0);
       }
       const std::int32_t id = last_topic_id | message->partition;
+      if (id != last_id) {
+        // A message fetched before a rebalance that revoked its partition (consumed in the same
+        // batch call) belongs to the partition's new owner now, from its checkpoint on.
+        std::lock_guard lock(impl_->mutex);
+        last_id = id;
+        const auto it = impl_->partitions.find(id);
+        last_assigned = it != impl_->partitions.end() && it->second.assigned;
+      }
+      if (!last_assigned) {
+        rd_kafka_message_destroy(message);
+        continue;
+      }
       if (consumed.empty() || consumed.back().first != id) {
         consumed.emplace_back(id, message->offset + 1);
       } else {
@@ -353,8 +391,13 @@ bool kafka_consumer::commit(const std::vector<source_offset>& offsets) {
   return ok;
 }
 
-void kafka_consumer::on_revoke(std::function<void()> callback) {
+void kafka_consumer::on_revoke(std::function<void(bool lost)> callback) {
   impl_->revoke_callback = std::move(callback);
+}
+
+void kafka_consumer::on_assign(
+    std::function<std::vector<std::int64_t>(const std::vector<topic_partition>&)> callback) {
+  impl_->assign_callback = std::move(callback);
 }
 
 std::vector<std::int32_t> kafka_consumer::take_new_assignments() {

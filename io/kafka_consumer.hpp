@@ -41,7 +41,19 @@ struct kafka_consumer_options {
   /// Where partitions start the first time they are assigned, by (topic, partition): a
   /// checkpoint's offsets, which win over `start` and the group's committed offsets.
   std::map<std::pair<std::string, std::int32_t>, std::int64_t> resume_offsets;
+  /// Eager rebalancing (every rebalance revokes the whole assignment, then assigns the new one):
+  /// what moving state with partitions needs. Off: cooperative-sticky where safe (see the .cpp).
+  bool eager = false;
 };
+
+/// @brief A topic-partition.
+struct topic_partition {
+  std::string topic;
+  std::int32_t partition = 0;
+};
+
+/// @brief "Start where `start` says" for a partition (kafka_consumer::on_assign).
+inline constexpr std::int64_t kafka_default_offset = INT64_MIN;
 
 /// @brief One consumed message; views are valid only during the handler call.
 struct kafka_record {
@@ -94,7 +106,14 @@ class kafka_consumer {
   bool commit(const std::vector<source_offset>& offsets);
 
   /// @brief Called inside poll() just before partitions are revoked (commit what is durable).
-  void on_revoke(std::function<void()> callback);
+  /// `lost`: the group already gave them to another member (session timeout, fenced).
+  void on_revoke(std::function<void(bool lost)> callback);
+
+  /// @brief Called inside poll() before newly assigned partitions are fetched: returns, per
+  /// partition, the offset to start at (kafka_default_offset: as `start` says). With a callback,
+  /// a partition always starts where it says — never at a position this process remembers.
+  void on_assign(
+      std::function<std::vector<std::int64_t>(const std::vector<topic_partition>&)> callback);
 
   /// @brief The source partition id of a topic-partition of this consumer's topics (-1: not one).
   [[nodiscard]] std::int32_t source_id_of(const std::string& topic, std::int32_t partition) const;

@@ -68,6 +68,9 @@ struct agg_input {
   /// (io::source_position: stride 4). Null: every row is partition 0.
   const std::int32_t* d_partition = nullptr;
   std::size_t partition_stride = 1;
+  /// Per row, a frontier ahead of the table's for the row's partition (kernels::row_frontier): its
+  /// windows at or before it were emitted by the partition's previous owner. Null: none.
+  const std::int64_t* d_row_frontier = nullptr;
 };
 
 /// @brief A group key column of a result, decoded to host values.

@@ -339,6 +339,7 @@ struct agg_update_fn {
   bool track_updates;
   const std::int32_t* d_partition;
   std::size_t partition_stride;
+  const std::int64_t* d_row_frontier = nullptr;
 
   TROVE_HD void operator()(std::size_t row) const noexcept {
 #if !defined(__CUDA_ARCH__)
@@ -354,11 +355,12 @@ struct agg_update_fn {
     const std::int64_t t = d_event_time[row];
     const hash128 key = d_fingerprints[row];
     const std::int32_t partition = row_partition(d_partition, partition_stride, row);
+    const std::int64_t frontier = row_frontier(emitted_watermark, d_row_frontier, row);
     const std::int64_t windows = table.window.windows_per_event();
     for (std::int64_t k = 0; k < windows; ++k) {
       const std::int64_t start = table.window.start(t, k);
       // Starts decrease with k: once a window was emitted, so were all earlier ones.
-      if (start + table.window.size_ms <= emitted_watermark) break;
+      if (start + table.window.size_ms <= frontier) break;
       arena_shared arena{&table.d_counters[0]};
       count_shared inserted{&table.d_counters[1]};
       const std::uint64_t pos =
@@ -459,6 +461,7 @@ struct agg_owned_pass {
   bool track_updates;
   const std::int32_t* d_partition;
   std::size_t partition_stride;
+  const std::int64_t* d_row_frontier = nullptr;
 
   std::uint64_t operator()(std::uint64_t lo, std::uint64_t hi) const noexcept {
     constexpr std::size_t lookahead = 8;
@@ -476,9 +479,10 @@ struct agg_owned_pass {
       if (d_status[row] != status_accepted) continue;
       const std::int64_t t = d_event_time[row];
       const hash128 key = d_fingerprints[row];
+      const std::int64_t frontier = row_frontier(emitted_watermark, d_row_frontier, row);
       for (std::int64_t k = 0; k < windows; ++k) {
         const std::int64_t start = table.window.start(t, k);
-        if (start + table.window.size_ms <= emitted_watermark) break;
+        if (start + table.window.size_ms <= frontier) break;
         const std::uint64_t home = table.home(key, start);
         if (home < lo || home >= hi) continue;
         const std::int32_t partition = row_partition(d_partition, partition_stride, row);
@@ -502,14 +506,16 @@ struct agg_missing_fn {
   const std::uint8_t* d_status;
   const hash128* d_fingerprints;
   std::int64_t emitted_watermark;
+  const std::int64_t* d_row_frontier = nullptr;
 
   TROVE_HD std::uint64_t operator()(std::size_t row) const noexcept {
     if (d_status[row] != status_accepted) return 0;
+    const std::int64_t frontier = row_frontier(emitted_watermark, d_row_frontier, row);
     std::uint64_t missing = 0;
     const hash128 key = d_fingerprints[row];
     for (std::int64_t k = 0; k < table.window.windows_per_event(); ++k) {
       const std::int64_t start = table.window.start(d_event_time[row], k);
-      if (start + table.window.size_ms <= emitted_watermark) break;
+      if (start + table.window.size_ms <= frontier) break;
       std::uint64_t pos = table.home(key, start);
       while (true) {
         const agg_header& h = table.header(pos);
@@ -744,10 +750,10 @@ class agg_table_impl final : public agg_table {
     const std::size_t windows = static_cast<std::size_t>(options_.window.windows_per_event());
     std::size_t incoming = n * windows;
     if (headroom() < incoming && !fits_under_cap(live_ + incoming)) {
-      incoming = thrust::transform_reduce(
-          exec_.policy(), rows, rows + n,
-          agg_missing_fn{ref(), input.d_event_time, input.d_status, d_fp, emitted_wm_},
-          std::uint64_t{0}, thrust::plus<std::uint64_t>());
+      incoming = thrust::transform_reduce(exec_.policy(), rows, rows + n,
+                                          agg_missing_fn{ref(), input.d_event_time, input.d_status,
+                                                         d_fp, emitted_wm_, input.d_row_frontier},
+                                          std::uint64_t{0}, thrust::plus<std::uint64_t>());
     }
     prefill(incoming, n);
     if (headroom() < incoming) rebuild(incoming);
@@ -764,7 +770,8 @@ class agg_table_impl final : public agg_table {
                                 n,
                                 options_.track_updates,
                                 input.d_partition,
-                                input.partition_stride};
+                                input.partition_stride,
+                                input.d_row_frontier};
       owned_inserts_ += exec_.owned(capacity_, pass);
     } else {
       agg_update_fn update{ref(),
@@ -777,7 +784,8 @@ class agg_table_impl final : public agg_table {
                            n,
                            options_.track_updates,
                            input.d_partition,
-                           input.partition_stride};
+                           input.partition_stride,
+                           input.d_row_frontier};
       for (std::size_t f = 0; f < options_.fields.size(); ++f) update.fields[f] = input.fields[f];
       thrust::for_each(exec_.policy(), rows, rows + n, update);
     }

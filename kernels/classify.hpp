@@ -41,6 +41,8 @@ struct classify_input {
   const std::int64_t* d_event_time = nullptr;
   window_spec window;
   std::int64_t emitted_watermark = INT64_MIN;  ///< rows whose windows all end <= this are late
+  /// Per row, a frontier ahead of emitted_watermark for its partition (row_frontier); may be null.
+  const std::int64_t* d_row_frontier = nullptr;
   predicate predicates[max_predicates];
   std::uint32_t num_predicates = 0;
   key_columns dedup_keys;  ///< count 0 = no dedup
@@ -118,7 +120,9 @@ struct classify_fn {
     }
     // A late row keeps its dedup key: the dedup set decides duplicate before late (a re-send of
     // an accepted record is a duplicate whether or not its window was already emitted).
-    d_status[row] = in.window.is_late(t, in.emitted_watermark) ? status_late : status_accepted;
+    d_status[row] = in.window.is_late(t, row_frontier(in.emitted_watermark, in.d_row_frontier, row))
+                        ? status_late
+                        : status_accepted;
     if (in.dedup_keys.count) d_dedup_keys[row] = row_dedup_key(in.dedup_keys, row);
   }
 };

@@ -45,4 +45,14 @@ struct window_spec {
   }
 };
 
+/// @brief The emitted-window frontier a row is held to: the table's, or its source partition's
+/// when that one is ahead (a partition that moved from an instance whose frontier was further;
+/// d_row_frontier null: every row is held to the table's).
+TROVE_HD TROVE_FORCEINLINE std::int64_t row_frontier(std::int64_t emitted_watermark,
+                                                     const std::int64_t* d_row_frontier,
+                                                     std::size_t row) noexcept {
+  return d_row_frontier && d_row_frontier[row] > emitted_watermark ? d_row_frontier[row]
+                                                                   : emitted_watermark;
+}
+
 }  // namespace trove::kernels

@@ -31,12 +31,12 @@ checkpoint_state sample_state(std::uint64_t id, std::uint64_t seed) {
                 rng() % 100, rng() % 100, rng() % 100, rng() % 100};
   s.watermark = static_cast<std::int64_t>(rng() % 100000);
   s.max_event_time = s.watermark + 5;
-  s.partitions = {{0, 17}, {3, -5}, {1 << 20, INT64_MIN}};
+  s.partitions = {{0, 17, 4}, {3, -5, INT64_MIN}, {1 << 20, INT64_MIN, 9}};
   s.emitted_watermark = s.watermark - 60000;
   s.source.file_offset = rng();
   s.source.file_line = rng() % 1000;
   s.source.generated = rng() % 1000;
-  s.source.kafka = {{"events", 0, 12}, {"events", 7, 0}, {"other", 1, 99}};
+  s.source.kafka = {{"events", 0, 12, 3}, {"events", 7, 0, 1}, {"other", 1, 99, 0}};
   s.sink_length = rng() % 100000;
   s.dead_letter_length = rng() % 1000;
   s.agg.rows = 3;
@@ -61,6 +61,7 @@ void expect_same(const checkpoint_state& a, const checkpoint_state& b) {
   for (std::size_t i = 0; i < a.partitions.size(); ++i) {
     EXPECT_EQ(a.partitions[i].partition, b.partitions[i].partition);
     EXPECT_EQ(a.partitions[i].max_event_time, b.partitions[i].max_event_time);
+    EXPECT_EQ(a.partitions[i].emitted_frontier, b.partitions[i].emitted_frontier);
   }
   EXPECT_EQ(a.emitted_watermark, b.emitted_watermark);
   EXPECT_EQ(a.source.file_offset, b.source.file_offset);
@@ -71,6 +72,7 @@ void expect_same(const checkpoint_state& a, const checkpoint_state& b) {
     EXPECT_EQ(a.source.kafka[i].topic, b.source.kafka[i].topic);
     EXPECT_EQ(a.source.kafka[i].partition, b.source.kafka[i].partition);
     EXPECT_EQ(a.source.kafka[i].next_offset, b.source.kafka[i].next_offset);
+    EXPECT_EQ(a.source.kafka[i].epoch, b.source.kafka[i].epoch);
   }
   EXPECT_EQ(a.sink_length, b.sink_length);
   EXPECT_EQ(a.dead_letter_length, b.dead_letter_length);

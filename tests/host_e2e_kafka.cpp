@@ -26,6 +26,7 @@
 #include <map>
 #include <random>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -304,6 +305,8 @@ class child {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   [[nodiscard]] std::string err() const { return e2e::read_file(err_); }
+  /// Sends a signal (SIGKILL, SIGSTOP, SIGCONT) without waiting.
+  void signal(int sig) const { ::kill(pid_, sig); }
   /// Waits for the process to exit by itself (SIGKILL after `limit_s`); returns the exit code.
   int wait(int limit_s = 120) {
     int status = 0;
@@ -599,11 +602,12 @@ std::map<group_key, aggregate> upsert(const std::vector<std::string>& rows) {
   return out;
 }
 
-/// The highest checkpoint id in a checkpoint.dir (0: none yet).
+/// The highest checkpoint id in a checkpoint.dir (0: none yet); a Kafka source's chains are in
+/// its members/ folder.
 std::size_t checkpoints_written(const std::string& dir) {
   std::size_t newest = 0;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("checkpoint-", 0) == 0 && entry.path().extension() == ".ckpt") {
       newest = std::max<std::size_t>(newest, std::stoull(name.substr(11, 12)));
@@ -672,7 +676,7 @@ constexpr int err_producer_fenced = 90;               // fatal: a newer producer
 std::size_t committed_checkpoints(const std::string& dir) {
   std::size_t committed = 0;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("checkpoint-", 0) != 0 || entry.path().extension() != ".ckpt") continue;
     auto pending = entry.path();
@@ -685,7 +689,7 @@ std::size_t committed_checkpoints(const std::string& dir) {
 std::size_t pending_markers(const std::string& dir) {
   std::size_t pending = 0;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
     pending += entry.path().extension() == ".pending" ? 1 : 0;
   }
   return pending;
@@ -773,6 +777,178 @@ TEST(E2eKafka, ExactlyOnceAFencedProducerStopsTheRunNamingTheTransactionalId) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_identity(e2e::read_stats(dir.file("stats.json")), events.size());
   expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));
+}
+
+}  // namespace
+
+namespace {
+
+// ---- scale-out: state moves with its partitions (a shared checkpoint.dir) ----------------------
+
+/// Instances of one consumer group on one shared checkpoint.dir, reading a topic keyed by user
+/// (so every group's rows come from one partition) that is produced live while a script starts,
+/// stops, kills or pauses instances. Every instance writes to the same results topic.
+class scaled_group {
+ public:
+  static constexpr int partitions = 8;
+  explicit scaled_group(std::string group, std::size_t events = 24'000)
+      : broker_(1, {{"events", partitions}, {"results", 2}}),
+        group_(std::move(group)),
+        events_(make_events(events, 150, 41)) {}
+
+  /// Starts an instance (`name` is its log and stats file).
+  child& start(const std::string& name) {
+    const std::string config = dir_.file(name + ".yaml");
+    e2e::write_file(config,
+                    std::regex_replace(config_text(broker_.bootstrap_servers(), group_,
+                                                   "sink: {type: kafka, topic: results}\n"
+                                                   "checkpoint: {dir: \"" +
+                                                       dir_.file("state") + "\", interval: 300ms}"),
+                                       std::regex("exit_at_end: true"), "exit_at_end: false"));
+    instances_[name] = std::make_unique<child>(
+        std::vector<std::string>{"run", "-c", config, "--stats-json", dir_.file(name + ".stats")},
+        dir_, name);
+    return *instances_[name];
+  }
+  child& operator[](const std::string& name) { return *instances_.at(name); }
+
+  /// Waits until the instance holds `count` partitions or more (its latest assignment).
+  void wait_holding(const std::string& name, int at_least, int limit_s = 60) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit_s);
+    while (held_partitions((*this)[name].err()) < at_least &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_GE(held_partitions((*this)[name].err()), at_least)
+        << name << " never held " << at_least << " partition(s):\n"
+        << (*this)[name].err();
+  }
+
+  /// Starts instances "a" and "b", waits until both hold partitions, then produces.
+  void start_two_and_produce() {
+    start("a");
+    start("b");
+    wait_holding("a", 1);
+    wait_holding("b", 1);
+    produce_live();
+  }
+
+  /// Produces the events at ~3000/s on a thread, then one far-future sentinel per partition.
+  void produce_live() {
+    producer_ = std::async(std::launch::async, [this] {
+      trove::io::kafka_producer producer(
+          {.brokers = broker_.bootstrap_servers(), .topic = "events"});
+      const auto start = std::chrono::steady_clock::now();
+      for (std::size_t idx = 0; idx < events_.size(); ++idx) {
+        producer.produce(std::to_string(events_[idx].user), to_json(events_[idx]));
+        if (idx % 300 == 299) {
+          producer.poll();
+          std::this_thread::sleep_until(start + std::chrono::microseconds(idx * 333));
+        }
+      }
+      for (int p = 0; p < partitions; ++p) {
+        const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
+                             events_.back().ts + 10 * window_ms, 0.0};
+        producer.produce({}, to_json(sentinel), p);
+      }
+      producer.flush();
+    });
+  }
+  void wait_produced() { producer_.get(); }
+
+  /// Reads the results topic until, as an upsert, it holds every reference group (or 120 s);
+  /// then stops the instances still running (SIGTERM, exit 0) and checks the union.
+  void expect_exact(const std::vector<std::string>& running) {
+    const auto ref = reference(events_);
+    trove::io::kafka_consumer_options o;
+    o.brokers = broker_.bootstrap_servers();
+    o.topics = {"results"};
+    o.group_id = "reader-" + group_;
+    trove::io::kafka_consumer reader(o);
+    std::vector<std::string> rows;
+    std::set<group_key> seen;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (seen.size() < ref.size() && std::chrono::steady_clock::now() < deadline) {
+      reader.poll(1000, 100, [&](const trove::io::kafka_record& r) {
+        rows.emplace_back(r.payload);
+        for_each_row({rows.back()}, [&](const group_key& key, const aggregate&,
+                                        const std::string&) { seen.insert(key); });
+      });
+    }
+    for (const auto& name : running) {
+      EXPECT_EQ((*this)[name].stop(), 0) << (*this)[name].err();
+    }
+    const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (std::chrono::steady_clock::now() < settle) {
+      reader.poll(1000, 100,
+                  [&](const trove::io::kafka_record& r) { rows.emplace_back(r.payload); });
+    }
+    if (std::getenv("TROVE_TEST_SHOW_LOG")) {
+      for (const auto& [name, instance] : instances_) std::cerr << name << ":\n" << instance->err();
+    }
+    expect_matches(upsert(rows), ref);
+    for (const auto& name : running) {
+      EXPECT_EQ(e2e::as_i64(e2e::read_stats(dir_.file(name + ".stats")).at("late")), 0)
+          << (*this)[name].err();
+    }
+  }
+
+ private:
+  dev_broker broker_;
+  e2e::temp_dir dir_;
+  std::string group_;
+  std::vector<event> events_;
+  std::map<std::string, std::unique_ptr<child>> instances_;
+  std::future<void> producer_;
+};
+
+// 1 → 2 → 1 instances mid-stream: a second instance joins (half the partitions move to it with
+// their state), then leaves again (they move back). Read as an upsert, the union of everything
+// written is the single-instance result, and no window is ever emitted with two values.
+TEST(E2eKafka, ScaledOneToTwoToOneMidStreamIsExact) {
+  scaled_group group("g-scale");
+  group.start("a");
+  group.wait_holding("a", scaled_group::partitions);
+  group.produce_live();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  group.start("b");
+  group.wait_holding("b", 1);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(group["b"].stop(), 0) << group["b"].err();
+  EXPECT_NE(group["b"].err().find("took over"), std::string::npos) << group["b"].err();
+  group.wait_produced();
+  group.expect_exact({"a"});
+  EXPECT_NE(group["a"].err().find("final checkpoint"), std::string::npos) << group["a"].err();
+}
+
+// A member is SIGKILLed mid-stream: after the session timeout the survivor takes its partitions
+// over from the dead member's last periodic checkpoint; what the dead one emitted after it is
+// emitted again identically.
+TEST(E2eKafka, ScaledMemberKilledIsTakenOverFromItsLastCheckpoint) {
+  scaled_group group("g-scale-kill");
+  group.start_two_and_produce();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  group["b"].signal(SIGKILL);
+  EXPECT_EQ(group["b"].wait(), 128 + SIGKILL);
+  group.wait_produced();
+  group.expect_exact({"a"});
+}
+
+// A zombie: a member paused past the session timeout loses its partitions to the other; when it
+// resumes, its next checkpoint finds a newer owner epoch, is refused, and the member stops with
+// an error naming the partition — the new owner's state is never overwritten.
+TEST(E2eKafka, ScaledZombieThatResumesIsFencedAndStops) {
+  scaled_group group("g-scale-zombie");
+  group.start_two_and_produce();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  group["b"].signal(SIGSTOP);
+  group.wait_holding("a", scaled_group::partitions, 60);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // a has checkpointed them
+  group["b"].signal(SIGCONT);
+  EXPECT_EQ(group["b"].wait(60), 1) << group["b"].err();
+  EXPECT_NE(group["b"].err().find("now belongs to member"), std::string::npos) << group["b"].err();
+  group.wait_produced();
+  group.expect_exact({"a"});
 }
 
 }  // namespace

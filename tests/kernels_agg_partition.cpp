@@ -145,7 +145,8 @@ class AggPartitionTest : public backend_test<P> {
   }
 
   /// Uploads rows and applies them (columns released afterwards).
-  void aggregate(kernels::agg_table& table, const std::vector<prow>& rows, partition_column how) {
+  void aggregate(kernels::agg_table& table, const std::vector<prow>& rows, partition_column how,
+                 const std::vector<std::int64_t>& row_frontier = {}) {
     const std::size_t n = rows.size();
     std::vector<std::uint64_t> users(n), times(n), qty(n);
     std::vector<std::string> types(n);
@@ -180,6 +181,10 @@ class AggPartitionTest : public backend_test<P> {
           reinterpret_cast<const std::int32_t*>(this->keep_.back().template as<unsigned char>() +
                                                 offsetof(io::source_position, partition));
       in.partition_stride = sizeof(io::source_position) / sizeof(std::int32_t);
+    }
+    if (!row_frontier.empty()) {
+      std::vector<std::uint64_t> words(row_frontier.begin(), row_frontier.end());
+      in.d_row_frontier = reinterpret_cast<const std::int64_t*>(this->fixed_column(words).d_values);
     }
     table.aggregate(in, {});
     this->release_columns();
@@ -415,6 +420,23 @@ TYPED_TEST(AggPartitionTest, AHoppingRowTagsEveryWindowItCreates) {
                                                      {{2000, 7, "x"}, 7},
                                                      {{3000, 7, "x"}, 2},
                                                      {{4000, 7, "x"}, 2}};
+  EXPECT_EQ(this->tags_of(o, table->snapshot({})), expected);
+}
+
+// A hopping row of a partition whose frontier is ahead of the table's (it moved from an instance
+// that had emitted further) skips the windows that frontier emitted; a row without one does not.
+TYPED_TEST(AggPartitionTest, ARowFrontierSkipsTheHoppingWindowsItsPartitionEmitted) {
+  const auto o = this->options(3000, 1000);
+  auto table = this->be().make_agg_table(o, {});
+  // Windows of t=2500 start at 0, 1000, 2000 (ends 3000, 4000, 5000); frontier 3500 emitted the
+  // first. The second row (frontier INT64_MIN) creates all three of its own key.
+  this->aggregate(*table, {{7, "x", 2500, 1, 3}, {8, "y", 2500, 1, 4}}, partition_column::packed,
+                  {3500, INT64_MIN});
+  const std::map<group_id, std::int32_t> expected = {{{1000, 7, "x"}, 3},
+                                                     {{2000, 7, "x"}, 3},
+                                                     {{0, 8, "y"}, 4},
+                                                     {{1000, 8, "y"}, 4},
+                                                     {{2000, 8, "y"}, 4}};
   EXPECT_EQ(this->tags_of(o, table->snapshot({})), expected);
 }
 

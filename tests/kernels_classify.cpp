@@ -349,6 +349,47 @@ TYPED_TEST(ClassifyTest, LateOnlyOnceEveryWindowOfTheRowWasEmitted) {
   }
 }
 
+// A partition that moved from an instance whose frontier was ahead holds its rows to that
+// frontier (per row); rows without one, or with one behind the table's, to the table's.
+TYPED_TEST(ClassifyTest, ARowFrontierAheadOfTheTablesMakesItsRowsLate) {
+  std::mt19937_64 rng(5);
+  const std::size_t n = 3000;
+  std::vector<std::int64_t> t(n);
+  std::vector<std::uint64_t> frontier_words(n);
+  std::vector<std::int64_t> frontier(n);
+  const std::int64_t candidates[] = {INT64_MIN, -20'000, -4'000, 0, 6'000, 20'000};
+  for (std::size_t i = 0; i < n; ++i) {
+    t[i] = static_cast<std::int64_t>(rng() % 40'001) - 20'000;
+    frontier[i] = candidates[rng() % std::size(candidates)];
+    frontier_words[i] = static_cast<std::uint64_t>(frontier[i]);
+  }
+  const std::int64_t* d_t = this->times(n, t);
+  const auto* d_frontier =
+      reinterpret_cast<const std::int64_t*>(this->fixed_column(frontier_words).d_values);
+  const std::pair<std::int64_t, std::int64_t> shapes[] = {{10'000, 2'000}, {2'000, 2'000}};
+  for (const auto& [size, slide] : shapes) {
+    for (std::int64_t emitted : {INT64_MIN, std::int64_t{-8'000}, std::int64_t{2'000}}) {
+      kernels::classify_input in;
+      in.num_rows = n;
+      in.d_event_time = d_t;
+      in.window = {size, slide};
+      in.emitted_watermark = emitted;
+      in.d_row_frontier = d_frontier;
+      const auto got = this->classify(in);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::int64_t held_to = std::max(emitted, frontier[i]);
+        bool open = false;
+        for (std::int64_t s = -100'000; s <= 100'000; s += slide) {
+          if (s <= t[i] && t[i] < s + size && s + size > held_to) open = true;
+        }
+        ASSERT_EQ(int{got[i]}, int{open ? accepted : late})
+            << "size " << size << " emitted " << emitted << " frontier " << frontier[i] << " t "
+            << t[i];
+      }
+    }
+  }
+}
+
 TYPED_TEST(ClassifyTest, OneFixedDedupColumnIsComparedExactly) {
   std::mt19937_64 rng(5);
   std::vector<std::uint64_t> values = {0, 1, 2, ~0ull, 1ull << 63, word(std::int64_t{-1}) - 1};

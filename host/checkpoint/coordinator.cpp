@@ -30,9 +30,22 @@ checkpoint_coordinator::~checkpoint_coordinator() {
   thread_.join();
 }
 
+void checkpoint_coordinator::share(before_write_fn before_write, pinned_fn pinned) {
+  std::lock_guard lock(mutex_);
+  before_write_ = std::move(before_write);
+  pinned_ = std::move(pinned);
+}
+
+void checkpoint_coordinator::restart_chain() {
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [this] { return !busy_ || failed_; });
+  segments_.clear();
+  forced_ = true;
+}
+
 bool checkpoint_coordinator::due(clock::time_point now) {
   std::lock_guard lock(mutex_);
-  if (failed_ || now - last_cut_ < interval_) return false;
+  if (failed_ || (!forced_ && now - last_cut_ < interval_)) return false;
   if (busy_) {
     // The previous checkpoint is still being written: this one waits (the data path does not).
     if (!delay_counted_) {
@@ -49,6 +62,7 @@ std::uint64_t checkpoint_coordinator::begin_cut(clock::time_point now, std::int6
                                                 std::vector<segment_ref>& segments) {
   std::lock_guard lock(mutex_);
   busy_ = true;
+  forced_ = false;
   delay_counted_ = false;
   last_cut_ = now;
   segments.clear();
@@ -108,16 +122,21 @@ void checkpoint_coordinator::run() {
   for (;;) {
     std::unique_ptr<checkpoint_state> state;
     double cut_seconds = 0;
+    before_write_fn before_write;
+    pinned_fn pinned;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return pending_ != nullptr || stopping_; });
       if (!pending_) return;
       state = std::move(pending_);
       cut_seconds = pending_cut_seconds_;
+      before_write = before_write_;
+      pinned = pinned_;
     }
     const auto begin = clock::now();
     try {
-      store_.write(*state, retain_);
+      if (before_write) before_write(*state);
+      store_.write(*state, retain_, pinned);
       const double seconds = std::chrono::duration<double>(clock::now() - begin).count();
       spdlog::debug(
           "checkpoint {} written: {} bytes, {} new dedup entries, {} open groups, {:.3f} s",

@@ -45,12 +45,26 @@ class checkpoint_coordinator {
   /// @brief Called on the writer thread when a write fails (the run must stop).
   using failure_fn = std::function<void(std::exception_ptr)>;
 
+  /// @brief Called on the writer thread before a checkpoint is written; throws to refuse it
+  /// (fencing: the instance lost a partition it holds).
+  using before_write_fn = std::function<void(const checkpoint_state&)>;
+  /// @brief Whether a partition's state at an epoch must stay (checkpoint_store::write).
+  using pinned_fn = std::function<bool(const kafka_position&)>;
+
   checkpoint_coordinator(checkpoint_store& store, std::int64_t interval_ms, std::uint32_t retain,
                          std::uint64_t next_id, std::vector<segment_ref> segments,
                          durable_fn on_durable, failure_fn on_failure);
   ~checkpoint_coordinator();
   checkpoint_coordinator(const checkpoint_coordinator&) = delete;
   checkpoint_coordinator& operator=(const checkpoint_coordinator&) = delete;
+
+  /// @brief A shared checkpoint.dir: `before_write` fences every write, `pinned` keeps what a
+  /// partition's next owner still needs (see partition_ownership).
+  void share(before_write_fn before_write, pinned_fn pinned);
+
+  /// @brief The state was rebuilt (partitions moved): waits for the write in flight, then the
+  /// next cut inherits no segment (its new entries hold every live one) and is due at once.
+  void restart_chain();
 
   /// @brief Whether the device thread should cut a checkpoint now.
   [[nodiscard]] bool due(clock::time_point now);
@@ -97,6 +111,9 @@ class checkpoint_coordinator {
   bool stopping_ = false;
   bool delay_counted_ = false;  // this interval's delay is counted
   bool failed_ = false;
+  bool forced_ = false;  // restart_chain(): the next cut is due at once
+  before_write_fn before_write_;
+  pinned_fn pinned_;
   std::uint64_t next_id_;
   std::vector<segment_ref> segments_;  // of the last checkpoint written
   clock::time_point last_cut_;

@@ -42,6 +42,9 @@ struct kafka_position {
   std::string topic;
   std::int32_t partition = 0;
   std::int64_t next_offset = 0;
+  /// The owner epoch this instance holds the partition's state at (partition_ownership); 0 when
+  /// the checkpoint directory is not shared (file sources).
+  std::uint64_t epoch = 0;
 };
 
 /// @brief Where the source is at the cut: the first record not yet in any processed batch.
@@ -52,10 +55,13 @@ struct source_position_state {
   std::vector<kafka_position> kafka;
 };
 
-/// @brief A partition's largest event time seen (watermark state).
+/// @brief A partition's largest event time seen (watermark state) and the frontier up to which
+/// its windows were emitted (the checkpoint's emitted_watermark, or further for a partition that
+/// moved here from an instance that was ahead).
 struct partition_event_time {
   std::int32_t partition = 0;
   std::int64_t max_event_time = INT64_MIN;
+  std::int64_t emitted_frontier = INT64_MIN;
 };
 
 /// @brief The cumulative counters of the run at the cut.

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace trove::host {
 namespace {
@@ -23,7 +24,9 @@ namespace fs = std::filesystem;
 
 constexpr char manifest_magic[8] = {'T', 'R', 'O', 'V', 'E', 'C', 'K', 'P'};
 constexpr char segment_magic[8] = {'T', 'R', 'O', 'V', 'E', 'D', 'D', 'S'};
-constexpr std::uint32_t format_version = 1;
+// 2: Kafka positions carry the owner epoch of their partition, partitions their emitted-window
+// frontier (shared checkpoint.dir).
+constexpr std::uint32_t format_version = 2;
 constexpr std::size_t envelope_head = 8 + 4 + 8;  // magic, version, payload length
 constexpr std::size_t envelope_tail = 8;          // XXH64 of the payload
 
@@ -269,6 +272,7 @@ std::string encode_manifest(const checkpoint_state& s) {
   for (const auto& p : s.partitions) {
     w.put<std::int32_t>(p.partition);
     w.put<std::int64_t>(p.max_event_time);
+    w.put<std::int64_t>(p.emitted_frontier);
   }
   w.put<std::int64_t>(s.emitted_watermark);
   w.put<std::uint64_t>(s.source.file_offset);
@@ -279,6 +283,7 @@ std::string encode_manifest(const checkpoint_state& s) {
     w.put_string(k.topic);
     w.put<std::int32_t>(k.partition);
     w.put<std::int64_t>(k.next_offset);
+    w.put<std::uint64_t>(k.epoch);
   }
   w.put<std::uint64_t>(s.sink_length);
   w.put<std::uint64_t>(s.dead_letter_length);
@@ -318,23 +323,25 @@ checkpoint_state decode_manifest(std::string_view bytes) {
   }
   s.watermark = r.get<std::int64_t>();
   s.max_event_time = r.get<std::int64_t>();
-  const std::uint64_t partitions = r.get_count(12);
+  const std::uint64_t partitions = r.get_count(20);
   for (std::uint64_t i = 0; i < partitions; ++i) {
     partition_event_time p;
     p.partition = r.get<std::int32_t>();
     p.max_event_time = r.get<std::int64_t>();
+    p.emitted_frontier = r.get<std::int64_t>();
     s.partitions.push_back(p);
   }
   s.emitted_watermark = r.get<std::int64_t>();
   s.source.file_offset = r.get<std::uint64_t>();
   s.source.file_line = r.get<std::uint64_t>();
   s.source.generated = r.get<std::uint64_t>();
-  const std::uint64_t kafka = r.get_count(20);
+  const std::uint64_t kafka = r.get_count(28);
   for (std::uint64_t i = 0; i < kafka; ++i) {
     kafka_position k;
     k.topic = r.get_string();
     k.partition = r.get<std::int32_t>();
     k.next_offset = r.get<std::int64_t>();
+    k.epoch = r.get<std::uint64_t>();
     s.source.kafka.push_back(std::move(k));
   }
   s.sink_length = r.get<std::uint64_t>();
@@ -407,8 +414,9 @@ std::vector<dedup_record> decode_segment(std::string_view bytes) {
   return out;
 }
 
-checkpoint_store::checkpoint_store(fs::path dir) : dir_(std::move(dir)) {
+checkpoint_store::checkpoint_store(fs::path dir, bool read_only) : dir_(std::move(dir)) {
   std::error_code ec;
+  if (read_only) return;  // another instance's chain: its temporary files may be in use
   fs::create_directories(dir_, ec);
   if (ec || !fs::is_directory(dir_)) {
     errno = ec ? ec.value() : ENOTDIR;
@@ -422,6 +430,11 @@ checkpoint_store::checkpoint_store(fs::path dir) : dir_(std::move(dir)) {
 }
 
 std::optional<checkpoint_state> checkpoint_store::load_latest() const {
+  return load_newest(nullptr);
+}
+
+std::optional<checkpoint_state> checkpoint_store::load_newest(
+    const std::function<bool(const checkpoint_state&)>& accept) const {
   for (std::uint64_t id : ids_in(dir_, "checkpoint-", ".ckpt")) {
     const fs::path path = dir_ / manifest_name(id);
     std::error_code ec;
@@ -436,6 +449,7 @@ std::optional<checkpoint_state> checkpoint_store::load_latest() const {
     try {
       checkpoint_state state = decode_manifest(read_whole(path));
       if (state.id != id) throw checkpoint_error("its id does not match its file name");
+      if (accept && !accept(state)) continue;
       std::uint64_t total = 0;
       for (const auto& seg : state.segments) total += seg.entries;
       state.dedup_entries.reserve(total);
@@ -470,7 +484,8 @@ std::optional<checkpoint_state> checkpoint_store::load_latest() const {
   return std::nullopt;
 }
 
-void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain) {
+void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain,
+                             const std::function<bool(const kafka_position&)>& pinned) {
   state.segment_bytes = 0;
   std::uint64_t new_entries = 0;
   for (const auto& part : state.new_entries) new_entries += part.size();
@@ -493,32 +508,45 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain) {
   write_atomically(dir_, manifest_name(state.id), manifest);
   state.manifest_bytes = manifest.size();
 
-  // Retention: the newest `retain` checkpoints and the segments they reference stay.
+  // Retention: the newest `retain` checkpoints and the segments they reference stay — and, in a
+  // shared directory, an older one that is the newest of this chain to hold a partition at an
+  // epoch `pinned` still needs (its next owner has not checkpointed it yet).
   std::error_code ec;
   const std::vector<std::uint64_t> manifests = ids_in(dir_, "checkpoint-", ".ckpt");
   std::set<std::uint64_t> referenced;
+  std::set<std::tuple<std::string, std::int32_t, std::uint64_t>> covered;  // (topic, p, epoch)
   std::uint64_t kept = 0;
   for (std::uint64_t id : manifests) {
+    if (id > state.id) continue;
     const fs::path path = dir_ / manifest_name(id);
-    if (kept < std::max<std::uint32_t>(retain, 1) && id <= state.id) {
-      ++kept;
-      if (id == state.id) {
-        for (const auto& seg : state.segments) referenced.insert(seg.id);
-        continue;
-      }
+    const bool recent = kept < std::max<std::uint32_t>(retain, 1);
+    std::optional<checkpoint_state> decoded;
+    const checkpoint_state* manifest = id == state.id ? &state : nullptr;
+    if (!manifest && (recent || pinned)) {
       try {
-        for (const auto& seg : decode_manifest(read_whole(path)).segments) {
-          referenced.insert(seg.id);
-        }
+        decoded = decode_manifest(read_whole(path));
+        manifest = &*decoded;
       } catch (const checkpoint_error&) {
         // An unreadable older checkpoint keeps nothing alive.
       }
+    }
+    bool keep = recent;
+    if (!keep && manifest && pinned) {
+      for (const auto& k : manifest->source.kafka) {
+        if (covered.count({k.topic, k.partition, k.epoch}) == 0 && pinned(k)) keep = true;
+      }
+    }
+    if (keep) {
+      ++kept;
+      if (manifest) {
+        for (const auto& seg : manifest->segments) referenced.insert(seg.id);
+        for (const auto& k : manifest->source.kafka)
+          covered.insert({k.topic, k.partition, k.epoch});
+      }
       continue;
     }
-    if (id < state.id) {
-      fs::remove(path, ec);
-      fs::remove(dir_ / pending_name(id), ec);
-    }
+    fs::remove(path, ec);
+    fs::remove(dir_ / pending_name(id), ec);
   }
   for (std::uint64_t id : ids_in(dir_, "dedup-", ".seg")) {
     if (id <= state.id && referenced.count(id) == 0) fs::remove(dir_ / segment_name(id), ec);

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -56,13 +57,20 @@ struct checkpoint_listing {
 class checkpoint_store {
  public:
   /// @param dir created when missing
+  /// @param read_only another instance's chain (in a shared checkpoint.dir), only loaded from:
+  ///        nothing is created or cleaned up
   /// @throws std::runtime_error naming checkpoint.dir when it cannot be created or written
-  explicit checkpoint_store(std::filesystem::path dir);
+  explicit checkpoint_store(std::filesystem::path dir, bool read_only = false);
 
   /// @brief The newest checkpoint that loads completely (manifest and every segment verified)
   /// and is not pending a transaction, dedup entries included; warns about every newer one that
   /// does not. nullopt: none.
   [[nodiscard]] std::optional<checkpoint_state> load_latest() const;
+
+  /// @brief As load_latest(), but only a checkpoint whose manifest `accept` takes (called with the
+  /// manifest alone, before its segments are read); null accepts every one.
+  [[nodiscard]] std::optional<checkpoint_state> load_newest(
+      const std::function<bool(const checkpoint_state&)>& accept) const;
 
   /// @brief Removes every checkpoint newer than `id` (unusable or pending ones a restore passed
   /// over) with its marker and segment, so that the ids after `id` start clean.
@@ -74,10 +82,13 @@ class checkpoint_store {
 
   /// @brief Writes `state` (its new_entries as segment `state.id` when non-empty) durably, then
   /// keeps the newest `retain` checkpoints and the segments they reference, deleting the rest.
-  /// Fills state.manifest_bytes and state.segment_bytes.
+  /// Fills state.manifest_bytes and state.segment_bytes. In a shared directory an older
+  /// checkpoint also stays while it is the newest here to hold a Kafka partition at an epoch
+  /// for which `pinned` says true (the partition's next owner has not checkpointed it yet).
   /// @throws std::runtime_error naming checkpoint.dir (disk full, unwritable); the previous
   /// checkpoints are left intact
-  void write(checkpoint_state& state, std::uint32_t retain);
+  void write(checkpoint_state& state, std::uint32_t retain,
+             const std::function<bool(const kafka_position&)>& pinned = nullptr);
 
   /// @brief Every checkpoint of the directory, newest first, with what is wrong with the invalid.
   [[nodiscard]] std::vector<checkpoint_listing> list() const;

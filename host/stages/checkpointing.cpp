@@ -45,39 +45,56 @@ std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   return keys;
 }
 
+/// Throws when a checkpoint was written under another configuration (naming the key).
+void pipeline::check_compat(const checkpoint_state& st) const {
+  const checkpoint_config& cc = *config_.checkpoint;
+  for (const auto& [key, value] : compat_keys()) {
+    for (const auto& [saved_key, saved] : st.compat) {
+      if (saved_key != key || saved == value) continue;
+      throw logic_error(fmt::format(
+          "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written with {} = {}, but the "
+          "configuration now says {}; the saved state means nothing under the new value. "
+          "Restore the old value, or start fresh: point checkpoint.dir at an empty directory "
+          "(or delete its checkpoint-*.ckpt and dedup-*.seg files)",
+          key, cc.dir, st.id, key, saved, value));
+    }
+  }
+}
+
 /// Opens checkpoint.dir and, when it holds a checkpoint, restores it: state, counters,
 /// watermarks, dead-letter length; the sources and the sink resume from its positions.
 void pipeline::open_checkpoints() {
   const checkpoint_config& cc = *config_.checkpoint;
   const auto load_begin = clock_type::now();
-  store_ = std::make_unique<checkpoint_store>(cc.dir);
+  const bool shared = config_.source.type == source_type::kafka;
+  if (shared) {
+    // Every instance of the group may mount this directory: each writes its own chain, and the
+    // state of a partition follows its assignment (partition_ownership).
+    ownership_ = std::make_unique<partition_ownership>(cc.dir, config_.source.kafka.instance_id);
+    store_ = std::make_unique<checkpoint_store>(ownership_->member_dir());
+  } else {
+    store_ = std::make_unique<checkpoint_store>(cc.dir);
+  }
   restored_ = store_->load_latest();
   std::uint64_t next_id = 1;
   std::vector<segment_ref> segments;
   if (restored_) {
     const checkpoint_state& st = *restored_;
-    for (const auto& [key, value] : compat_keys()) {
-      for (const auto& [saved_key, saved] : st.compat) {
-        if (saved_key != key || saved == value) continue;
-        throw logic_error(fmt::format(
-            "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written with {} = {}, but the "
-            "configuration now says {}; the saved state means nothing under the new value. "
-            "Restore the old value, or start fresh: point checkpoint.dir at an empty directory "
-            "(or delete its checkpoint-*.ckpt and dedup-*.seg files)",
-            key, cc.dir, st.id, key, saved, value));
+    check_compat(st);
+    const std::size_t restored_entries = st.dedup_entries.size();
+    if (!shared) {
+      std::vector<kernels::dedup_entry> entries(st.dedup_entries.size());
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        const dedup_record& r = st.dedup_entries[i];
+        entries[i].key = {r.key_hi, r.key_lo};
+        entries[i].first_seen = r.first_seen;
       }
+      stage_.restore(entries, st.watermark, st.agg, st.emitted_watermark);
+      std::vector<watermark_tracker::partition_mark> marks;
+      for (const auto& p : st.partitions) marks.push_back({p.partition, p.max_event_time});
+      watermark_.restore(marks, st.watermark, clock_type::now());
+      max_event_time_ = st.max_event_time;
     }
-    std::vector<kernels::dedup_entry> entries(st.dedup_entries.size());
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      const dedup_record& r = st.dedup_entries[i];
-      entries[i].key = {r.key_hi, r.key_lo};
-      entries[i].first_seen = r.first_seen;
-    }
-    stage_.restore(entries, st.watermark, st.agg, st.emitted_watermark);
-    std::vector<watermark_tracker::partition_mark> marks;
-    for (const auto& p : st.partitions) marks.push_back({p.partition, p.max_event_time});
-    watermark_.restore(marks, st.watermark, clock_type::now());
-    max_event_time_ = st.max_event_time;
     stats_.accepted = st.counters.accepted;
     stats_.duplicate = st.counters.duplicate;
     stats_.late = st.counters.late;
@@ -92,17 +109,25 @@ void pipeline::open_checkpoints() {
     dead_letter_.truncate_to(st.dead_letter_length);
     mark_ = st.source;
     last_mark_ = st.source;
-    for (const auto& k : st.source.kafka) kafka_next_[{k.topic, k.partition}] = k.next_offset;
+    // A Kafka partition's state and position come with its assignment (take_over), from whichever
+    // instance held it last — this one's chain included.
     next_id = st.id + 1;
     segments = st.segments;
     restored_->dedup_entries.clear();
     restored_->dedup_entries.shrink_to_fit();
     restored_->agg = {};
-    spdlog::info(
-        "checkpoint {} restored from '{}' in {:.3f} s: {} dedup entries, {} open groups, "
-        "watermark {}, {} records counted before it",
-        st.id, cc.dir, stats_.restore_seconds, entries.size(), stage_.agg_stats().entries,
-        st.watermark, st.counters.in());
+    if (shared) {
+      spdlog::info(
+          "checkpoint {} of member '{}' found in '{}': counters and sink positions continue; "
+          "partitions' state is loaded as they are assigned",
+          st.id, ownership_->member(), cc.dir);
+    } else {
+      spdlog::info(
+          "checkpoint {} restored from '{}' in {:.3f} s: {} dedup entries, {} open groups, "
+          "watermark {}, {} records counted before it",
+          st.id, cc.dir, stats_.restore_seconds, restored_entries, stage_.agg_stats().entries,
+          st.watermark, st.counters.in());
+    }
   } else {
     // A fresh start owns the sink and dead-letter files as it owns the state: the sink is
     // opened empty ("w"), and so is the dead-letter file. Otherwise the dead letters of a run
@@ -126,12 +151,24 @@ void pipeline::open_checkpoints() {
         }
         stop_flag = true;
       });
+  if (ownership_) {
+    coordinator_->share(
+        [this](const checkpoint_state& st) {
+          for (const auto& k : st.source.kafka) {
+            ownership_->check_owner(k.topic, k.partition, k.epoch);
+          }
+        },
+        [this](const kafka_position& k) {
+          return ownership_->claimed(k.topic, k.partition, k.epoch);
+        });
+  }
 }
 
 /// Writer thread: a checkpoint is durable; its Kafka offsets may now be committed.
 void pipeline::checkpoint_durable(const checkpoint_state& st) {
   // exactly_once: the sink's transaction commits these offsets, after this point.
   if (!consumer_ || exactly_once_) return;
+  handed_over(st.source.kafka, st.id);
   std::vector<io::source_offset> offsets = consumer_offsets(st.source);
   std::lock_guard lock(durable_mutex_);
   durable_offsets_ = std::move(offsets);
@@ -152,7 +189,7 @@ std::vector<io::source_offset> pipeline::consumer_offsets(
 /// Device thread, between two batches: cuts a checkpoint. The state is copied out here; the
 /// sink thread adds its positions once every row before the cut is written, and the writer
 /// thread encodes and writes it.
-void pipeline::cut_checkpoint() {
+std::uint64_t pipeline::cut_checkpoint() {
   const auto begin = clock_type::now();
   auto st = std::make_unique<checkpoint_state>();
   st->id = coordinator_->begin_cut(begin, watermark_.high(),
@@ -172,14 +209,20 @@ void pipeline::cut_checkpoint() {
   st->counters.batches = stats_.batches;
   st->watermark = watermark_.high();
   st->max_event_time = max_event_time_;
-  for (const auto& m : watermark_.partitions()) {
-    st->partitions.push_back({m.partition, m.max_event_time});
-  }
   st->emitted_watermark = stage_.emitted_watermark();
+  for (const auto& m : watermark_.partitions()) {
+    const auto ahead = partition_frontier_.find(m.partition);
+    st->partitions.push_back(
+        {m.partition, m.max_event_time,
+         std::max(st->emitted_watermark,
+                  ahead == partition_frontier_.end() ? INT64_MIN : ahead->second)});
+  }
   st->source = last_mark_;
   st->source.kafka.clear();
   for (const auto& [where, next] : kafka_next_) {
-    st->source.kafka.push_back({where.first, where.second, next});
+    const auto epoch = epochs_.find(where);
+    st->source.kafka.push_back(
+        {where.first, where.second, next, epoch == epochs_.end() ? 0 : epoch->second});
   }
   st->dead_letter_length = dead_letter_.length();
   st->agg = stage_.snapshot_groups();
@@ -200,11 +243,13 @@ void pipeline::cut_checkpoint() {
   item.checkpoint = std::move(st);
   item.cut_seconds = seconds;
   item.seq = sink_seq_;
+  const std::uint64_t id = item.checkpoint->id;
   if (out_.push(std::move(item))) {
     last_sink_seq_ = sink_seq_++;
-  } else {
-    coordinator_->cancel_cut();  // the sink stage is gone (an error stops the run)
+    return id;
   }
+  coordinator_->cancel_cut();  // the sink stage is gone (an error stops the run)
+  return 0;
 }
 
 /// Device thread, after a batch: keeps what the next checkpoint needs of it.

@@ -44,6 +44,27 @@ std::string row_as_json(const io::host_batch& batch, std::size_t row) {
 
 }  // namespace
 
+/// Per row of a batch, its partition's frontier where partitions are ahead of the table (empty
+/// otherwise, the common case); partitions the table's frontier has passed are forgotten.
+std::span<const std::int64_t> pipeline::row_frontiers(const io::host_batch& batch) {
+  const std::int64_t table = stage_.emitted_watermark();
+  std::erase_if(partition_frontier_, [&](const auto& p) { return p.second <= table; });
+  if (partition_frontier_.empty()) return {};
+  row_frontier_.resize(batch.size());
+  const io::source_position* pos = batch.positions();
+  std::int32_t run = -1;
+  std::int64_t frontier = INT64_MIN;
+  for (std::size_t row = 0; row < batch.size(); ++row) {
+    if (pos[row].partition != run) {  // rows come in runs of one partition
+      run = pos[row].partition;
+      const auto it = partition_frontier_.find(run);
+      frontier = it == partition_frontier_.end() ? INT64_MIN : it->second;
+    }
+    row_frontier_[row] = frontier;
+  }
+  return row_frontier_;
+}
+
 /// The next batch for the device: the one already prefetched, else from the queue.
 std::optional<batch_item> pipeline::next_item() {
   if (prefetched_) {
@@ -58,7 +79,12 @@ void pipeline::process() {
   while (auto item = next_item()) {
     // Where batches are copied to the device (CUDA), the next one's H2D copy starts now on a
     // second stream and overlaps this batch's kernels.
-    if (!item->end && stage_.uploads() && (prefetched_ = ready_.try_pop()) && !prefetched_->end) {
+    if (item->change) {
+      apply_change(*item->change);
+      continue;
+    }
+    if (!item->end && stage_.uploads() && (prefetched_ = ready_.try_pop()) && !prefetched_->end &&
+        prefetched_->batch) {
       stage_.prefetch(*prefetched_->batch);
     }
     const auto now = clock_type::now();
@@ -89,7 +115,7 @@ void pipeline::process() {
     if (consumer_ && !coordinator_) {
       tracker_.add(item->offsets, durable_at(item->partition_max));
     }
-    step_output out = stage_.process(*item->batch, before, after);
+    step_output out = stage_.process(*item->batch, before, after, row_frontiers(*item->batch));
     item->report.device_end = clock_type::now();
     item->report.seq = stats_.batches;
     item->report.h2d_seconds = stage_.timings().h2d;
@@ -101,6 +127,14 @@ void pipeline::process() {
       tracker_.emitted(after, last_sink_seq_);
     }
     ++stats_.batches;
+    if (!warned_cross_partition_ && consumer_ && stage_.cross_partition_rows() > 0) {
+      warned_cross_partition_ = true;
+      spdlog::warn(
+          "input: a group received rows from more than one source partition (counted in "
+          "trove_input_cross_partition_rows_total): the topic is not partitioned by the group "
+          "key, so with several instances in the group each emits part of such a group; key "
+          "the input by a group-by field (e.g. user_id)");
+    }
     if (coordinator_) {
       note_for_checkpoint(*item);
       if (coordinator_->due(clock_type::now())) cut_checkpoint();
@@ -202,6 +236,7 @@ state_report pipeline::state_now() {
   state.ready_queue_depth = ready_.size();
   state.out_queue_depth = out_.size();
   state.free_buffers = free_.size();
+  state.cross_partition_rows = stage_.cross_partition_rows();
   if (coordinator_) {
     const checkpoint_stats cs = coordinator_->stats();
     state.checkpoint.enabled = true;

@@ -15,8 +15,11 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
+#include <condition_variable>
+#include <future>
 
 #include <chrono>
 #include <cstdio>
@@ -30,6 +33,8 @@
 
 #include "host/bounded_queue.hpp"
 #include "host/checkpoint/coordinator.hpp"
+#include "host/checkpoint/ownership.hpp"
+#include "host/checkpoint/partition_restore.hpp"
 #include "host/checkpoint/record_log.hpp"
 #include "host/checkpoint/store.hpp"
 #include "host/device_select.hpp"
@@ -81,6 +86,14 @@ struct pending_bad {
   std::size_t original_bytes = 0;
 };
 
+/// Partitions moving (a shared checkpoint.dir): handed from the source thread's rebalance callback
+/// to the device thread, in queue order with the batches.
+struct partition_change {
+  bool revoke = false;     // revoke: cut a final checkpoint, then drop every partition's state
+  partitions_state state;  // assign: the newly assigned partitions' state, to restore
+  std::promise<std::uint64_t> done;  // revoke: the final checkpoint's id (0: none was cut)
+};
+
 /// A filled batch travelling from the source to the device stage.
 struct batch_item {
   io::host_batch* batch = nullptr;                                   // null on the end marker
@@ -92,6 +105,7 @@ struct batch_item {
   std::vector<std::int32_t> assigned;          // Kafka: partitions assigned since the last batch
   std::vector<pending_bad> bad;                // bad records among (or before) its rows
   source_position_state end_mark;              // file/synthetic: the source after this batch
+  std::shared_ptr<partition_change> change;    // no batch: partitions move (between batches)
 };
 
 /// Result rows travelling from the device stage to the sink, with the report of their batch.
@@ -139,8 +153,27 @@ class pipeline {
   /// The configuration whose change makes saved state meaningless, as (key, value) pairs.
   std::vector<std::pair<std::string, std::string>> compat_keys() const;
   /// Opens checkpoint.dir and, when it holds a checkpoint, restores it: state, counters,
-  /// watermarks, dead-letter length; the sources and the sink resume from its positions.
+  /// watermarks, dead-letter length; the sources and the sink resume from its positions. With a
+  /// Kafka source the directory is shared by the group's instances: this instance's own chain
+  /// gives counters and sink positions, and partitions' state comes with their assignment.
   void open_checkpoints();
+  /// Throws when a checkpoint was written under another configuration (naming the key).
+  void check_compat(const checkpoint_state& st) const;
+  // ---- partitions moving between instances (shared checkpoint.dir, Kafka) -----------------
+  /// Source thread, revoke callback: hands the open batch over, has the device thread cut a
+  /// final checkpoint and drop the state, and returns once that checkpoint is durable (and, with
+  /// exactly-once, its transaction committed): the next owner continues exactly there.
+  void hand_over(io::host_batch*& batch, clock_type::time_point& opened, bool lost);
+  /// Source thread, assign callback: claims the partitions, loads their state and queues it for
+  /// the device thread ahead of their first records; returns where each partition starts.
+  std::vector<std::int64_t> take_over(const std::vector<io::topic_partition>& assigned);
+  /// Device thread: applies a partition change between two batches.
+  void apply_change(partition_change& change);
+  /// A checkpoint is durable (and committed): claims below its epochs are released, and a
+  /// waiting hand_over() may return.
+  void handed_over(const std::vector<kafka_position>& positions, std::uint64_t id);
+  /// Records a failure of a callback librdkafka runs (exceptions must not cross it).
+  void fail(std::exception_ptr error);
   /// Writer thread: a checkpoint is durable; its Kafka offsets may now be committed.
   void checkpoint_durable(const checkpoint_state& st);
   /// A checkpoint's Kafka positions as the consumer's source offsets.
@@ -148,7 +181,8 @@ class pipeline {
   /// Device thread, between two batches: cuts a checkpoint. The state is copied out here; the
   /// sink thread adds its positions once every row before the cut is written, and the writer
   /// thread encodes and writes it.
-  void cut_checkpoint();
+  /// Returns the checkpoint's id (0: none, the sink stage is gone).
+  std::uint64_t cut_checkpoint();
   /// Device thread, after a batch: keeps what the next checkpoint needs of it.
   void note_for_checkpoint(const batch_item& item);
   /// `brokers: embedded` anywhere starts one in-process dev broker that both use.
@@ -198,6 +232,9 @@ class pipeline {
   // ---- device stage (the thread that calls run()) ------------------------------------------
   /// The next batch for the device: the one already prefetched, else from the queue.
   std::optional<batch_item> next_item();
+  /// Per row of a batch, the frontier of its partition where that is ahead of the table's (empty
+  /// when none is: the common case).
+  std::span<const std::int64_t> row_frontiers(const io::host_batch& batch);
   void process();
   /// Counts a step's statuses, dead-letters its bad and late rows and queues its rows for the sink
   /// (with the batch's report, when there is a batch).
@@ -234,6 +271,17 @@ class pipeline {
   std::unique_ptr<checkpoint_store> store_;
   std::unique_ptr<checkpoint_coordinator> coordinator_;
   std::optional<checkpoint_state> restored_;
+  std::unique_ptr<partition_ownership> ownership_;  // shared checkpoint.dir (Kafka source)
+  /// Device thread: the owner epoch of every partition whose state this instance holds.
+  std::map<std::pair<std::string, std::int32_t>, std::uint64_t> epochs_;
+  bool warned_cross_partition_ = false;  // device thread
+  /// Device thread: partitions whose emitted-window frontier is ahead of the table's (they moved
+  /// here from an instance that was ahead), and the per-row frontiers of a batch built from them.
+  std::map<std::int32_t, std::int64_t> partition_frontier_;
+  std::vector<std::int64_t> row_frontier_;
+  std::mutex handover_mutex_;
+  std::condition_variable handover_cv_;
+  std::uint64_t handed_over_id_ = 0;      // the newest checkpoint durable (and committed)
   std::vector<pending_bad> pending_bad_;  // source thread: bad records of the open batch
   source_position_state mark_;            // source thread: after the last record handled
   source_position_state last_mark_;       // device thread: after the last batch processed

@@ -54,7 +54,11 @@ void pipeline::write_sink() {
       item->checkpoint->sink_length = sink.length();
       const std::uint64_t id = item->checkpoint->id;
       std::vector<io::source_offset> offsets;
-      if (exactly_once_) offsets = consumer_offsets(item->checkpoint->source);
+      std::vector<kafka_position> positions;
+      if (exactly_once_) {
+        offsets = consumer_offsets(item->checkpoint->source);
+        positions = item->checkpoint->source.kafka;
+      }
       coordinator_->submit(std::move(item->checkpoint), item->cut_seconds);
       tracker_.flushed(item->seq);
       if (exactly_once_) {
@@ -64,6 +68,7 @@ void pipeline::write_sink() {
         if (coordinator_->failed()) return;  // the run stops with the write's error
         sink.commit(offsets, consumer_.get());
         store_->mark_committed(id);
+        handed_over(positions, id);
         transactions_committed_.fetch_add(1);
         transactions_committed_total.fetch_add(1);
       }

@@ -180,6 +180,7 @@ void pipeline::read_kafka() {
              : k.start == kafka_start::latest ? io::kafka_start_from::latest
                                               : io::kafka_start_from::committed;
   co.exit_at_end = k.exit_at_end;
+  co.eager = ownership_ != nullptr;  // state moves with partitions: see partition_moves.cpp
   co.properties = k.properties;
   if (!k.instance_id.empty()) co.properties["group.instance.id"] = k.instance_id;
   // A checkpoint's offsets are authoritative: a partition starts there, whatever was committed.
@@ -189,9 +190,6 @@ void pipeline::read_kafka() {
   } catch (const std::invalid_argument& e) {
     throw logic_error(e.what());
   }
-  // Before partitions move to another member, commit what is durable: the new owner then
-  // re-reads as little as possible.
-  consumer_->on_revoke([this] { commit_durable(); });
   const bool csv = config_.source.format == data_format::csv;
   io::json_decoder json(config_.schema, config_.source.max_record_bytes);
   io::csv_decoder csvd(config_.schema, config_.source.max_record_bytes);
@@ -208,6 +206,17 @@ void pipeline::read_kafka() {
   io::host_batch* batch = fresh_batch();
   auto opened = clock_type::now();
   auto last_commit = clock_type::now();
+  if (ownership_) {
+    // A shared checkpoint.dir: state moves with the partitions (partition_moves.cpp). The
+    // callbacks run inside poll(), on this thread, so the open batch is theirs to hand over.
+    consumer_->on_revoke([&](bool lost) { hand_over(batch, opened, lost); });
+    consumer_->on_assign(
+        [this](const std::vector<io::topic_partition>& tps) { return take_over(tps); });
+  } else {
+    // Before partitions move to another member, commit what is durable: the new owner then
+    // re-reads as little as possible.
+    consumer_->on_revoke([this](bool) { commit_durable(); });
+  }
   bool announced = false;
   const std::uint64_t max_bytes = config_.source.max_record_bytes;
   auto handle = [&](const io::kafka_record& record) {
@@ -257,6 +266,8 @@ void pipeline::read_kafka() {
     }
     if (k.exit_at_end && consumer_->at_end()) break;
   }
+  // The callbacks above hold this frame's batch: none may run once it is gone.
+  consumer_->on_revoke([this](bool) { commit_durable(); });
   hand_over_last(batch, opened);
 }
 
