@@ -197,6 +197,13 @@ void metrics_registry::on_partition_lag(const std::string& topic, std::int32_t p
   }
 }
 
+void metrics_registry::on_partitions_revoked() noexcept {
+  // A moved partition's lag is its new owner's to report: a stale series here would count it
+  // twice in a sum over members (and hold /readyz's "input waiting" up).
+  std::lock_guard lock(mutex_);
+  lag_.clear();
+}
+
 void metrics_registry::on_batch(const batch_report& report) noexcept {
   batch_latency_.record(std::chrono::duration<double>(report.sink_done - report.closed).count());
   e2e_latency_.record(std::chrono::duration<double>(report.sink_done - report.opened).count());

@@ -42,6 +42,7 @@ class metrics_registry final : public run_observer {
   void on_progress(const run_stats& stats, const state_report& state) noexcept override;
   void on_partition_lag(const std::string& topic, std::int32_t partition,
                         std::int64_t lag) noexcept override;
+  void on_partitions_revoked() noexcept override;
   void on_batch(const batch_report& report) noexcept override;
   void on_finished(const run_stats& stats) noexcept override;
 

@@ -119,6 +119,10 @@ class run_observer {
     (void)lag;
   }
 
+  /// @brief Every partition was revoked from this member (a rebalance): lags reported before are
+  /// no longer this member's (source thread).
+  virtual void on_partitions_revoked() noexcept {}
+
   /// @brief One batch's results reached the sink (sink thread). Batches of one run arrive in
   /// `seq` order.
   virtual void on_batch(const batch_report& report) noexcept { (void)report; }

@@ -167,6 +167,20 @@ TEST(Metrics, ExpositionParsesAndCarriesTheCounters) {
   EXPECT_NEAR(at(s, "trove_end_to_end_latency_seconds_sum{}"), 0.010, 1e-6);
 }
 
+// A partition that moved to another member is that member's to report: after a revoke the stale
+// series are gone (a sum over members would count them twice), and new reports come back.
+TEST(Metrics, APartitionsLagIsForgottenWhenItIsRevoked) {
+  metrics_registry m;
+  feed(m);
+  m.on_partitions_revoked();
+  std::string text = m.render(observer_clock::now(), 1'700'000'065'000);
+  EXPECT_EQ(text.find("trove_kafka_consumer_lag{"), std::string::npos) << text;
+  m.on_partition_lag("events", 5, 7);
+  text = m.render(observer_clock::now(), 1'700'000'065'000);
+  EXPECT_EQ(at(parse_with_prometheus(text), "trove_kafka_consumer_lag{partition=\"5\",topic=\"events\"}"),
+            7);
+}
+
 TEST(Metrics, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   metrics_registry m;
   feed(m);

@@ -50,6 +50,7 @@ void pipeline::hand_over(io::host_batch*& batch, clock_type::time_point& opened,
       }
     }
     commit_durable();
+    for (auto* observer : options_.observers) observer->on_partitions_revoked();
     spdlog::info(
         "kafka: partitions {}: final checkpoint {} durable in {:.3f} s; their state is "
         "dropped here and continues at their next owner",

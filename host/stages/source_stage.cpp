@@ -215,7 +215,10 @@ void pipeline::read_kafka() {
   } else {
     // Before partitions move to another member, commit what is durable: the new owner then
     // re-reads as little as possible.
-    consumer_->on_revoke([this](bool) { commit_durable(); });
+    consumer_->on_revoke([this](bool) {
+      commit_durable();
+      for (auto* observer : options_.observers) observer->on_partitions_revoked();
+    });
   }
   bool announced = false;
   const std::uint64_t max_bytes = config_.source.max_record_bytes;
