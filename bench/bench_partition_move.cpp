@@ -7,7 +7,8 @@
 ///
 /// State: 1M open groups (one u64 key, a sum, a tumbling 1 h window) and 5M dedup entries, spread
 /// over 32 partitions; 2% of the entries are new since the last periodic checkpoint (the final
-/// checkpoint writes those and the open groups; the rest is in the periodic one's segment). Run: build/bench/bench_partition_move (checkpoint files go to $TMPDIR).
+/// checkpoint writes those and the open groups; the rest is in the periodic one's segment). Run:
+/// build/bench/bench_partition_move (checkpoint files go to $TMPDIR).
 #include <benchmark/benchmark.h>
 
 #include <chrono>

@@ -177,8 +177,9 @@ TEST(Metrics, APartitionsLagIsForgottenWhenItIsRevoked) {
   EXPECT_EQ(text.find("trove_kafka_consumer_lag{"), std::string::npos) << text;
   m.on_partition_lag("events", 5, 7);
   text = m.render(observer_clock::now(), 1'700'000'065'000);
-  EXPECT_EQ(at(parse_with_prometheus(text), "trove_kafka_consumer_lag{partition=\"5\",topic=\"events\"}"),
-            7);
+  EXPECT_EQ(
+      at(parse_with_prometheus(text), "trove_kafka_consumer_lag{partition=\"5\",topic=\"events\"}"),
+      7);
 }
 
 TEST(Metrics, EveryFamilyHasHelpAndTypeBeforeItsSamples) {

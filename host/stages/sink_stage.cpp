@@ -21,12 +21,14 @@ void pipeline::write_sink() {
   so.durable = coordinator_ != nullptr;
   if (exactly_once_) {
     const auto set = so.kafka.properties.find("transactional.id");
-    so.kafka.transactional_id = set != so.kafka.properties.end()
-                                    ? set->second
-                                    : "trove-" + config_.source.kafka.group_id +
-                                          (config_.source.kafka.instance_id.empty()
-                                               ? ""
-                                               : "-" + config_.source.kafka.instance_id);
+    // One per member of the group (its source.instance_id, or its slot in the shared
+    // checkpoint.dir): concurrent instances never fence each other, and a restarted one (same
+    // slot) fences what its predecessor left open.
+    so.kafka.transactional_id =
+        set != so.kafka.properties.end()
+            ? set->second
+            : "trove-" + config_.source.kafka.group_id + "-" +
+                  (ownership_ ? ownership_->member() : config_.source.kafka.instance_id);
     so.kafka.properties.erase("transactional.id");
     // A transaction stays open for one checkpoint interval (more when a write is slow): the
     // broker must not time it out first.
