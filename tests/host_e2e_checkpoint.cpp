@@ -168,6 +168,12 @@ TEST(E2eCheckpoint, ACorruptNewestCheckpointFallsBackToThePreviousOne) {
     bytes[bytes.size() / 2] ^= 0x5A;
     e2e::write_file(manifests.back(), bytes);
   }
+  // `trove checkpoint list` shows the corrupt one as INVALID, the older ones with their position.
+  const auto listing = e2e::trove({"checkpoint", "list", j.state});
+  EXPECT_EQ(listing.exit_code, 0) << listing.err;
+  EXPECT_NE(listing.out.find("INVALID"), std::string::npos) << listing.out;
+  EXPECT_NE(listing.out.find(manifests.back().string()), std::string::npos) << listing.out;
+  EXPECT_NE(listing.out.find("line "), std::string::npos) << listing.out;
   const auto resumed = e2e::trove({"run", "-c", j.config});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.err.find(manifests.back().filename().string()), std::string::npos)

@@ -659,6 +659,17 @@ TEST(E2eKafka, KilledWithCheckpointsAndRestartedIsExact) {
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size());
   expect_matches(upsert(values(consume_all(broker, "results"))), reference(events));
+  // The restarts kept one member slot (the lock of a killed process is gone with it), and its
+  // chain records every partition at the epoch it holds.
+  const auto listing = e2e::trove({"checkpoint", "list", dir.file("state")});
+  EXPECT_EQ(listing.exit_code, 0) << listing.err;
+  EXPECT_NE(listing.out.find("member m0:"), std::string::npos) << listing.out;
+  EXPECT_EQ(listing.out.find("member m1:"), std::string::npos) << listing.out;
+  for (int p = 0; p < partitions; ++p) {
+    EXPECT_NE(listing.out.find("events[" + std::to_string(p) + "]@"), std::string::npos)
+        << listing.out;
+  }
+  EXPECT_NE(listing.out.find("(epoch "), std::string::npos) << listing.out;
 }
 
 }  // namespace
