@@ -1105,6 +1105,24 @@ TEST(ConfigCheckpoint, StdinCannotResume) {
   EXPECT_TRUE(named) << messages(errors);
 }
 
+// With checkpoints a Kafka source's state moves with its partitions, a whole assignment per
+// rebalance: a cooperative assignor is refused naming the property; an eager one, or the
+// same property without checkpoints, is fine.
+TEST(ConfigCheckpoint, ACooperativeAssignorWithCheckpointsIsRefusedNamingTheProperty) {
+  const std::string with_checkpoints = std::string(kafka_yaml) + "checkpoint: {dir: state}\n";
+  const std::string cooperative =
+      "source.properties={partition.assignment.strategy: cooperative-sticky}";
+  const auto refused = parse_errors(with_checkpoints, {cooperative});
+  ASSERT_EQ(refused.size(), 1u) << messages(refused);
+  EXPECT_EQ(refused.front().key, "source.properties.partition.assignment.strategy");
+  EXPECT_NE(refused.front().message().find("eager"), std::string::npos) << messages(refused);
+  EXPECT_TRUE(parse_errors(kafka_yaml, {cooperative}).empty());
+  const auto eager =
+      parse_errors(with_checkpoints,
+                   {"source.properties={partition.assignment.strategy: \"range,roundrobin\"}"});
+  EXPECT_TRUE(eager.empty()) << messages(eager);
+}
+
 TEST(ConfigCheckpoint, KafkaDeliveryExactlyOnceNeedsAKafkaSourceAndCheckpoints) {
   EXPECT_TRUE(parse_errors(kafka_yaml, {"sink.delivery=at_least_once"}).empty());
   const std::string with_checkpoints = std::string(kafka_yaml) + "checkpoint: {dir: state}\n";
