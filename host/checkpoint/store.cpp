@@ -24,9 +24,7 @@ namespace fs = std::filesystem;
 
 constexpr char manifest_magic[8] = {'T', 'R', 'O', 'V', 'E', 'C', 'K', 'P'};
 constexpr char segment_magic[8] = {'T', 'R', 'O', 'V', 'E', 'D', 'D', 'S'};
-// 2: Kafka positions carry the owner epoch of their partition, partitions their emitted-window
-// frontier (shared checkpoint.dir).
-constexpr std::uint32_t format_version = 2;
+constexpr std::uint32_t format_version = checkpoint_format_version;
 constexpr std::size_t envelope_head = 8 + 4 + 8;  // magic, version, payload length
 constexpr std::size_t envelope_tail = 8;          // XXH64 of the payload
 

@@ -26,6 +26,11 @@
 
 namespace trove::host {
 
+/// @brief The version every checkpoint file's envelope carries (files of another are refused).
+/// 2: Kafka positions carry their partition's owner epoch, partitions their emitted-window
+/// frontier (a shared checkpoint.dir).
+inline constexpr std::uint32_t checkpoint_format_version = 2;
+
 /// @brief A checkpoint file that cannot be used (torn, corrupt, wrong version).
 class checkpoint_error : public std::runtime_error {
  public:

@@ -2,11 +2,13 @@
 /// @file checkpoint_envelope.hpp
 /// @brief What the checkpoint fuzz target and its seed writer share: the marker byte that asks the
 /// target to wrap the rest of the input in a valid envelope, and that envelope, computed as
-/// host/checkpoint/store.cpp writes it ([magic][u32 version 1][u64 payload length][payload]
+/// host/checkpoint/store.cpp writes it ([magic][u32 version][u64 payload length][payload]
 /// [u64 XXH64(payload, seed 0)], little-endian), so that mutations reach the payload parsers past
 /// the checksum.
 
 #include <xxhash.h>
+
+#include "host/checkpoint/store.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -27,7 +29,7 @@ inline std::string wrap_envelope(std::string_view magic, std::string_view payloa
   std::string out;
   out.reserve(envelope_head + payload.size() + envelope_tail);
   out.append(magic);
-  const std::uint32_t version = 1;
+  const std::uint32_t version = trove::host::checkpoint_format_version;
   const std::uint64_t length = payload.size();
   const std::uint64_t checksum = XXH64(payload.data(), payload.size(), 0);
   out.append(reinterpret_cast<const char*>(&version), sizeof version);

@@ -36,10 +36,12 @@ checkpoint_state realistic_state() {
                 .batches = 30};
   s.watermark = 1'767'225'540'000;
   s.max_event_time = 1'767'225'599'000;
-  s.partitions = {{0, 1'767'225'599'000}, {1, 1'767'225'598'500}, {2, 1'767'225'597'000}};
+  s.partitions = {{0, 1'767'225'599'000, 1'767'225'540'000},
+                  {1, 1'767'225'598'500, 1'767'225'580'000},
+                  {2, 1'767'225'597'000, 1'767'225'540'000}};
   s.emitted_watermark = 1'767'225'540'000;
   s.source.file_offset = 0;
-  s.source.kafka = {{"events", 0, 40'001}, {"events", 1, 39'870}, {"events", 2, 40'129}};
+  s.source.kafka = {{"events", 0, 40'001, 3}, {"events", 1, 39'870, 1}, {"events", 2, 40'129, 2}};
   s.sink_length = 512'000;
   s.dead_letter_length = 310;
   s.agg.rows = 3;
