@@ -7,7 +7,8 @@
 #   EVENTS     events produced live into topic `events` (default 60000)
 #   RATE       producer events/s (default 4000; keep it <= 5000 on a 2-core machine)
 #   SEED       seeds both `trove gen` and the disturbance schedule (default 1)
-#   KILLS      number of disturbances (default 4; the first four are one of each kind, shuffled)
+#   KILLS      number of disturbances (default 4; the first four are one of each kind, shuffled);
+#              while the producer still runs after them, more random ones follow (up to 3 x KILLS)
 #   OUT        output directory (default: a new mktemp -d); logs, results, diffs stay there
 #   KEYS, DUPLICATES, SPAN, DISORDER   passed to `trove gen` (500, 0.05, 10m, 2s)
 #   FINAL_WAIT seconds between stopping the group and the final exit_at_end run (default 8,
@@ -206,11 +207,16 @@ gen_pid=$!
 log "producer started (pid $gen_pid): $EVENTS events at $RATE/s"
 
 producing() { alive "$gen_pid"; }
-pick_victim() {  # sets VICTIM to a random running instance of a, b (restarts one if none)
-  local c=()
-  is_running a && c+=(a)
-  is_running b && c+=(b)
-  if (( ${#c[@]} == 0 )); then start_inst a; c=(a); fi
+pick_victim() {  # sets VICTIM to a random running instance of a, b that holds partitions
+  local c=() n i=0
+  is_running a || is_running b || start_inst a
+  while (( i < 200 )); do   # a rebalance (revoke .. assign) takes a few s: wait for holders
+    c=()
+    for n in a b; do is_running "$n" && (( $(held "$n") > 0 )) && c+=("$n"); done
+    (( ${#c[@]} > 0 )) && break
+    sleep 0.1; i=$((i + 1))
+  done
+  if (( ${#c[@]} == 0 )); then for n in a b; do is_running "$n" && c+=("$n"); done; fi
   rnd 0 $(( ${#c[@]} - 1 )); VICTIM=${c[$R]}
 }
 other_of() { [[ "$1" == a ]] && echo b || echo a; }
@@ -225,14 +231,18 @@ done
 log "schedule: ${SCHEDULE[*]}"
 DISTURBANCES=()
 
-for kind in "${SCHEDULE[@]}"; do
+k=0
+while (( k < KILLS )) || { producing && (( k < 3 * KILLS )); }; do
+  if (( k < KILLS )); then kind=${SCHEDULE[$k]}; else
+    all=(kill9 term scale stop); rnd 0 3; kind=${all[$R]}; fi
+  k=$((k + 1))
   rnd 500 3000; sleep_ms "$R"
   during=$(producing && echo "during production" || echo "after production")
   case $kind in
     kill9)
       pick_victim; v=$VICTIM
       log "DISTURB kill9 $v.${GENR[$v]} ($during, holds $(held "$v"))"
-      kill -KILL "${PID[$v]}"; wait_exit "$v" 137 10
+      kill -KILL "${PID[$v]}"; wait_exit "$v" 137 10 2>/dev/null
       rnd 300 5000; log "  restart $v in ${R} ms"; sleep_ms "$R"; start_inst "$v"
       DISTURBANCES+=("kill9 $v ($during), restart after ${R}ms");;
     term)
