@@ -2,12 +2,12 @@
 # chaos-scale-out.sh: kill -9 / scale-out chaos test of a trove consumer group sharing one
 # checkpoint.dir (README: "Scale-out: state moves with its partitions").
 #
-# Usage:  [EVENTS=60000] [RATE=4000] [SEED=1] [KILLS=4] [OUT=/tmp/dir] scripts/chaos-scale-out.sh
+# Usage:  [EVENTS=60000] [RATE=4000] [SEED=1] [KILLS=5] [OUT=/tmp/dir] scripts/chaos-scale-out.sh
 #
 #   EVENTS     events produced live into topic `events` (default 60000)
 #   RATE       producer events/s (default 4000; keep it <= 5000 on a 2-core machine)
 #   SEED       seeds both `trove gen` and the disturbance schedule (default 1)
-#   KILLS      number of disturbances (default 4; the first four are one of each kind, shuffled);
+#   KILLS      number of disturbances (default 5; the first five are one of each kind, shuffled);
 #              while the producer still runs after them, more random ones follow (up to 3 x KILLS)
 #   OUT        output directory (default: a new mktemp -d); logs, results, diffs stay there
 #   KEYS, DUPLICATES, SPAN, DISORDER   passed to `trove gen` (500, 0.05, 10m, 2s)
@@ -21,6 +21,8 @@
 #   3. Instances a, b (and c) of consumer group `chaos` on one shared checkpoint.dir, Kafka sink
 #      `results`; meanwhile KILLS seeded random disturbances, one after the other:
 #        kill9  SIGKILL an instance, restart it after a random delay
+#        kill9fast  SIGKILL an instance, restart it, SIGKILL it again 0-400 ms after its take-over
+#               (before its first checkpoint of the partitions it claimed), restart it later
 #        term   SIGTERM an instance (expect exit 0), restart it after a random delay
 #        scale  start a third instance c, SIGTERM it a few seconds after it got partitions
 #        stop   SIGSTOP an instance past the session timeout (until the others hold all
@@ -39,7 +41,7 @@ TROVE=${TROVE:-build/trove}
 EVENTS=${EVENTS:-60000}
 RATE=${RATE:-4000}
 SEED=${SEED:-1}
-KILLS=${KILLS:-4}
+KILLS=${KILLS:-5}
 KEYS=${KEYS:-500}
 DUPLICATES=${DUPLICATES:-0.05}
 SPAN=${SPAN:-10m}
@@ -221,12 +223,12 @@ pick_victim() {  # sets VICTIM to a random running instance of a, b that holds p
 }
 other_of() { [[ "$1" == a ]] && echo b || echo a; }
 
-kinds=(kill9 term scale stop)
-for i in 3 2 1; do rnd 0 "$i"; t=${kinds[$i]}; kinds[$i]=${kinds[$R]}; kinds[$R]=$t; done
+kinds=(kill9 term scale stop kill9fast)
+for i in 4 3 2 1; do rnd 0 "$i"; t=${kinds[$i]}; kinds[$i]=${kinds[$R]}; kinds[$R]=$t; done
 SCHEDULE=()
 for (( k = 0; k < KILLS; k++ )); do
-  if (( k < 4 )); then SCHEDULE+=("${kinds[$k]}"); else
-    all=(kill9 term scale stop); rnd 0 3; SCHEDULE+=("${all[$R]}"); fi
+  if (( k < 5 )); then SCHEDULE+=("${kinds[$k]}"); else
+    all=(kill9 term scale stop kill9fast); rnd 0 4; SCHEDULE+=("${all[$R]}"); fi
 done
 log "schedule: ${SCHEDULE[*]}"
 DISTURBANCES=()
@@ -234,7 +236,7 @@ DISTURBANCES=()
 k=0
 while (( k < KILLS )) || { producing && (( k < 3 * KILLS )); }; do
   if (( k < KILLS )); then kind=${SCHEDULE[$k]}; else
-    all=(kill9 term scale stop); rnd 0 3; kind=${all[$R]}; fi
+    all=(kill9 term scale stop kill9fast); rnd 0 4; kind=${all[$R]}; fi
   k=$((k + 1))
   rnd 500 3000; sleep_ms "$R"
   during=$(producing && echo "during production" || echo "after production")
@@ -245,6 +247,17 @@ while (( k < KILLS )) || { producing && (( k < 3 * KILLS )); }; do
       kill -KILL "${PID[$v]}"; wait_exit "$v" 137 10 2>/dev/null
       rnd 300 5000; log "  restart $v in ${R} ms"; sleep_ms "$R"; start_inst "$v"
       DISTURBANCES+=("kill9 $v ($during), restart after ${R}ms");;
+    kill9fast)
+      pick_victim; v=$VICTIM
+      log "DISTURB kill9fast $v.${GENR[$v]} ($during, holds $(held "$v"))"
+      kill -KILL "${PID[$v]}"; wait_exit "$v" 137 10 2>/dev/null
+      start_inst "$v"; vlog=$(inst_log "$v")
+      for _ in $(seq 300); do grep -q "kafka: took over" "$vlog" && break; sleep 0.1; done
+      rnd 0 400; sleep_ms "$R"
+      log "  SIGKILL $v ${R} ms after: $(grep -m1 -o 'took over [0-9]* partition(s), [0-9]* with state' "$vlog" || echo 'no take-over yet')"
+      kill -KILL "${PID[$v]}"; wait_exit "$v" 137 10 2>/dev/null
+      d=$R; rnd 300 9000; log "  restart $v in ${R} ms"; sleep_ms "$R"; start_inst "$v"
+      DISTURBANCES+=("kill9fast $v ($during): restarted, SIGKILLed ${d}ms after its take-over, restart after ${R}ms");;
     term)
       pick_victim; v=$VICTIM
       log "DISTURB term $v.${GENR[$v]} ($during, holds $(held "$v"))"
