@@ -975,6 +975,9 @@ TEST(E2eKafka, ScaledZombieThatResumesIsFencedAndStops) {
   group["b"].signal(SIGCONT);
   EXPECT_EQ(group["b"].wait(60), 1) << group["b"].err();
   EXPECT_NE(group["b"].err().find("now belongs to member"), std::string::npos) << group["b"].err();
+  // Its refused final checkpoint is not announced as durable (found by the chaos script).
+  EXPECT_EQ(group["b"].err().find("partitions lost: final checkpoint"), std::string::npos)
+      << group["b"].err();
   group.wait_produced();
   group.expect_exact({"a"});
 }

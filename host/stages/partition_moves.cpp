@@ -48,6 +48,9 @@ void pipeline::hand_over(io::host_batch*& batch, clock_type::time_point& opened,
       while (handed_over_id_ < id && !stop_flag.load()) {
         handover_cv_.wait_for(lock, std::chrono::milliseconds(50));
       }
+      // The run is stopping (the write failed, e.g. fenced): nothing to commit or announce; the
+      // next owner continues from the checkpoint before.
+      if (handed_over_id_ < id) return;
     }
     commit_durable();
     for (auto* observer : options_.observers) observer->on_partitions_revoked();
