@@ -109,15 +109,19 @@ std::string envelope(const char (&magic)[8], const std::string& payload) {
 
 /// The payload of an envelope, verified; its checksum in `checksum`.
 std::string_view open_envelope(const char (&magic)[8], std::string_view bytes,
-                               std::uint64_t* checksum = nullptr) {
+                               std::uint64_t* checksum = nullptr,
+                               std::uint32_t* version_out = nullptr) {
   if (bytes.size() < envelope_head + envelope_tail) reader::fail("shorter than its header");
   if (std::memcmp(bytes.data(), magic, 8) != 0) reader::fail("not a trove checkpoint file");
   reader head(bytes.substr(8, 12));
   const auto version = head.get<std::uint32_t>();
-  if (version != format_version) {
-    throw checkpoint_error(
-        fmt::format("checkpoint format version {} (this trove reads {})", version, format_version));
+  // Version 1 (before shared directories) is still read: its partitions have epoch 0 and the
+  // checkpoint's frontier, so an upgraded trove continues from the checkpoints it finds.
+  if (version != format_version && version != 1) {
+    throw checkpoint_error(fmt::format("checkpoint format version {} (this trove reads 1 and {})",
+                                       version, format_version));
   }
+  if (version_out) *version_out = version;
   const auto length = head.get<std::uint64_t>();
   if (length != bytes.size() - envelope_head - envelope_tail) {
     reader::fail(fmt::format("payload of {} bytes announced, {} present (torn write?)", length,
@@ -304,7 +308,8 @@ std::string encode_manifest(const checkpoint_state& s) {
 }
 
 checkpoint_state decode_manifest(std::string_view bytes) {
-  reader r(open_envelope(manifest_magic, bytes));
+  std::uint32_t version = 0;
+  reader r(open_envelope(manifest_magic, bytes, nullptr, &version));
   checkpoint_state s;
   s.id = r.get<std::uint64_t>();
   s.created_ms = r.get<std::int64_t>();
@@ -321,25 +326,25 @@ checkpoint_state decode_manifest(std::string_view bytes) {
   }
   s.watermark = r.get<std::int64_t>();
   s.max_event_time = r.get<std::int64_t>();
-  const std::uint64_t partitions = r.get_count(20);
+  const std::uint64_t partitions = r.get_count(version >= 2 ? 20 : 12);
   for (std::uint64_t i = 0; i < partitions; ++i) {
     partition_event_time p;
     p.partition = r.get<std::int32_t>();
     p.max_event_time = r.get<std::int64_t>();
-    p.emitted_frontier = r.get<std::int64_t>();
+    if (version >= 2) p.emitted_frontier = r.get<std::int64_t>();
     s.partitions.push_back(p);
   }
   s.emitted_watermark = r.get<std::int64_t>();
   s.source.file_offset = r.get<std::uint64_t>();
   s.source.file_line = r.get<std::uint64_t>();
   s.source.generated = r.get<std::uint64_t>();
-  const std::uint64_t kafka = r.get_count(28);
+  const std::uint64_t kafka = r.get_count(version >= 2 ? 28 : 20);
   for (std::uint64_t i = 0; i < kafka; ++i) {
     kafka_position k;
     k.topic = r.get_string();
     k.partition = r.get<std::int32_t>();
     k.next_offset = r.get<std::int64_t>();
-    k.epoch = r.get<std::uint64_t>();
+    if (version >= 2) k.epoch = r.get<std::uint64_t>();
     s.source.kafka.push_back(std::move(k));
   }
   s.sink_length = r.get<std::uint64_t>();
