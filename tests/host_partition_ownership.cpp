@@ -195,5 +195,30 @@ TEST(PartitionRestore, ACorruptCheckpointFallsBackToTheOneBeforeItOfThatPartitio
   EXPECT_EQ(ps.entries[0].key_hi, 1u);
 }
 
+// An upgrade: a trove from before shared directories kept one chain at the top of
+// checkpoint.dir, its partitions at epoch 0. The first take-over continues from it.
+TEST(PartitionRestore, ThePreSharedChainAtTheTopOfTheDirectoryIsEpochZero) {
+  e2e::temp_dir dir;
+  const std::string root = dir.file("s");
+  std::shared_ptr<std::vector<dedup_record>> keep;
+  {
+    checkpoint_store legacy(root);
+    auto st = chain_state(12, {{"events", 0, 500, 0}, {"events", 1, 600, 0}},
+                          {{5, 1, 0, 0, 0}, {6, 2, 0, 1, 0}}, keep);
+    legacy.write(st, 3);
+  }
+  partition_ownership m0(root, "");
+  const partitions_state ps =
+      load_partitions(m0, {{"events", 1, 1}, {"events", 2, 2}}, [](const checkpoint_state&) {});
+  ASSERT_TRUE(ps.partitions[0].found);
+  EXPECT_EQ(ps.partitions[0].member, "");
+  EXPECT_EQ(ps.partitions[0].checkpoint_id, 12u);
+  EXPECT_EQ(ps.partitions[0].next_offset, 600);
+  EXPECT_EQ(ps.partitions[0].epoch, 1u);
+  EXPECT_FALSE(ps.partitions[1].found);  // the old chain never held partition 2
+  ASSERT_EQ(ps.entries.size(), 1u);
+  EXPECT_EQ(ps.entries[0].key_hi, 2u);
+}
+
 }  // namespace
 }  // namespace trove::host

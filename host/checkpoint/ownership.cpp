@@ -99,7 +99,8 @@ partition_ownership::~partition_ownership() {
 }
 
 fs::path partition_ownership::member_dir(const std::string& member) const {
-  return dir_ / "members" / member;
+  // "": the chain a trove from before shared directories wrote at the top of checkpoint.dir.
+  return member.empty() ? dir_ : dir_ / "members" / member;
 }
 
 fs::path partition_ownership::partition_dir(const std::string& topic,

@@ -54,6 +54,8 @@ class partition_ownership {
   [[nodiscard]] const std::string& member() const noexcept { return member_; }
   /// @brief The directory of this instance's checkpoint chain.
   [[nodiscard]] std::filesystem::path member_dir() const { return member_dir(member_); }
+  /// @brief The chain of a member; "" is the top of checkpoint.dir, where a trove from before
+  /// shared directories kept its single chain (its partitions count as claimed at epoch 0).
   [[nodiscard]] std::filesystem::path member_dir(const std::string& member) const;
 
   /// @brief Claims the next epoch of a partition's state for this member (durable on return).

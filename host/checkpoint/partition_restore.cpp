@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -11,6 +12,15 @@
 
 namespace trove::host {
 namespace {
+
+/// Whether checkpoint.dir holds checkpoints at its top (written before shared directories).
+bool fs_has_legacy_chain(const partition_ownership& ownership) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(ownership.member_dir(""), ec)) {
+    if (entry.path().extension() == ".ckpt") return true;
+  }
+  return false;
+}
 
 /// A partition still looking for its state: the claims below this instance's, newest first.
 struct search {
@@ -26,6 +36,7 @@ partitions_state load_partitions(partition_ownership& ownership,
                                  const std::function<void(const checkpoint_state&)>& check_compat) {
   partitions_state out;
   std::vector<search> open;
+  const bool legacy = fs_has_legacy_chain(ownership);
   for (const auto& which : assigned) {
     loaded_partition p;
     p.which = which;
@@ -35,6 +46,9 @@ partitions_state load_partitions(partition_ownership& ownership,
     for (auto& c : ownership.claims(which.topic, which.partition)) {
       if (c.epoch < p.epoch) s.older.push_back(std::move(c));
     }
+    // Below every claim: the single chain of a trove from before shared directories (its
+    // checkpoints hold the partition at epoch 0), so an upgrade continues from it.
+    if (legacy) s.older.push_back({0, ""});
     out.partitions.push_back(std::move(p));
     if (!s.older.empty()) open.push_back(std::move(s));
   }
@@ -100,6 +114,7 @@ partitions_state load_partitions(partition_ownership& ownership,
     for (auto& s : open) {
       if (out.partitions[s.index].found) continue;
       const partition_claim& c = s.older[s.next];
+      if (c.member.empty()) continue;  // the pre-shared chain did not hold it: nothing to say
       spdlog::warn(
           "checkpoints: member '{}' claimed {}[{}] (epoch {}) but left no usable checkpoint of it; "
           "trying the claim before",

@@ -45,6 +45,23 @@ std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   return keys;
 }
 
+namespace {
+
+/// Whether no instance has written a chain in members/ yet (the first start after an upgrade).
+bool first_shared_start(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& member :
+       std::filesystem::directory_iterator(std::filesystem::path(dir) / "members", ec)) {
+    std::error_code inner;
+    for (const auto& entry : std::filesystem::directory_iterator(member.path(), inner)) {
+      if (entry.path().extension() == ".ckpt") return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 /// Throws when a checkpoint was written under another configuration (naming the key).
 void pipeline::check_compat(const checkpoint_state& st) const {
   const checkpoint_config& cc = *config_.checkpoint;
@@ -76,6 +93,19 @@ void pipeline::open_checkpoints() {
     store_ = std::make_unique<checkpoint_store>(cc.dir);
   }
   restored_ = store_->load_latest();
+  if (shared && !restored_ && first_shared_start(cc.dir)) {
+    // An upgrade: a trove from before shared directories kept one chain at the top of the
+    // directory. The first instance continues its counters and sink positions (its partitions'
+    // state comes with the assignment, load_partitions reads that chain as epoch 0).
+    restored_ = checkpoint_store(cc.dir, /*read_only=*/true).load_latest();
+    if (restored_) {
+      spdlog::info(
+          "checkpoints: continuing checkpoint {} that an earlier trove wrote at the top of '{}' "
+          "(member '{}' keeps its chain in members/ from now on; the old files can be deleted "
+          "once it has checkpointed)",
+          restored_->id, cc.dir, ownership_->member());
+    }
+  }
   std::uint64_t next_id = 1;
   std::vector<segment_ref> segments;
   if (restored_) {
