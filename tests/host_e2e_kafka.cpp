@@ -79,6 +79,16 @@ std::string to_json(const event& e) {
          ",\"amount\":" + std::to_string(e.amount) + "}";
 }
 
+/// One sentinel event per partition, far in the future: it closes every real window (its own
+/// group, user 999999 "sentinel", stays open and is not in the reference).
+void produce_sentinels(trove::io::kafka_producer& producer, int partitions, std::int64_t last_ts) {
+  for (int p = 0; p < partitions; ++p) {
+    const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
+                         last_ts + 10 * window_ms, 0.0};
+    producer.produce({}, to_json(sentinel), p);
+  }
+}
+
 using group_key = std::tuple<std::uint64_t, std::string, std::int64_t>;  // user, type, start
 struct aggregate {
   std::uint64_t count = 0;
@@ -353,11 +363,7 @@ void run_with_faults(const std::string& group, const std::function<void(dev_brok
         std::this_thread::sleep_until(start + std::chrono::milliseconds(idx * 2 / 5));
       }
     }
-    for (int p = 0; p < partitions; ++p) {
-      const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
-                           events.back().ts + 10 * window_ms, 0.0};
-      producer.produce({}, to_json(sentinel), p);
-    }
+    produce_sentinels(producer, partitions, events.back().ts);
     producer.flush();
   });
   inject(broker);
@@ -559,11 +565,7 @@ TEST(E2eKafka, TwoInstancesInOneGroupSplitTheWorkAndTheUnionIsTheSingleRun) {
   {
     // One sentinel per partition, far in the future, closes every real window.
     trove::io::kafka_producer producer({.brokers = broker.bootstrap_servers(), .topic = "events"});
-    for (int p = 0; p < partitions; ++p) {
-      const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
-                           events.back().ts + 10 * window_ms, 0.0};
-      producer.produce({}, to_json(sentinel), p);
-    }
+    produce_sentinels(producer, partitions, events.back().ts);
     producer.flush();
   }
   auto union_rows = [&] {
@@ -859,11 +861,7 @@ class scaled_group {
           std::this_thread::sleep_until(start + std::chrono::microseconds(idx * 333));
         }
       }
-      for (int p = 0; p < partitions; ++p) {
-        const event sentinel{900'000'000u + static_cast<std::uint64_t>(p), 999'999, "sentinel",
-                             events_.back().ts + 10 * window_ms, 0.0};
-        producer.produce({}, to_json(sentinel), p);
-      }
+      produce_sentinels(producer, partitions, events_.back().ts);
       producer.flush();
     });
   }
