@@ -207,7 +207,7 @@ void print_chain(const std::string& dir) {
         "{:>6}  {:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}  {:>12}  {:>12}  {:>10}  {:>8}  {:<20}  "
         "{}\n",
         s.id, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-        s.created_ms % 1000, s.manifest_bytes + s.segment_bytes, entries, s.agg.rows,
+        s.created_ms % 1000, s.manifest_bytes + s.segment_bytes, entries, s.open_groups,
         s.counters.in(), watermark, positions);
   }
 }

@@ -93,7 +93,11 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
   }
   agg.window = {config.window.size_ms,
                 config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
-  agg.track_updates = config.emit == emit_mode::update;
+  // With checkpoints and final emission the list of updated groups is what each checkpoint
+  // writes of the aggregation table (snapshot_groups); with update emission the list is emptied
+  // by every batch's changelog, so checkpoints copy every open group.
+  track_group_updates_ = config.checkpoint.has_value() && config.emit == emit_mode::final;
+  agg.track_updates = config.emit == emit_mode::update || track_group_updates_;
   agg.initial_capacity = config.window.initial_capacity;
   agg.max_bytes = config.window.max_bytes;
   // The tables' work (allocation, zeroing, kernels, frees) is ordered on the kernels' stream.
@@ -390,8 +394,21 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
   return out;
 }
 
-kernels::agg_snapshot device_stage::snapshot_groups() {
-  return agg_->snapshot(stream_);
+kernels::agg_snapshot device_stage::snapshot_groups(bool updated_only) {
+  if (updated_only) {
+    TROVE_EXPECTS(updated_groups_known(), "snapshot_groups: the updated groups are not tracked");
+    return agg_->snapshot_updated(stream_);
+  }
+  kernels::agg_snapshot all = agg_->snapshot(stream_);
+  if (track_group_updates_) {
+    agg_->forget_updated(stream_);  // the next checkpoint continues from this one
+    updates_since_full_ = true;
+  }
+  return all;
+}
+
+std::size_t device_stage::updated_groups() const noexcept {
+  return track_group_updates_ ? agg_->updated_count() : 0;
 }
 
 void device_stage::restore(const std::vector<kernels::dedup_entry>& entries, std::int64_t watermark,
@@ -407,6 +424,7 @@ void device_stage::reset_state() {
   cross_partition_before_ += agg_->cross_partition_rows();
   agg_.reset();
   agg_ = backend_.make_agg_table(agg_options_, stream_);
+  updates_since_full_ = false;  // a checkpoint chain's groups are gone from the new table
   if (dedup_) {
     dedup_.reset();
     dedup_ = backend_.make_dedup_set(dedup_options_, stream_);

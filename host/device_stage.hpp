@@ -74,8 +74,21 @@ class device_stage {
     return {entries_.get(), entries_count_};
   }
 
-  /// @brief Every open group (the table is unchanged), for a checkpoint.
-  [[nodiscard]] kernels::agg_snapshot snapshot_groups();
+  /// @brief For a checkpoint: every open group, or with `updated_only` those created or updated
+  /// since the previous call (only while updated_groups_known()). The table is unchanged.
+  [[nodiscard]] kernels::agg_snapshot snapshot_groups(bool updated_only = false);
+
+  /// @brief Whether snapshot_groups(true) gives what changed since the previous call: checkpoints
+  /// with final emission, and no reset_state() since the last full snapshot_groups() (or since
+  /// construction). restore() keeps it: its groups are those of the chain they came from, which
+  /// the caller continues only when that chain is its own (checkpoint_coordinator).
+  [[nodiscard]] bool updated_groups_known() const noexcept {
+    return track_group_updates_ && updates_since_full_;
+  }
+
+  /// @brief Groups listed as updated since the previous snapshot_groups() (an upper bound on
+  /// what snapshot_groups(true) returns); 0 when not tracked.
+  [[nodiscard]] std::size_t updated_groups() const noexcept;
 
   /// @brief The watermark up to which windows were emitted.
   [[nodiscard]] std::int64_t emitted_watermark() const noexcept {
@@ -142,6 +155,10 @@ class device_stage {
   kernels::agg_options agg_options_;  // reset_state() makes the tables again from these
   kernels::dedup_options dedup_options_;
   std::uint64_t cross_partition_before_ = 0;  // counted by tables reset_state() dropped
+  bool track_group_updates_ = false;  // checkpoints with final emission (snapshot_groups)
+  // The table's list of updated groups covers every change since the last snapshot_groups():
+  // true from construction (an empty table), false after reset_state() until a full one.
+  bool updates_since_full_ = true;
   int event_time_column_ = -1;
   std::vector<int> dedup_columns_;
   std::vector<int> group_columns_;

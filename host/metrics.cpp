@@ -181,6 +181,8 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   checkpoint_bytes_.store(state.checkpoint.last_bytes, relaxed);
   checkpoint_write_s_.store(state.checkpoint.last_write_seconds, relaxed);
   checkpoint_cut_s_.store(state.checkpoint.last_cut_seconds, relaxed);
+  checkpoint_groups_.store(state.checkpoint.last_groups, relaxed);
+  checkpoints_updates_only_.store(state.checkpoint.updates_only, relaxed);
   checkpoint_in_flight_.store(state.checkpoint.in_flight, relaxed);
   transactional_.store(state.checkpoint.transactional, relaxed);
   transactions_committed_.store(state.checkpoint.transactions_committed, relaxed);
@@ -399,8 +401,17 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
     w.family("trove_checkpoint_last_id", "gauge", "Id of the newest durable checkpoint.");
     w.sample("trove_checkpoint_last_id", "", checkpoint_id_.load(relaxed));
     w.family("trove_checkpoint_last_bytes", "gauge",
-             "Size of the newest checkpoint: manifest plus the dedup segments it references.");
+             "Size of the newest checkpoint: manifest plus the dedup and group segments it "
+             "references.");
     w.sample("trove_checkpoint_last_bytes", "", checkpoint_bytes_.load(relaxed));
+    w.family("trove_checkpoint_last_groups", "gauge",
+             "Aggregation groups the newest checkpoint wrote: every open group, or only those "
+             "updated since the checkpoint before (see trove_checkpoints_updates_only_total).");
+    w.sample("trove_checkpoint_last_groups", "", checkpoint_groups_.load(relaxed));
+    w.family("trove_checkpoints_updates_only_total", "counter",
+             "Checkpoints that wrote only the aggregation groups updated since the one before "
+             "(the others write every open group).");
+    w.sample("trove_checkpoints_updates_only_total", "", checkpoints_updates_only_.load(relaxed));
     w.family("trove_checkpoint_last_seconds", "gauge",
              "Time of the newest checkpoint: phase=cut is the data-path pause (copy-out), "
              "phase=write the background encode, write and fsync.");

@@ -107,7 +107,7 @@ class metrics_registry final : public run_observer {
       transactional_{false};
   std::atomic<std::uint64_t> transactions_committed_{0}, transactions_aborted_{0};
   std::atomic<std::uint64_t> checkpoints_{0}, checkpoints_delayed_{0}, checkpoint_id_{0},
-      checkpoint_bytes_{0};
+      checkpoint_bytes_{0}, checkpoint_groups_{0}, checkpoints_updates_only_{0};
   std::atomic<double> checkpoint_write_s_{0}, checkpoint_cut_s_{0};
 
   // Per-stage time (seconds, from on_batch) and latencies.

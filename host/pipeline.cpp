@@ -59,9 +59,10 @@ run_stats pipeline::run() {
     stats_.checkpoint_max_write_seconds = cs.max_write_seconds;
     if (cs.written > 0) {
       spdlog::info(
-          "checkpoints: {} written ({} delayed by a slow write); last {} bytes; longest "
-          "data-path pause {:.3f} s, longest write {:.3f} s",
-          cs.written, cs.delayed, cs.last_bytes, cs.max_cut_seconds, cs.max_write_seconds);
+          "checkpoints: {} written ({} delayed by a slow write, {} with only the updated "
+          "groups); last {} bytes; longest data-path pause {:.3f} s, longest write {:.3f} s",
+          cs.written, cs.delayed, cs.group_updates_written, cs.last_bytes, cs.max_cut_seconds,
+          cs.max_write_seconds);
     }
   }
   dead_letter_.flush();

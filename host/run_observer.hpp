@@ -85,6 +85,8 @@ struct state_report {
     std::uint64_t last_bytes = 0;  ///< its size (manifest + referenced segments)
     double last_write_seconds = 0;
     double last_cut_seconds = 0;               ///< its data-path pause
+    std::uint64_t last_groups = 0;             ///< aggregation groups it wrote
+    std::uint64_t updates_only = 0;            ///< checkpoints that wrote only updated groups
     bool in_flight = false;                    ///< a cut is being written
     bool transactional = false;                ///< sink.delivery: exactly_once
     std::uint64_t transactions_committed = 0;  ///< Kafka transactions committed by this process

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/agg_snapshot.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/column_view.hpp"
 #include "kernels/table_stats.hpp"
@@ -103,31 +104,6 @@ struct agg_result {
   std::size_t windows = 0;  ///< distinct windows among the rows
 };
 
-/// @brief Every open group of a table as raw slots and key records in host memory: what a
-/// checkpoint keeps of the aggregation table. The bytes are the table's own slot layout, so a
-/// snapshot is restored only into a table of the same options (checkpoints check the config).
-struct agg_snapshot {
-  std::size_t rows = 0;
-  std::size_t stride = 0;                     ///< bytes per slot
-  std::vector<unsigned char> slots;           ///< rows × stride bytes
-  std::vector<std::uint64_t> records;         ///< the groups' key records, concatenated
-  std::vector<std::uint64_t> record_offsets;  ///< per row: first word of its record in `records`
-  /// Per row: the source partition of the row that created the group (also in the slot bytes,
-  /// which restore() reads; empty in snapshots decoded from checkpoints that do not keep it).
-  std::vector<std::int32_t> partitions;
-};
-
-/// @brief The rows of a snapshot whose source partition is kept (read from the slot bytes), with
-/// their key records; offsets re-based, partitions filled. Host code: for per-partition state.
-agg_snapshot select_partitions(const agg_snapshot& from,
-                               const std::function<bool(std::int32_t)>& keep);
-
-/// @brief Appends the rows of `from` to `into` (records concatenated, offsets re-based,
-/// partitions filled). The strides must match unless `into` has no rows (trove::logic_error).
-/// The snapshots must hold distinct groups (those of disjoint partitions of one table, say):
-/// restore() takes every row as a group of its own.
-void append_snapshot(agg_snapshot& into, const agg_snapshot& from);
-
 /// @brief A device-resident table of (group, window) aggregates.
 /// Every call passes the stream the table was made for (backend::make_agg_table): its work, memory
 /// included, is ordered on that stream; another stream is refused (trove::logic_error).
@@ -147,6 +123,19 @@ class agg_table {
 
   /// @brief Copies every open group out (the table is unchanged), in slot order.
   virtual agg_snapshot snapshot(stream_view stream) = 0;
+
+  /// @brief Copies out the open groups created or updated since the list of updated groups was
+  /// last emptied (by this call, forget_updated() or extract_updated(); requires track_updates),
+  /// and empties it. With emission that never calls extract_updated, the groups that changed
+  /// between two checkpoints; the cost follows them, not the table's capacity.
+  virtual agg_snapshot snapshot_updated(stream_view stream) = 0;
+
+  /// @brief Empties the list of updated groups (a full snapshot() was taken).
+  virtual void forget_updated(stream_view stream) = 0;
+
+  /// @brief Entries in the list of updated groups: at least the rows snapshot_updated() returns
+  /// (groups emitted since they were updated are counted, not returned).
+  [[nodiscard]] virtual std::size_t updated_count() const noexcept = 0;
 
   /// @brief Loads a snapshot into an empty table and sets the emitted-window frontier, so that the
   /// table behaves exactly as the one the snapshot was taken from.

@@ -27,30 +27,13 @@
 
 #include "kernels/agg_table.hpp"
 #include "kernels/atomics.hpp"
+#include "kernels/agg_slot.hpp"
 #include "kernels/error.hpp"
 #include "kernels/row_key.hpp"
 #include "kernels/row_status.hpp"
 #include "kernels/xxhash64.hpp"
 
 namespace trove::kernels::detail {
-
-inline constexpr std::uint32_t agg_empty = 0;  // zeroed memory is an empty table
-inline constexpr std::uint32_t agg_busy = 1;
-inline constexpr std::uint32_t agg_full = 2;
-inline constexpr std::uint32_t agg_freed = 3;  // emitted; a tombstone until the next rebuild
-
-/// @brief The fixed part of a slot.
-struct agg_header {
-  std::uint64_t k0;
-  std::uint64_t k1;
-  std::int64_t window_start;
-  std::uint32_t key_ref;   // word offset of the key record in the arena (< max_arena_words)
-  std::int32_t partition;  // source partition of the row that created the group
-  std::uint64_t count;
-  std::uint32_t state;
-  std::uint32_t dirty;  // updated since the last extract_updated
-};
-static_assert(sizeof(agg_header) == 48);
 
 /// @brief The most words the key arena may have: key_ref is 32 bits.
 inline constexpr std::size_t max_arena_words = std::size_t{1} << 32;
@@ -579,6 +562,12 @@ struct full_count_fn {
   }
 };
 
+/// @brief Clears the "updated" mark of each slot in a dirty list (emitted slots have none).
+struct clear_dirty_fn {
+  agg_ref table;
+  TROVE_HD void operator()(std::uint32_t pos) const noexcept { table.header(pos).dirty = 0; }
+};
+
 /// @brief Key record length of each selected slot (for the gather's exclusive scan).
 struct record_words_fn {
   agg_ref table;
@@ -842,9 +831,7 @@ class agg_table_impl final : public agg_table {
 
   agg_snapshot snapshot(stream_view stream) override {
     expect_work_stream(stream);
-    agg_snapshot out;
-    out.stride = layout_.stride;
-    if (live_ == 0) return out;
+    if (live_ == 0) return copy_out(nullptr, 0, stream);
     // live_ counts the full slots exactly, so one pass over the slots selects them (the cut's
     // pause is this scan plus the copy of the open groups).
     const auto positions = thrust::counting_iterator<std::uint64_t>(0);
@@ -855,6 +842,48 @@ class agg_table_impl final : public agg_table {
                                                  d_positions, full_slot_fn{ref()}) -
                                  d_positions);
     TROVE_EXPECTS(m == live_, "agg_table::snapshot: open groups miscounted");
+    return copy_out(d_positions, m, stream);
+  }
+
+  agg_snapshot snapshot_updated(stream_view stream) override {
+    TROVE_EXPECTS(options_.track_updates, "snapshot_updated needs agg_options::track_updates");
+    expect_work_stream(stream);
+    if (dirty_count_ == 0) return copy_out(nullptr, 0, stream);
+    // The list holds each slot updated since it was last cleared once (emitted slots too, which
+    // are skipped): the cut's pause follows the groups that changed, not the table's capacity.
+    auto* d_list = dirty_list_.template as<std::uint32_t>();
+    device_buffer selected(*exec_.be, dirty_count_ * sizeof(std::uint32_t), stream);
+    auto* d_positions = selected.template as<std::uint32_t>();
+    const std::size_t m = static_cast<std::size_t>(
+        thrust::copy_if(exec_.policy(), d_list, d_list + dirty_count_, d_positions,
+                        full_slot_fn{ref()}) -
+        d_positions);
+    agg_snapshot out = copy_out(d_positions, m, stream);
+    forget_updated(stream);
+    return out;
+  }
+
+  void forget_updated(stream_view stream) override {
+    TROVE_EXPECTS(options_.track_updates, "forget_updated needs agg_options::track_updates");
+    expect_work_stream(stream);
+    if (dirty_count_ == 0) return;
+    auto* d_list = dirty_list_.template as<std::uint32_t>();
+    thrust::for_each(exec_.policy(), d_list, d_list + dirty_count_, clear_dirty_fn{ref()});
+    dirty_count_ = 0;
+    const std::uint64_t zero = 0;
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 2, &zero, sizeof(zero),
+                             stream);
+    exec_.be->synchronize(stream);
+  }
+
+  [[nodiscard]] std::size_t updated_count() const noexcept override { return dirty_count_; }
+
+ private:
+  /// The selected slots and their key records, copied to host memory (the table is unchanged).
+  agg_snapshot copy_out(const std::uint32_t* d_positions, std::size_t m, stream_view stream) {
+    agg_snapshot out;
+    out.stride = layout_.stride;
+    if (m == 0) return out;
     out.rows = m;
     const auto items = thrust::counting_iterator<std::size_t>(0);
     device_buffer offsets(*exec_.be, (m + 1) * sizeof(std::uint64_t), stream);
@@ -886,6 +915,7 @@ class agg_table_impl final : public agg_table {
     return out;
   }
 
+ public:
   void restore(const agg_snapshot& snap, std::int64_t emitted_watermark,
                stream_view stream) override {
     TROVE_EXPECTS(used_ == 0, "agg_table::restore needs an empty table");

@@ -8,11 +8,14 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "e2e_util.hpp"
 #include "host/checkpoint/coordinator.hpp"
+#include "kernels/agg_slot.hpp"
 #include "host/checkpoint/store.hpp"
 
 namespace trove::host {
@@ -46,6 +49,9 @@ checkpoint_state sample_state(std::uint64_t id, std::uint64_t seed) {
   s.agg.records = {1, 2, 3, 4, 5, 6};
   s.agg.record_offsets = {0, 2, 4};
   s.segments = {{1, 10, 500, 0xABCDEF}, {2, 3, 900, 0x123}};
+  s.window_size_ms = 60'000;
+  s.open_groups = 3;
+  s.group_segments = {{id > 1 ? id - 1 : 0, 7, 0x77}};  // replaced by the store's write
   return s;
 }
 
@@ -76,11 +82,14 @@ void expect_same(const checkpoint_state& a, const checkpoint_state& b) {
   }
   EXPECT_EQ(a.sink_length, b.sink_length);
   EXPECT_EQ(a.dead_letter_length, b.dead_letter_length);
-  EXPECT_EQ(a.agg.rows, b.agg.rows);
-  EXPECT_EQ(a.agg.stride, b.agg.stride);
-  EXPECT_EQ(a.agg.slots, b.agg.slots);
-  EXPECT_EQ(a.agg.records, b.agg.records);
-  EXPECT_EQ(a.agg.record_offsets, b.agg.record_offsets);
+  EXPECT_EQ(a.window_size_ms, b.window_size_ms);
+  EXPECT_EQ(a.open_groups, b.open_groups);
+  ASSERT_EQ(a.group_segments.size(), b.group_segments.size());
+  for (std::size_t i = 0; i < a.group_segments.size(); ++i) {
+    EXPECT_EQ(a.group_segments[i].id, b.group_segments[i].id);
+    EXPECT_EQ(a.group_segments[i].rows, b.group_segments[i].rows);
+    EXPECT_EQ(a.group_segments[i].checksum, b.group_segments[i].checksum);
+  }
   ASSERT_EQ(a.segments.size(), b.segments.size());
   for (std::size_t i = 0; i < a.segments.size(); ++i) {
     EXPECT_EQ(a.segments[i].id, b.segments[i].id);
@@ -93,7 +102,15 @@ void expect_same(const checkpoint_state& a, const checkpoint_state& b) {
 TEST(CheckpointStore, ManifestAndSegmentRoundTrip) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     const checkpoint_state s = sample_state(seed, seed);
-    expect_same(s, decode_manifest(encode_manifest(s)));
+    const checkpoint_state back_state = decode_manifest(encode_manifest(s));
+    expect_same(s, back_state);
+    EXPECT_EQ(back_state.agg.rows, 0u) << "the groups are in group segments, not the manifest";
+    const kernels::agg_snapshot groups = decode_groups(encode_groups(s.agg));
+    EXPECT_EQ(groups.rows, s.agg.rows);
+    EXPECT_EQ(groups.stride, s.agg.stride);
+    EXPECT_EQ(groups.slots, s.agg.slots);
+    EXPECT_EQ(groups.records, s.agg.records);
+    EXPECT_EQ(groups.record_offsets, s.agg.record_offsets);
     std::vector<dedup_record> entries;
     std::mt19937_64 rng(seed);
     for (int i = 0; i < 100; ++i) {
@@ -142,6 +159,23 @@ TEST(CheckpointStore, AFormatOneManifestStillLoads) {
   } catch (const checkpoint_error& e) {
     EXPECT_NE(std::string(e.what()).find("version 9"), std::string::npos) << e.what();
   }
+}
+
+// Fuzz finding (tests/fuzz/corpus/checkpoint/bug_version_one_segment_reencoded.bin): a format-1
+// segment is read, and written again it is a current-format segment with the same entries.
+TEST(CheckpointStore, AFormatOneSegmentReadsAndIsWrittenAgainInTheCurrentFormat) {
+  const std::vector<dedup_record> entries{dedup_record{1, 2, 3, 4, 0}, dedup_record{-5, 6, 7, 8, 0}};
+  std::string v1 = encode_segment(entries);
+  ASSERT_EQ(v1[8], static_cast<char>(checkpoint_format_version));
+  v1[8] = 1;  // the checksum covers the payload only: still a valid envelope
+  const std::vector<dedup_record> read = decode_segment(v1);
+  ASSERT_EQ(read.size(), entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&read[i], &entries[i], sizeof(dedup_record)), 0) << i;
+  }
+  const std::string again = encode_segment(read);
+  EXPECT_EQ(again[8], static_cast<char>(checkpoint_format_version));
+  EXPECT_EQ(again.substr(9), encode_segment(entries).substr(9));
 }
 
 TEST(CheckpointStore, EveryFlippedByteAndEveryTruncationIsRejected) {
@@ -205,7 +239,7 @@ TEST(CheckpointStore, LoadLatestFallsBackAndRetentionKeepsWhatIsReferenced) {
   std::size_t manifests = 0, segments = 0;
   for (const auto& entry : fs::directory_iterator(dir.file("state"))) {
     manifests += entry.path().extension() == ".ckpt" ? 1 : 0;
-    segments += entry.path().extension() == ".seg" ? 1 : 0;
+    segments += entry.path().filename().string().rfind("dedup-", 0) == 0 ? 1 : 0;
   }
   EXPECT_EQ(manifests, 3u);
   EXPECT_EQ(segments, 5u);
@@ -227,14 +261,135 @@ TEST(CheckpointStore, LoadLatestFallsBackAndRetentionKeepsWhatIsReferenced) {
     store.write(s, 2);
   }
   segments = 0;
+  std::size_t group_segments = 0;
   for (const auto& entry : fs::directory_iterator(dir.file("state"))) {
-    segments += entry.path().extension() == ".seg" ? 1 : 0;
+    segments += entry.path().filename().string().rfind("dedup-", 0) == 0 ? 1 : 0;
+    group_segments += entry.path().filename().string().rfind("groups-", 0) == 0 ? 1 : 0;
   }
   EXPECT_EQ(segments, 0u);
+  EXPECT_EQ(group_segments, 2u) << "each kept checkpoint wrote all its groups";
   const auto listed = store.list();
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(listed.front().id, 8u);
   EXPECT_TRUE(listed.front().valid) << listed.front().problem;
+}
+
+/// A snapshot of hand-made groups (key fingerprint k0 = k1 = key, one key word each) in the
+/// table's slot layout with one aggregated field: stride 48 + 32.
+kernels::agg_snapshot groups_of(std::vector<std::tuple<std::uint64_t, std::int64_t, std::uint64_t>>
+                                    rows /* key, window start, count */) {
+  kernels::agg_snapshot g;
+  g.stride = sizeof(kernels::detail::agg_header) + 32;
+  for (const auto& [key, window_start, count] : rows) {
+    kernels::detail::agg_header h{};
+    h.k0 = key;
+    h.k1 = key;
+    h.window_start = window_start;
+    h.partition = static_cast<std::int32_t>(key % 3);
+    h.count = count;
+    h.state = kernels::detail::agg_full;
+    std::vector<unsigned char> slot(g.stride, 0);
+    std::memcpy(slot.data(), &h, sizeof(h));
+    g.slots.insert(g.slots.end(), slot.begin(), slot.end());
+    g.record_offsets.push_back(g.records.size());
+    g.records.push_back(1);  // the record's validity word
+    g.records.push_back(key);
+    g.partitions.push_back(h.partition);
+    ++g.rows;
+  }
+  return g;
+}
+
+/// (key, window start) -> count of a loaded checkpoint's groups.
+std::map<std::pair<std::uint64_t, std::int64_t>, std::uint64_t> counts_of(
+    const kernels::agg_snapshot& g) {
+  std::map<std::pair<std::uint64_t, std::int64_t>, std::uint64_t> out;
+  for (std::size_t row = 0; row < g.rows; ++row) {
+    kernels::detail::agg_header h;
+    std::memcpy(&h, g.slots.data() + row * g.stride, sizeof(h));
+    EXPECT_TRUE(out.emplace(std::make_pair(h.k0, h.window_start), h.count).second);
+    EXPECT_EQ(g.records.at(g.record_offsets[row] + 1), h.k0) << "the group's own key record";
+  }
+  return out;
+}
+
+// The open groups as a chain: a checkpoint writes every open group, then those updated since the
+// one before; loading merges the chain (newest wins, windows emitted since left out), refuses a
+// chain that does not add up to the groups the checkpoint recorded, and retention keeps every
+// group segment a kept checkpoint references.
+TEST(CheckpointStore, GroupSegmentsAreAChainThatLoadsMerged) {
+  e2e::temp_dir dir;
+  const std::string state_dir = dir.file("state");
+  checkpoint_store store(state_dir);
+  auto cut = [&](std::uint64_t id, bool updates_only, const std::vector<group_segment_ref>& chain,
+                 kernels::agg_snapshot groups, std::uint64_t open, std::int64_t emitted) {
+    checkpoint_state s = sample_state(id, id);
+    s.segments.clear();
+    s.window_size_ms = 10'000;
+    s.emitted_watermark = emitted;
+    s.agg = std::move(groups);
+    s.agg_updates_only = updates_only;
+    s.group_segments = chain;
+    s.open_groups = open;
+    store.write(s, 3);
+    return s.group_segments;
+  };
+  using counts = std::map<std::pair<std::uint64_t, std::int64_t>, std::uint64_t>;
+  auto chain = cut(1, false, {}, groups_of({{1, 0, 1}, {2, 0, 1}, {3, 10'000, 1}}), 3, INT64_MIN);
+  ASSERT_EQ(chain.size(), 1u);
+  chain = cut(2, true, chain, groups_of({{1, 0, 5}, {4, 10'000, 1}}), 4, INT64_MIN);
+  ASSERT_EQ(chain.size(), 2u);
+  auto latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(counts_of(latest->agg), (counts{{{1, 0}, 5}, {{2, 0}, 1}, {{3, 10'000}, 1},
+                                            {{4, 10'000}, 1}}));
+  // Window [0, 10 s) emitted after checkpoint 2: its groups are gone at checkpoint 3.
+  chain = cut(3, true, chain, groups_of({{3, 10'000, 2}}), 2, 10'000);
+  ASSERT_EQ(chain.size(), 3u);
+  latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 3u);
+  EXPECT_EQ(counts_of(latest->agg), (counts{{{3, 10'000}, 2}, {{4, 10'000}, 1}}));
+  EXPECT_EQ(latest->agg.partitions.size(), 2u);
+  // A checkpoint whose chain adds up to other groups than it recorded is not loaded.
+  const auto bad = cut(4, true, chain, groups_of({{5, 10'000, 1}}), 99, 10'000);
+  latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 3u) << "checkpoint 4 says 99 open groups, its chain holds 3";
+  // A missing group segment fails every checkpoint that references it.
+  const std::string second = state_dir + "/groups-000000000002.seg";
+  fs::rename(second, second + ".aside");
+  latest = store.load_latest();
+  EXPECT_FALSE(latest) << "checkpoints 2..4 reference groups-2; checkpoint 1 was not retained";
+  fs::rename(second + ".aside", second);
+  const auto listed = store.list();
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_TRUE(listed[0].valid) << listed[0].problem;  // 4: its files are all there
+  EXPECT_EQ(listed[0].state.open_groups, 99u);
+  // A full one starts the chain again; retention then drops the segments nothing kept needs.
+  chain = cut(5, false, bad, groups_of({{3, 10'000, 2}, {4, 10'000, 1}}), 2, 10'000);
+  ASSERT_EQ(chain.size(), 1u);
+  EXPECT_EQ(chain[0].id, 5u);
+  checkpoint_state six = sample_state(6, 6);
+  six.segments.clear();
+  six.window_size_ms = 10'000;
+  six.emitted_watermark = 10'000;
+  six.open_groups = 2;
+  six.agg_updates_only = true;
+  six.group_segments = chain;  // nothing changed: no segment of its own
+  six.agg = {};
+  store.write(six, 1);
+  EXPECT_EQ(six.group_segments.size(), 1u);
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(state_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("groups-", 0) == 0) files.push_back(name);
+  }
+  EXPECT_EQ(files, std::vector<std::string>{"groups-000000000005.seg"});
+  latest = store.load_latest();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->id, 6u);
+  EXPECT_EQ(counts_of(latest->agg), (counts{{{3, 10'000}, 2}, {{4, 10'000}, 1}}));
 }
 
 // exactly_once: a checkpoint whose transaction has not committed is pending and never loaded

@@ -93,6 +93,8 @@ void feed(metrics_registry& m) {
   state.checkpoint.last_bytes = 4096;
   state.checkpoint.last_write_seconds = 0.25;
   state.checkpoint.last_cut_seconds = 0.125;
+  state.checkpoint.last_groups = 321;
+  state.checkpoint.updates_only = 3;
   state.checkpoint.transactional = true;
   state.checkpoint.transactions_committed = 7;
   state.checkpoint.transactions_aborted = 2;
@@ -143,6 +145,8 @@ TEST(Metrics, ExpositionParsesAndCarriesTheCounters) {
   EXPECT_DOUBLE_EQ(at(s, "trove_checkpoint_last_seconds{phase=\"cut\"}"), 0.125);
   EXPECT_DOUBLE_EQ(at(s, "trove_checkpoint_last_seconds{phase=\"write\"}"), 0.25);
   EXPECT_EQ(at(s, "trove_checkpoint_in_flight{}"), 0);
+  EXPECT_EQ(at(s, "trove_checkpoint_last_groups{}"), 321);
+  EXPECT_EQ(at(s, "trove_checkpoints_updates_only_total{}"), 3);
   EXPECT_EQ(at(s, "trove_kafka_transactions_total{result=\"committed\"}"), 7);
   EXPECT_EQ(at(s, "trove_kafka_transactions_total{result=\"aborted\"}"), 2);
   EXPECT_EQ(at(s, "trove_kafka_consumer_lag{partition=\"0\",topic=\"events\"}"), 42);

@@ -1,8 +1,12 @@
 // Checkpoint kernels: the dedup entries a batch adds (collect_accepted) and the open groups
 // (snapshot) restored into fresh tables (insert_entries, restore) give a table that behaves
 // exactly as the uninterrupted one: same statuses and same emitted rows for the rest of the
-// stream, on every backend, over many seeds, cut points, table growth and hopping windows.
+// stream, on every backend, over many seeds, cut points, table growth and hopping windows. The
+// incremental form: snapshots of the groups updated since the previous one (snapshot_updated),
+// taken at random batch boundaries after a full one, merged (merge_snapshots) into the state at
+// the cut — which must be the full snapshot's groups, and restore a table that continues alike.
 #include <algorithm>
+#include <map>
 #include <random>
 #include <string>
 
@@ -11,15 +15,57 @@
 namespace trove::test {
 namespace {
 
+/// The groups of a snapshot by identity (the slot's first 24 bytes: key fingerprint, window),
+/// each with its slot bytes and key record. Two header words are the table's bookkeeping, not the
+/// group's state, and are masked: the key record's arena offset (bytes 24..27; a rebuild moves
+/// records, restore() takes record_offsets instead) and the "updated" mark (bytes 44..47).
+std::map<std::string, std::pair<std::string, std::vector<std::uint64_t>>> groups_of(
+    const kernels::agg_snapshot& snap) {
+  std::vector<std::uint64_t> starts(snap.record_offsets);
+  std::sort(starts.begin(), starts.end());
+  std::map<std::string, std::pair<std::string, std::vector<std::uint64_t>>> out;
+  for (std::size_t row = 0; row < snap.rows; ++row) {
+    const auto* slot = reinterpret_cast<const char*>(snap.slots.data() + row * snap.stride);
+    const std::uint64_t at = snap.record_offsets[row];
+    const auto next = std::upper_bound(starts.begin(), starts.end(), at);
+    const std::uint64_t end = next == starts.end() ? snap.records.size() : *next;
+    std::string bytes(slot, snap.stride);
+    std::fill(bytes.begin() + 24, bytes.begin() + 28, '\0');
+    std::fill(bytes.begin() + 44, bytes.begin() + 48, '\0');
+    auto [it, fresh] = out.emplace(
+        std::string(slot, 24),
+        std::make_pair(std::move(bytes),
+                       std::vector<std::uint64_t>(snap.records.begin() + static_cast<long>(at),
+                                                  snap.records.begin() + static_cast<long>(end))));
+    EXPECT_TRUE(fresh) << "a group twice in one snapshot";
+  }
+  return out;
+}
+
+void expect_same_groups(const kernels::agg_snapshot& expected, const kernels::agg_snapshot& got,
+                        const std::string& context) {
+  EXPECT_EQ(got.rows, expected.rows) << context;
+  EXPECT_TRUE(groups_of(expected) == groups_of(got))
+      << context << ": the merged chain holds other groups or values than the full snapshot";
+}
+
 template <class P>
 class CheckpointKernelTest : public backend_test<P> {
  protected:
   /// Runs `events` in batches through an uninterrupted driver and, from batch `cut` on, through
   /// a second one restored from the first one's state at the cut; compares every batch's
   /// statuses and every extraction, and both with the plain reference.
+  /// With `incremental_seed`, the state at the cut is the merge of a chain (see the file comment):
+  /// a full snapshot at a random batch, then snapshots of the updated groups at random batches.
   void run(const std::vector<ref_event>& events, std::size_t batch_size, std::size_t cut,
-           const driver_options& options, const std::string& context) {
-    kernel_driver<CheckpointKernelTest> whole(*this, options);
+           const driver_options& options, const std::string& context,
+           std::uint64_t incremental_seed = 0) {
+    driver_options whole_options = options;
+    if (incremental_seed) whole_options.track_updates = true;
+    std::mt19937_64 chain_rng(incremental_seed);
+    std::vector<kernels::agg_snapshot> chain;
+    std::size_t deltas = 0;
+    kernel_driver<CheckpointKernelTest> whole(*this, whole_options);
     whole.collect(true);
     reference ref(options.ttl_ms, options.size_ms, options.slide_ms, options.dedup,
                   options.string_dedup);
@@ -37,13 +83,40 @@ class CheckpointKernelTest : public backend_test<P> {
                                            watermark, {});
           EXPECT_LE(resumed->dedup()->stats().entries, whole.collected().size()) << context;
         }
-        const kernels::agg_snapshot snap = whole.table().snapshot({});
+        kernels::agg_snapshot snap = whole.table().snapshot({});
         EXPECT_EQ(snap.rows, whole.table().stats().entries) << context;
+        // A snapshot does not change the table it was taken from.
+        EXPECT_EQ(whole.table().snapshot({}).slots, snap.slots) << context;
+        if (incremental_seed) {
+          if (chain.empty()) chain.push_back(whole.table().snapshot({}));  // the chain's start
+          chain.push_back(whole.table().snapshot_updated({}));
+          const kernels::agg_snapshot merged = kernels::merge_snapshots(
+              chain, options.size_ms, whole.table().emitted_watermark());
+          expect_same_groups(snap, merged, context + " (" + std::to_string(chain.size()) +
+                                               " snapshots, " + std::to_string(deltas) +
+                                               " of them of updates)");
+          snap = merged;
+        }
         resumed->table().restore(snap, whole.table().emitted_watermark(), {});
         EXPECT_EQ(resumed->table().stats().entries, snap.rows) << context;
         EXPECT_EQ(resumed->table().emitted_watermark(), whole.table().emitted_watermark());
-        // A snapshot does not change the table it was taken from.
-        EXPECT_EQ(whole.table().snapshot({}).slots, snap.slots) << context;
+      }
+      if (incremental_seed && !resumed && batch_index > 0) {
+        // A checkpoint between two batches before the cut: full (the chain starts again) or of
+        // the groups updated since the previous one.
+        const std::uint64_t pick = chain_rng() % 8;
+        if (pick == 0) {
+          chain.clear();
+          chain.push_back(whole.table().snapshot({}));
+          whole.table().forget_updated({});
+          EXPECT_EQ(whole.table().updated_count(), 0u) << context;
+        } else if (pick < 5 && !chain.empty()) {
+          const std::size_t listed = whole.table().updated_count();
+          chain.push_back(whole.table().snapshot_updated({}));
+          EXPECT_LE(chain.back().rows, listed) << context;
+          EXPECT_EQ(whole.table().updated_count(), 0u) << context;
+          ++deltas;
+        }
       }
       const std::size_t end = std::min(events.size(), begin + batch_size);
       const std::vector<ref_event> batch(events.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -103,6 +176,69 @@ TYPED_TEST(CheckpointKernelTest, RestoredTablesContinueLikeTheUninterruptedOnes)
                   std::to_string(cut));
     if (::testing::Test::HasFatalFailure()) return;
   }
+}
+
+TYPED_TEST(CheckpointKernelTest, AChainOfUpdatedGroupsMergesIntoTheStateAtTheCut) {
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed * 7919);
+    event_shape shape;
+    shape.events = 8000;
+    shape.users = seed % 2 ? 60 : 4000;
+    shape.zipf = seed % 3 == 0 ? 1.1 : 0.0;
+    shape.duplicate_ratio = 0.1;
+    shape.disorder_ms = seed % 4 == 0 ? 3000 : 500;
+    shape.string_keys = seed % 2 == 0;
+    const auto events = make_events(shape, seed);
+    driver_options o;
+    o.size_ms = seed % 3 == 2 ? 5'000 : 20'000;  // short windows: many close inside the chain
+    o.slide_ms = seed % 4 == 3 ? o.size_ms / 4 : o.size_ms;
+    o.lateness_ms = 1'000;
+    o.agg_capacity = seed % 5 == 0 ? 1024 : 1u << 16;  // growth (rehash) inside the chain
+    o.string_dedup = shape.string_keys;
+    const std::size_t batch = 100 + rng() % 400;
+    const std::size_t batches = (events.size() + batch - 1) / batch;
+    const std::size_t cut = batches / 2 + rng() % (batches / 2);
+    this->run(events, batch, cut, o,
+              "seed " + std::to_string(seed) + " batch " + std::to_string(batch) + " cut " +
+                  std::to_string(cut),
+              seed);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TYPED_TEST(CheckpointKernelTest, MergeKeepsTheNewestVersionAndDropsEmittedWindows) {
+  // Three snapshots of one table: the merge of any chain ending in the newest equals it.
+  driver_options o;
+  o.size_ms = 10'000;
+  o.slide_ms = 10'000;
+  o.track_updates = true;
+  kernel_driver<TestFixture> d(*this, o);
+  auto ev = [](std::uint64_t user, std::int64_t ts) {
+    ref_event e;
+    e.event_id = user * 1'000'000 + static_cast<std::uint64_t>(ts);
+    e.user = user;
+    e.ts = ts;
+    e.type = "t";
+    e.amount = 1.0;
+    return e;
+  };
+  (void)d.process({ev(1, 1000), ev(2, 1500), ev(3, 12'000)}, INT64_MIN);
+  std::vector<kernels::agg_snapshot> chain;
+  chain.push_back(d.table().snapshot({}));
+  d.table().forget_updated({});
+  (void)d.process({ev(1, 2000), ev(4, 13'000)}, INT64_MIN);  // user 1 updated, user 4 new
+  chain.push_back(d.table().snapshot_updated({}));
+  EXPECT_EQ(chain.back().rows, 2u);
+  (void)d.table().extract_closed(10'000, {});  // window [0, 10 s) emitted: users 1 and 2 go
+  (void)d.process({ev(3, 14'000)}, 10'000);
+  chain.push_back(d.table().snapshot_updated({}));
+  EXPECT_EQ(chain.back().rows, 1u);
+  const auto merged = kernels::merge_snapshots(chain, o.size_ms, d.table().emitted_watermark());
+  expect_same_groups(d.table().snapshot({}), merged, "three snapshots");
+  EXPECT_EQ(merged.rows, 2u);  // users 3 and 4 in [10 s, 20 s)
+  // Without the frontier the emitted groups would come back, user 1 with its newer count.
+  const auto unfiltered = kernels::merge_snapshots(chain, o.size_ms, INT64_MIN);
+  EXPECT_EQ(unfiltered.rows, 4u);
 }
 
 TYPED_TEST(CheckpointKernelTest, RestoreIntoTinyTablesGrowsThem) {

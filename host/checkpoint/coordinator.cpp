@@ -40,7 +40,21 @@ void checkpoint_coordinator::restart_chain() {
   std::unique_lock lock(mutex_);
   wake_.wait(lock, [this] { return !busy_ || failed_; });
   segments_.clear();
+  group_chain_.clear();
+  group_chain_valid_ = false;
   forced_ = true;
+}
+
+void checkpoint_coordinator::continue_groups(std::vector<group_segment_ref> chain) {
+  std::lock_guard lock(mutex_);
+  group_chain_ = std::move(chain);
+  group_chain_valid_ = true;
+}
+
+bool checkpoint_coordinator::group_chain(std::vector<group_segment_ref>& chain) const {
+  std::lock_guard lock(mutex_);
+  chain = group_chain_;
+  return group_chain_valid_;
 }
 
 bool checkpoint_coordinator::due(clock::time_point now) {
@@ -145,6 +159,8 @@ void checkpoint_coordinator::run() {
       if (on_durable_) on_durable_(*state);
       std::lock_guard lock(mutex_);
       segments_ = state->segments;
+      group_chain_ = state->group_segments;
+      group_chain_valid_ = true;
       ++stats_.written;
       stats_.last_id = state->id;
       stats_.last_bytes = state->manifest_bytes + state->segment_bytes;
@@ -156,6 +172,7 @@ void checkpoint_coordinator::run() {
                                       ? 0
                                       : state->segments.back().entries;
       stats_.last_groups = state->agg.rows;
+      if (state->agg_updates_only) ++stats_.group_updates_written;
       busy_ = false;
     } catch (...) {
       {

@@ -33,7 +33,8 @@ struct checkpoint_stats {
   double max_cut_seconds = 0;            ///< the longest device-thread pause of a cut
   double max_write_seconds = 0;          ///< the longest write
   std::uint64_t last_dedup_entries = 0;  ///< new dedup entries in the last segment
-  std::uint64_t last_groups = 0;         ///< open groups in the last one
+  std::uint64_t last_groups = 0;         ///< groups the last one wrote (all, or the updated)
+  std::uint64_t group_updates_written = 0;  ///< checkpoints that wrote only the updated groups
 };
 
 /// @brief Owns the checkpoint writer thread of one run.
@@ -65,6 +66,15 @@ class checkpoint_coordinator {
   /// @brief The state was rebuilt (partitions moved): waits for the write in flight, then the
   /// next cut inherits no segment (its new entries hold every live one) and is due at once.
   void restart_chain();
+
+  /// @brief The open groups in the tables are those of this group-segment chain (a restored
+  /// checkpoint's, or none at a fresh start): the next cut may write only the groups updated
+  /// since. Until then, and after restart_chain(), the next cut writes every open group.
+  void continue_groups(std::vector<group_segment_ref> chain);
+
+  /// @brief The group-segment chain of the last checkpoint written, when the next cut may
+  /// continue it (see continue_groups); false: the next cut writes every open group.
+  [[nodiscard]] bool group_chain(std::vector<group_segment_ref>& chain) const;
 
   /// @brief Whether the device thread should cut a checkpoint now.
   [[nodiscard]] bool due(clock::time_point now);
@@ -116,6 +126,8 @@ class checkpoint_coordinator {
   pinned_fn pinned_;
   std::uint64_t next_id_;
   std::vector<segment_ref> segments_;  // of the last checkpoint written
+  std::vector<group_segment_ref> group_chain_;  // of the last checkpoint written
+  bool group_chain_valid_ = false;  // the tables' open groups are group_chain_'s
   clock::time_point last_cut_;
   checkpoint_stats stats_;
   std::thread thread_;

@@ -14,7 +14,7 @@
 
 #include "host/checkpoint/ownership.hpp"
 #include "host/checkpoint/state.hpp"
-#include "kernels/agg_table.hpp"
+#include "kernels/agg_snapshot.hpp"
 
 namespace trove::host {
 

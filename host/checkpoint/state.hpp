@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/agg_table.hpp"
+#include "kernels/agg_snapshot.hpp"
 
 namespace trove::host {
 
@@ -34,6 +34,14 @@ struct segment_ref {
   std::uint64_t id = 0;  ///< the id of the checkpoint that wrote it
   std::uint64_t entries = 0;
   std::int64_t max_first_seen = INT64_MIN;
+  std::uint64_t checksum = 0;  ///< of the file's payload, checked when loaded
+};
+
+/// @brief One file of open aggregation groups (`groups-<id>.seg`, written by checkpoint `id`):
+/// every group open at that cut, or only those created or updated since the checkpoint before.
+struct group_segment_ref {
+  std::uint64_t id = 0;
+  std::uint64_t rows = 0;
   std::uint64_t checksum = 0;  ///< of the file's payload, checked when loaded
 };
 
@@ -94,7 +102,17 @@ struct checkpoint_state {
   source_position_state source;
   std::uint64_t sink_length = 0;         ///< file sink: bytes at the cut
   std::uint64_t dead_letter_length = 0;  ///< dead-letter file: bytes at the cut
-  kernels::agg_snapshot agg;             ///< every open group
+  /// When loaded: every open group at the cut (group_segments merged). When written: the groups
+  /// this checkpoint writes as segment `id` — every open group, or with agg_updates_only those
+  /// created or updated since the previous checkpoint of the chain.
+  kernels::agg_snapshot agg;
+  bool agg_updates_only = false;  ///< when written: `agg` continues group_segments
+  /// The open groups as a chain, oldest first (this one's last when it wrote one): a segment of
+  /// every open group, then segments of the groups updated after it. Merging them (newest wins,
+  /// windows emitted since left out) gives the open groups at the cut (merge_snapshots).
+  std::vector<group_segment_ref> group_segments;
+  std::int64_t window_size_ms = 0;  ///< for the merge: which groups were emitted since
+  std::uint64_t open_groups = 0;    ///< open groups at the cut
   std::vector<segment_ref> segments;     ///< live dedup segments, oldest first (this one's last)
   /// When loaded: every entry of every segment, oldest first.
   std::vector<dedup_record> dedup_entries;

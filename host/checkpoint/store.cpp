@@ -17,6 +17,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "kernels/error.hpp"
+
 namespace trove::host {
 namespace {
 
@@ -24,6 +26,7 @@ namespace fs = std::filesystem;
 
 constexpr char manifest_magic[8] = {'T', 'R', 'O', 'V', 'E', 'C', 'K', 'P'};
 constexpr char segment_magic[8] = {'T', 'R', 'O', 'V', 'E', 'D', 'D', 'S'};
+constexpr char groups_magic[8] = {'T', 'R', 'O', 'V', 'E', 'A', 'G', 'S'};
 constexpr std::uint32_t format_version = checkpoint_format_version;
 constexpr std::size_t envelope_head = 8 + 4 + 8;  // magic, version, payload length
 constexpr std::size_t envelope_tail = 8;          // XXH64 of the payload
@@ -115,10 +118,11 @@ std::string_view open_envelope(const char (&magic)[8], std::string_view bytes,
   if (std::memcmp(bytes.data(), magic, 8) != 0) reader::fail("not a trove checkpoint file");
   reader head(bytes.substr(8, 12));
   const auto version = head.get<std::uint32_t>();
-  // Version 1 (before shared directories) is still read: its partitions have epoch 0 and the
-  // checkpoint's frontier, so an upgraded trove continues from the checkpoints it finds.
-  if (version != format_version && version != 1) {
-    throw checkpoint_error(fmt::format("checkpoint format version {} (this trove reads 1 and {})",
+  // Older versions are still read, so an upgraded trove continues from the checkpoints it finds:
+  // 1 (before shared directories: its partitions have epoch 0 and the checkpoint's frontier) and
+  // 2 (its open groups in the manifest).
+  if (version < 1 || version > format_version) {
+    throw checkpoint_error(fmt::format("checkpoint format version {} (this trove reads 1 to {})",
                                        version, format_version));
   }
   if (version_out) *version_out = version;
@@ -212,6 +216,42 @@ std::string manifest_name(std::uint64_t id) {
 std::string segment_name(std::uint64_t id) {
   return fmt::format("dedup-{:012}.seg", id);
 }
+std::string groups_name(std::uint64_t id) {
+  return fmt::format("groups-{:012}.seg", id);
+}
+
+/// Open aggregation groups: rows, stride, slot bytes, key records, record offsets.
+void put_groups(writer& w, const kernels::agg_snapshot& g) {
+  w.put<std::uint64_t>(g.rows);
+  w.put<std::uint64_t>(g.stride);
+  w.put<std::uint64_t>(g.slots.size());
+  w.put_bytes(g.slots.data(), g.slots.size());
+  w.put<std::uint64_t>(g.records.size());
+  w.put_bytes(g.records.data(), g.records.size() * 8);
+  w.put<std::uint64_t>(g.record_offsets.size());
+  w.put_bytes(g.record_offsets.data(), g.record_offsets.size() * 8);
+}
+
+kernels::agg_snapshot get_groups(reader& r) {
+  kernels::agg_snapshot g;
+  g.rows = r.get<std::uint64_t>();
+  g.stride = r.get<std::uint64_t>();
+  const std::uint64_t slot_bytes = r.get_count(1);
+  g.slots.resize(slot_bytes);
+  r.get_bytes(g.slots.data(), slot_bytes);
+  const std::uint64_t records = r.get_count(8);
+  g.records.resize(records);
+  r.get_bytes(g.records.data(), records * 8);
+  const std::uint64_t offsets = r.get_count(8);
+  g.record_offsets.resize(offsets);
+  r.get_bytes(g.record_offsets.data(), offsets * 8);
+  if (g.record_offsets.size() != g.rows ||
+      (g.rows > 0 && (g.stride == 0 || g.slots.size() / g.stride != g.rows ||
+                      g.slots.size() % g.stride != 0))) {
+    reader::fail("aggregation snapshot sizes disagree");
+  }
+  return g;
+}
 std::string pending_name(std::uint64_t id) {
   return fmt::format("checkpoint-{:012}.pending", id);
 }
@@ -289,14 +329,14 @@ std::string encode_manifest(const checkpoint_state& s) {
   }
   w.put<std::uint64_t>(s.sink_length);
   w.put<std::uint64_t>(s.dead_letter_length);
-  w.put<std::uint64_t>(s.agg.rows);
-  w.put<std::uint64_t>(s.agg.stride);
-  w.put<std::uint64_t>(s.agg.slots.size());
-  w.put_bytes(s.agg.slots.data(), s.agg.slots.size());
-  w.put<std::uint64_t>(s.agg.records.size());
-  w.put_bytes(s.agg.records.data(), s.agg.records.size() * 8);
-  w.put<std::uint64_t>(s.agg.record_offsets.size());
-  w.put_bytes(s.agg.record_offsets.data(), s.agg.record_offsets.size() * 8);
+  w.put<std::int64_t>(s.window_size_ms);
+  w.put<std::uint64_t>(s.open_groups);
+  w.put<std::uint64_t>(s.group_segments.size());
+  for (const auto& g : s.group_segments) {
+    w.put<std::uint64_t>(g.id);
+    w.put<std::uint64_t>(g.rows);
+    w.put<std::uint64_t>(g.checksum);
+  }
   w.put<std::uint64_t>(s.segments.size());
   for (const auto& seg : s.segments) {
     w.put<std::uint64_t>(seg.id);
@@ -349,21 +389,20 @@ checkpoint_state decode_manifest(std::string_view bytes) {
   }
   s.sink_length = r.get<std::uint64_t>();
   s.dead_letter_length = r.get<std::uint64_t>();
-  s.agg.rows = r.get<std::uint64_t>();
-  s.agg.stride = r.get<std::uint64_t>();
-  const std::uint64_t slot_bytes = r.get_count(1);
-  s.agg.slots.resize(slot_bytes);
-  r.get_bytes(s.agg.slots.data(), slot_bytes);
-  const std::uint64_t records = r.get_count(8);
-  s.agg.records.resize(records);
-  r.get_bytes(s.agg.records.data(), records * 8);
-  const std::uint64_t offsets = r.get_count(8);
-  s.agg.record_offsets.resize(offsets);
-  r.get_bytes(s.agg.record_offsets.data(), offsets * 8);
-  if (s.agg.record_offsets.size() != s.agg.rows ||
-      (s.agg.rows > 0 && (s.agg.stride == 0 || s.agg.slots.size() / s.agg.stride != s.agg.rows ||
-                          s.agg.slots.size() % s.agg.stride != 0))) {
-    reader::fail("aggregation snapshot sizes disagree");
+  if (version >= 3) {
+    s.window_size_ms = r.get<std::int64_t>();
+    s.open_groups = r.get<std::uint64_t>();
+    const std::uint64_t groups = r.get_count(24);
+    for (std::uint64_t i = 0; i < groups; ++i) {
+      group_segment_ref g;
+      g.id = r.get<std::uint64_t>();
+      g.rows = r.get<std::uint64_t>();
+      g.checksum = r.get<std::uint64_t>();
+      s.group_segments.push_back(g);
+    }
+  } else {
+    s.agg = get_groups(r);  // versions 1 and 2 kept every open group in the manifest
+    s.open_groups = s.agg.rows;
   }
   const std::uint64_t segments = r.get_count(32);
   for (std::uint64_t i = 0; i < segments; ++i) {
@@ -415,6 +454,20 @@ std::vector<dedup_record> decode_segment(std::string_view bytes) {
   std::vector<dedup_record> out;
   decode_segment_into(bytes, out);
   return out;
+}
+
+std::string encode_groups(const kernels::agg_snapshot& groups) {
+  writer w;
+  w.buffer().reserve(56 + groups.slots.size() + (groups.records.size() + groups.rows) * 8);
+  put_groups(w, groups);
+  return envelope(groups_magic, w.take());
+}
+
+kernels::agg_snapshot decode_groups(std::string_view bytes) {
+  reader r(open_envelope(groups_magic, bytes));
+  kernels::agg_snapshot g = get_groups(r);
+  r.finish();
+  return g;
 }
 
 checkpoint_store::checkpoint_store(fs::path dir, bool read_only) : dir_(std::move(dir)) {
@@ -478,6 +531,7 @@ std::optional<checkpoint_state> checkpoint_store::load_newest(
                                  " holds another number of entries");
         }
       }
+      if (!state.group_segments.empty()) state.agg = load_groups(state);
       return state;
     } catch (const checkpoint_error& e) {
       spdlog::warn("checkpoint {} cannot be used: {}; trying the previous one", path.string(),
@@ -487,9 +541,60 @@ std::optional<checkpoint_state> checkpoint_store::load_newest(
   return std::nullopt;
 }
 
+kernels::agg_snapshot checkpoint_store::load_groups(const checkpoint_state& state) const {
+  std::vector<kernels::agg_snapshot> chain;
+  chain.reserve(state.group_segments.size());
+  for (const auto& ref : state.group_segments) {
+    const fs::path path = dir_ / groups_name(ref.id);
+    std::string bytes;
+    try {
+      bytes = read_whole(path);
+    } catch (const checkpoint_error&) {
+      throw checkpoint_error("its group segment " + path.filename().string() + " is missing");
+    }
+    std::uint64_t checksum = 0;
+    open_envelope(groups_magic, bytes, &checksum);
+    if (checksum != ref.checksum) {
+      throw checkpoint_error("its group segment " + path.filename().string() +
+                             " does not match the checksum it recorded");
+    }
+    chain.push_back(decode_groups(bytes));
+    if (chain.back().rows != ref.rows) {
+      throw checkpoint_error("its group segment " + path.filename().string() +
+                             " holds another number of groups");
+    }
+  }
+  // One segment is every group open at the cut: nothing to merge, nothing emitted since.
+  if (chain.size() == 1 && state.group_segments.back().id == state.id) {
+    return std::move(chain.front());
+  }
+  try {
+    kernels::agg_snapshot merged =
+        kernels::merge_snapshots(chain, state.window_size_ms, state.emitted_watermark);
+    if (merged.rows != state.open_groups) {
+      throw checkpoint_error(fmt::format(
+          "its group segments add up to {} open groups, but it recorded {}", merged.rows,
+          state.open_groups));
+    }
+    return merged;
+  } catch (const trove::logic_error& e) {
+    throw checkpoint_error(std::string("its group segments do not fit together: ") + e.what());
+  }
+}
+
 void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain,
                              const std::function<bool(const kafka_position&)>& pinned) {
   state.segment_bytes = 0;
+  if (!state.agg_updates_only) state.group_segments.clear();
+  if (state.agg.rows > 0) {
+    const std::string groups = encode_groups(state.agg);
+    group_segment_ref ref;
+    ref.id = state.id;
+    ref.rows = state.agg.rows;
+    open_envelope(groups_magic, groups, &ref.checksum);
+    write_atomically(dir_, groups_name(state.id), groups);
+    state.group_segments.push_back(ref);
+  }
   std::uint64_t new_entries = 0;
   for (const auto& part : state.new_entries) new_entries += part.size();
   if (new_entries > 0) {
@@ -517,6 +622,7 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain,
   std::error_code ec;
   const std::vector<std::uint64_t> manifests = ids_in(dir_, "checkpoint-", ".ckpt");
   std::set<std::uint64_t> referenced;
+  std::set<std::uint64_t> referenced_groups;
   std::set<std::tuple<std::string, std::int32_t, std::uint64_t>> covered;  // (topic, p, epoch)
   std::uint64_t kept = 0;
   for (std::uint64_t id : manifests) {
@@ -543,6 +649,7 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain,
       ++kept;
       if (manifest) {
         for (const auto& seg : manifest->segments) referenced.insert(seg.id);
+        for (const auto& g : manifest->group_segments) referenced_groups.insert(g.id);
         for (const auto& k : manifest->source.kafka)
           covered.insert({k.topic, k.partition, k.epoch});
       }
@@ -554,9 +661,17 @@ void checkpoint_store::write(checkpoint_state& state, std::uint32_t retain,
   for (std::uint64_t id : ids_in(dir_, "dedup-", ".seg")) {
     if (id <= state.id && referenced.count(id) == 0) fs::remove(dir_ / segment_name(id), ec);
   }
+  for (std::uint64_t id : ids_in(dir_, "groups-", ".seg")) {
+    if (id <= state.id && referenced_groups.count(id) == 0) fs::remove(dir_ / groups_name(id), ec);
+  }
   for (const auto& seg : state.segments) {
     std::error_code size_ec;
     const auto bytes = fs::file_size(dir_ / segment_name(seg.id), size_ec);
+    if (!size_ec) state.segment_bytes += bytes;
+  }
+  for (const auto& g : state.group_segments) {
+    std::error_code size_ec;
+    const auto bytes = fs::file_size(dir_ / groups_name(g.id), size_ec);
     if (!size_ec) state.segment_bytes += bytes;
   }
 }
@@ -574,6 +689,9 @@ void checkpoint_store::discard_newer_than(std::uint64_t id) {
   }
   for (std::uint64_t newer : ids_in(dir_, "dedup-", ".seg")) {
     if (newer > id) removed |= fs::remove(dir_ / segment_name(newer), ec);
+  }
+  for (std::uint64_t newer : ids_in(dir_, "groups-", ".seg")) {
+    if (newer > id) removed |= fs::remove(dir_ / groups_name(newer), ec);
   }
   if (removed) sync_directory(dir_);
 }
@@ -600,15 +718,22 @@ std::vector<checkpoint_listing> checkpoint_store::list() const {
       item.valid = true;
       std::error_code ec;
       item.state.manifest_bytes = fs::file_size(item.path, ec);
-      for (const auto& seg : item.state.segments) {
-        const fs::path seg_path = dir_ / segment_name(seg.id);
-        const auto bytes = fs::file_size(seg_path, ec);
+      // Every segment it references must be there; their sizes add up to its size.
+      auto count = [&](const std::string& kind, const std::string& name) {
+        const auto bytes = fs::file_size(dir_ / name, ec);
         if (ec) {
           item.valid = false;
-          item.problem = "dedup segment " + seg_path.filename().string() + " is missing";
-          break;
+          item.problem = kind + " segment " + name + " is missing";
+        } else {
+          item.state.segment_bytes += bytes;
         }
-        item.state.segment_bytes += bytes;
+        return item.valid;
+      };
+      for (const auto& seg : item.state.segments) {
+        if (!count("dedup", segment_name(seg.id))) break;
+      }
+      for (const auto& g : item.state.group_segments) {
+        if (!item.valid || !count("group", groups_name(g.id))) break;
       }
     } catch (const checkpoint_error& e) {
       item.problem = e.what();

@@ -1,10 +1,11 @@
 #pragma once
 /// @file store.hpp
-/// @brief Checkpoints on disk: one directory (`checkpoint.dir`), a manifest file per checkpoint
-/// and an append-only segment file of new dedup entries per checkpoint interval.
+/// @brief Checkpoints on disk: one directory (`checkpoint.dir`), a manifest file per checkpoint,
+/// an append-only segment file of new dedup entries per checkpoint interval, and a file of the
+/// open aggregation groups that changed (or of all of them) per checkpoint.
 ///
-/// Layout: `checkpoint-<id>.ckpt` (the manifest: counters, watermarks, positions, open
-/// aggregation groups, the list of live segments) and `dedup-<id>.seg`; with exactly-once
+/// Layout: `checkpoint-<id>.ckpt` (the manifest: counters, watermarks, positions, the lists of
+/// live dedup and group segments), `dedup-<id>.seg` and `groups-<id>.seg`; with exactly-once
 /// delivery `checkpoint-<id>.pending` (empty) exists from before the manifest until its Kafka
 /// transaction committed. Every file is an envelope
 /// [magic][version][payload length][payload][XXH64 of the payload], written to a temporary file,
@@ -28,8 +29,9 @@ namespace trove::host {
 
 /// @brief The version every checkpoint file's envelope carries (files of another are refused).
 /// 2: Kafka positions carry their partition's owner epoch, partitions their emitted-window
-/// frontier (a shared checkpoint.dir).
-inline constexpr std::uint32_t checkpoint_format_version = 2;
+/// frontier (a shared checkpoint.dir). 3: the open groups move from the manifest into group
+/// segments, a chain of a full one and the updates after it. Versions 1 and 2 are still read.
+inline constexpr std::uint32_t checkpoint_format_version = 3;
 
 /// @brief A checkpoint file that cannot be used (torn, corrupt, wrong version).
 class checkpoint_error : public std::runtime_error {
@@ -47,6 +49,9 @@ class checkpoint_error : public std::runtime_error {
 [[nodiscard]] std::vector<dedup_record> decode_segment(std::string_view bytes);
 /// @brief decode_segment appending to `out` (unchanged when the segment is rejected).
 void decode_segment_into(std::string_view bytes, std::vector<dedup_record>& out);
+/// @brief Serialized bytes of a group segment (open aggregation groups) and back.
+[[nodiscard]] std::string encode_groups(const kernels::agg_snapshot& groups);
+[[nodiscard]] kernels::agg_snapshot decode_groups(std::string_view bytes);
 
 /// @brief One checkpoint as `trove checkpoint list` shows it.
 struct checkpoint_listing {
@@ -85,8 +90,10 @@ class checkpoint_store {
   /// @throws std::runtime_error naming checkpoint.dir
   void mark_committed(std::uint64_t id);
 
-  /// @brief Writes `state` (its new_entries as segment `state.id` when non-empty) durably, then
-  /// keeps the newest `retain` checkpoints and the segments they reference, deleting the rest.
+  /// @brief Writes `state` (its new_entries as segment `state.id` when non-empty, its groups as
+  /// group segment `state.id` when any, continuing group_segments with agg_updates_only and
+  /// replacing them otherwise) durably, then keeps the newest `retain` checkpoints and the
+  /// segments they reference, deleting the rest.
   /// Fills state.manifest_bytes and state.segment_bytes. In a shared directory an older
   /// checkpoint also stays while it is the newest here to hold a Kafka partition at an epoch
   /// for which `pinned` says true (the partition's next owner has not checkpointed it yet).
@@ -101,6 +108,9 @@ class checkpoint_store {
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
 
  private:
+  /// The open groups of a manifest's group segments, read, verified and merged.
+  [[nodiscard]] kernels::agg_snapshot load_groups(const checkpoint_state& state) const;
+
   std::filesystem::path dir_;
 };
 

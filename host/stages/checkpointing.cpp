@@ -5,6 +5,11 @@
 
 namespace trove::host::detail {
 
+namespace {
+/// Group segments one checkpoint may reference at most (a restore opens each).
+constexpr std::size_t max_group_segments = 32;
+}  // namespace
+
 /// The configuration whose change makes saved state meaningless, as (key, value) pairs.
 std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   auto typed = [&](const std::vector<std::string>& fields) {
@@ -72,7 +77,7 @@ void pipeline::check_compat(const checkpoint_state& st) const {
           "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written with {} = {}, but the "
           "configuration now says {}; the saved state means nothing under the new value. "
           "Restore the old value, or start fresh: point checkpoint.dir at an empty directory "
-          "(or delete its checkpoint-*.ckpt and dedup-*.seg files)",
+          "(or delete its checkpoint-*.ckpt, dedup-*.seg and groups-*.seg files)",
           key, cc.dir, st.id, key, saved, value));
     }
   }
@@ -181,6 +186,14 @@ void pipeline::open_checkpoints() {
         }
         stop_flag = true;
       });
+  // The tables hold the restored checkpoint's open groups (or none): the next cut may write only
+  // what changes after them. Not for a shared directory, whose state comes with assignments
+  // (each restarts the chain), nor for a checkpoint of a format that kept its groups in the
+  // manifest (window_size_ms 0): their groups are in no segment.
+  if (!shared && (!restored_ || restored_->window_size_ms > 0)) {
+    coordinator_->continue_groups(restored_ ? restored_->group_segments
+                                            : std::vector<group_segment_ref>{});
+  }
   if (ownership_) {
     coordinator_->share(
         [this](const checkpoint_state& st) {
@@ -255,7 +268,22 @@ std::uint64_t pipeline::cut_checkpoint() {
         {where.first, where.second, next, epoch == epochs_.end() ? 0 : epoch->second});
   }
   st->dead_letter_length = dead_letter_.length();
-  st->agg = stage_.snapshot_groups();
+  // The open groups: only those updated since the previous checkpoint when its chain may be
+  // continued, until the chain would hold twice as many rows as there are open groups (a restore
+  // reads every segment of the chain) or grows long; then every open group again.
+  st->window_size_ms = config_.window.size_ms;
+  st->open_groups = stage_.agg_stats().entries;
+  std::vector<group_segment_ref> chain;
+  bool updates_only = stage_.updated_groups_known() && coordinator_->group_chain(chain);
+  if (updates_only) {
+    std::uint64_t chained = 0;
+    for (const auto& g : chain) chained += g.rows;
+    updates_only = chain.size() < max_group_segments &&
+                   chained + stage_.updated_groups() <= 2 * std::max<std::uint64_t>(st->open_groups, 1);
+  }
+  st->agg = stage_.snapshot_groups(updates_only);
+  st->agg_updates_only = updates_only;
+  if (updates_only) st->group_segments = std::move(chain);
   // Entries that expired already (first_seen + ttl <= watermark) are never needed again: after
   // a finite input (watermark +inf) the final checkpoint keeps none.
   const std::int64_t ttl = config_.dedup ? config_.dedup->ttl_ms : 0;

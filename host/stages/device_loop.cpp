@@ -246,6 +246,8 @@ state_report pipeline::state_now() {
     state.checkpoint.last_bytes = cs.last_bytes;
     state.checkpoint.last_write_seconds = cs.last_write_seconds;
     state.checkpoint.last_cut_seconds = cs.last_cut_seconds;
+    state.checkpoint.last_groups = cs.last_groups;
+    state.checkpoint.updates_only = cs.group_updates_written;
     state.checkpoint.in_flight = coordinator_->in_flight();
     state.checkpoint.transactional = exactly_once_;
     state.checkpoint.transactions_committed = transactions_committed_total.load();

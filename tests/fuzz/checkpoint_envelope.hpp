@@ -21,6 +21,7 @@ namespace trove::fuzz {
 inline constexpr unsigned char wrap_marker = 0xFF;
 inline constexpr std::string_view manifest_magic = "TROVECKP";
 inline constexpr std::string_view segment_magic = "TROVEDDS";
+inline constexpr std::string_view groups_magic = "TROVEAGS";
 inline constexpr std::size_t envelope_head = 8 + 4 + 8;
 inline constexpr std::size_t envelope_tail = 8;
 

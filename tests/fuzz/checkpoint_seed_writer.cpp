@@ -1,9 +1,9 @@
 /// @file checkpoint_seed_writer.cpp
 /// @brief Writes the seed corpus of fuzz_checkpoint (tests/fuzz/corpus/checkpoint/): real
-/// manifest and segment files from encode_manifest / encode_segment of a realistic
-/// checkpoint_state (a few partitions, Kafka positions, an aggregation snapshot of 3 groups with
-/// stride 80, 2 segment refs), an empty one, and the same payloads behind the target's wrap
-/// marker. Built uninstrumented in the fuzz project:
+/// manifest, dedup segment and group segment files from encode_manifest / encode_segment /
+/// encode_groups of a realistic checkpoint_state (a few partitions, Kafka positions, 2 group
+/// segment refs, an aggregation snapshot of 3 groups with stride 80, 2 dedup segment refs), empty
+/// ones, and the same payloads behind the target's wrap marker. Built uninstrumented in the fuzz project:
 ///   build-fuzz/checkpoint_seed_writer tests/fuzz/corpus/checkpoint
 
 #include <cstdint>
@@ -54,6 +54,9 @@ checkpoint_state realistic_state() {
   s.agg.record_offsets = {0, 2, 4};
   s.segments = {{5, 2, 1'767'225'500'000, 0x0123456789ABCDEFULL},
                 {7, 3, 1'767'225'599'000, 0xFEDCBA9876543210ULL}};
+  s.window_size_ms = 60'000;
+  s.open_groups = 3;
+  s.group_segments = {{4, 5, 0x1111222233334444ULL}, {7, 3, 0x5555666677778888ULL}};
   return s;
 }
 
@@ -96,5 +99,7 @@ int main(int argc, char** argv) {
   write_pair(dir, "manifest_empty", encode_manifest(checkpoint_state{}));
   write_pair(dir, "segment", encode_segment(realistic_entries()));
   write_pair(dir, "segment_empty", encode_segment(std::vector<dedup_record>{}));
+  write_pair(dir, "groups", encode_groups(state.agg));  // the manifest's groups, as a segment
+  write_pair(dir, "groups_empty", encode_groups(trove::kernels::agg_snapshot{}));
   return 0;
 }
