@@ -93,11 +93,11 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
   }
   agg.window = {config.window.size_ms,
                 config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
-  // With checkpoints and final emission the list of updated groups is what each checkpoint
-  // writes of the aggregation table (snapshot_groups); with update emission the list is emptied
-  // by every batch's changelog, so checkpoints copy every open group.
-  track_group_updates_ = config.checkpoint.has_value() && config.emit == emit_mode::final;
-  agg.track_updates = config.emit == emit_mode::update || track_group_updates_;
+  // With checkpoints the table lists the groups updated since the last one: what the next
+  // checkpoint writes of it (snapshot_groups), a list of its own beside update emission's.
+  track_group_updates_ = config.checkpoint.has_value();
+  agg.track_updates = config.emit == emit_mode::update;
+  agg.track_checkpoint = track_group_updates_;
   agg.initial_capacity = config.window.initial_capacity;
   agg.max_bytes = config.window.max_bytes;
   // The tables' work (allocation, zeroing, kernels, frees) is ordered on the kernels' stream.

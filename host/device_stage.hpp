@@ -78,8 +78,8 @@ class device_stage {
   /// since the previous call (only while updated_groups_known()). The table is unchanged.
   [[nodiscard]] kernels::agg_snapshot snapshot_groups(bool updated_only = false);
 
-  /// @brief Whether snapshot_groups(true) gives what changed since the previous call: checkpoints
-  /// with final emission, and no reset_state() since the last full snapshot_groups() (or since
+  /// @brief Whether snapshot_groups(true) gives what changed since the previous call: checkpoints,
+  /// and no reset_state() since the last full snapshot_groups() (or since
   /// construction). restore() keeps it: its groups are those of the chain they came from, which
   /// the caller continues only when that chain is its own (checkpoint_coordinator).
   [[nodiscard]] bool updated_groups_known() const noexcept {
@@ -155,7 +155,7 @@ class device_stage {
   kernels::agg_options agg_options_;  // reset_state() makes the tables again from these
   kernels::dedup_options dedup_options_;
   std::uint64_t cross_partition_before_ = 0;  // counted by tables reset_state() dropped
-  bool track_group_updates_ = false;  // checkpoints with final emission (snapshot_groups)
+  bool track_group_updates_ = false;  // checkpoints (snapshot_groups)
   // The table's list of updated groups covers every change since the last snapshot_groups():
   // true from construction (an empty table), false after reset_state() until a full one.
   bool updates_since_full_ = true;

@@ -12,6 +12,11 @@ inline constexpr std::uint32_t agg_busy = 1;
 inline constexpr std::uint32_t agg_full = 2;
 inline constexpr std::uint32_t agg_freed = 3;  // emitted; a tombstone until the next rebuild
 
+/// @brief agg_header::dirty bits: the group is on the list of groups updated since the last
+/// changelog (extract_updated) or since the last checkpoint (snapshot_updated).
+inline constexpr std::uint32_t agg_on_changelog = 1;
+inline constexpr std::uint32_t agg_on_checkpoint_list = 2;
+
 /// @brief The fixed part of a slot.
 struct agg_header {
   std::uint64_t k0;
@@ -21,7 +26,7 @@ struct agg_header {
   std::int32_t partition;  // source partition of the row that created the group
   std::uint64_t count;
   std::uint32_t state;
-  std::uint32_t dirty;  // on the list of updated groups (agg_table::snapshot_updated)
+  std::uint32_t dirty;  // agg_on_changelog | agg_on_checkpoint_list: the lists it is on
 };
 static_assert(sizeof(agg_header) == 48);
 

@@ -54,6 +54,9 @@ struct agg_options {
   /// before the rebuild needs it to finish in time.
   std::size_t prefill_slots_per_row = 16;
   bool track_updates = false;  ///< keep the "updated since last extract_updated" list
+  /// Keep the "updated since the last snapshot_updated / forget_updated" list (checkpoints),
+  /// a list of its own beside extract_updated's.
+  bool track_checkpoint = false;
 };
 
 /// @brief One batch as the aggregation sees it (device pointers).
@@ -124,17 +127,17 @@ class agg_table {
   /// @brief Copies every open group out (the table is unchanged), in slot order.
   virtual agg_snapshot snapshot(stream_view stream) = 0;
 
-  /// @brief Copies out the open groups created or updated since the list of updated groups was
-  /// last emptied (by this call, forget_updated() or extract_updated(); requires track_updates),
-  /// and empties it. With emission that never calls extract_updated, the groups that changed
-  /// between two checkpoints; the cost follows them, not the table's capacity.
+  /// @brief Copies out the open groups created or updated since this call or forget_updated()
+  /// last emptied the checkpoint list (requires track_checkpoint; extract_updated keeps a list of
+  /// its own), and empties it: the groups that changed between two checkpoints. The cost follows
+  /// them, not the table's capacity.
   virtual agg_snapshot snapshot_updated(stream_view stream) = 0;
 
-  /// @brief Empties the list of updated groups (a full snapshot() was taken).
+  /// @brief Empties the checkpoint list of updated groups (a full snapshot() was taken).
   virtual void forget_updated(stream_view stream) = 0;
 
-  /// @brief Entries in the list of updated groups: at least the rows snapshot_updated() returns
-  /// (groups emitted since they were updated are counted, not returned).
+  /// @brief Entries in the checkpoint list: at least the rows snapshot_updated() returns (groups
+  /// emitted since they were updated are counted, not returned).
   [[nodiscard]] virtual std::size_t updated_count() const noexcept = 0;
 
   /// @brief Loads a snapshot into an empty table and sets the emitted-window frontier, so that the

@@ -226,9 +226,11 @@ struct agg_ref {
   agg_layout layout;
   window_spec window;
   std::uint64_t* d_arena;
-  // [0] arena words used, [1] slots inserted, [2] dirty list length, [3] cross-partition updates
+  // [0] arena words used, [1] slots inserted, [2] changelog list length, [3] cross-partition
+  // updates, [4] checkpoint list length
   std::uint64_t* d_counters;
-  std::uint32_t* d_dirty_list;
+  std::uint32_t* d_dirty_list;       // updated since the last extract_updated (agg_on_changelog)
+  std::uint32_t* d_checkpoint_list;  // since the last snapshot_updated (agg_on_checkpoint_list)
 
   TROVE_HD TROVE_FORCEINLINE agg_header& header(std::uint64_t pos) const noexcept {
     return *reinterpret_cast<agg_header*>(d_slots + pos * layout.stride);
@@ -245,12 +247,19 @@ struct agg_ref {
     return h.k0 == key.hi && h.k1 == key.lo && h.window_start == window_start;
   }
 
-  /// @brief Appends pos to the dirty list the first time it is updated since the last extraction.
-  TROVE_HD TROVE_FORCEINLINE void mark_dirty(std::uint64_t pos) const noexcept {
+  /// @brief Appends pos to each list in `lists` (agg_on_* bits) it is not on yet: the first
+  /// update since that list was last emptied. One plain load when it is on all of them already.
+  TROVE_HD TROVE_FORCEINLINE void mark_dirty(std::uint64_t pos, std::uint32_t lists) const noexcept {
     agg_header& h = header(pos);
-    std::uint32_t clean = 0;
-    if (load_relaxed(h.dirty) == 0 && cas(h.dirty, clean, std::uint32_t{1})) {
+    if ((load_relaxed(h.dirty) & lists) == lists) return;
+    const std::uint32_t before = fetch_or(h.dirty, lists);
+    const std::uint32_t added = lists & ~before;
+    if (added & agg_on_changelog) {
       d_dirty_list[fetch_add(d_counters[2], std::uint64_t{1})] = static_cast<std::uint32_t>(pos);
+    }
+    if (added & agg_on_checkpoint_list) {
+      d_checkpoint_list[fetch_add(d_counters[4], std::uint64_t{1})] =
+          static_cast<std::uint32_t>(pos);
     }
   }
 
@@ -319,7 +328,7 @@ struct agg_update_fn {
   column_view fields[max_agg_fields];
   std::int64_t emitted_watermark;
   std::size_t n;
-  bool track_updates;
+  std::uint32_t track;  // agg_on_* lists an update puts its group on
   const std::int32_t* d_partition;
   std::size_t partition_stride;
   const std::int64_t* d_row_frontier = nullptr;
@@ -354,7 +363,7 @@ struct agg_update_fn {
         fetch_add(table.d_counters[3], std::uint64_t{1});
       }
       apply(pos, row);
-      if (track_updates) table.mark_dirty(pos);
+      if (track) table.mark_dirty(pos, track);
     }
   }
 
@@ -441,7 +450,7 @@ struct agg_owned_pass {
   std::int64_t emitted_watermark;
   std::size_t begin;
   std::size_t end;
-  bool track_updates;
+  std::uint32_t track;  // agg_on_* lists an update puts its group on
   const std::int32_t* d_partition;
   std::size_t partition_stride;
   const std::int64_t* d_row_frontier = nullptr;
@@ -473,7 +482,7 @@ struct agg_owned_pass {
             table.find_or_insert(key, start, keys, row, partition, arena, inserted);
         cross += table.header(pos).partition != partition ? 1 : 0;
         apply_row<false>(table, fields, pos, row);
-        if (track_updates) table.mark_dirty(pos);
+        if (track) table.mark_dirty(pos, track);
       }
     }
     if (cross) fetch_add(table.d_counters[3], cross);
@@ -562,10 +571,12 @@ struct full_count_fn {
   }
 };
 
-/// @brief Clears the "updated" mark of each slot in a dirty list (emitted slots have none).
-struct clear_dirty_fn {
+/// @brief Takes each slot of the checkpoint list off it (emitted slots are on no list).
+struct clear_checkpoint_mark_fn {
   agg_ref table;
-  TROVE_HD void operator()(std::uint32_t pos) const noexcept { table.header(pos).dirty = 0; }
+  TROVE_HD void operator()(std::uint32_t pos) const noexcept {
+    table.header(pos).dirty &= ~agg_on_checkpoint_list;
+  }
 };
 
 /// @brief Key record length of each selected slot (for the gather's exclusive scan).
@@ -586,6 +597,7 @@ struct gather_fn {
   std::uint64_t* d_out_records;
   std::uint32_t mark_state;  // agg_freed for extract_closed, agg_full (unchanged) otherwise
   bool mark = true;          // false: leave the slot exactly as it is (checkpoint snapshots)
+  std::uint32_t keep_lists = 0;  // agg_on_* bits that stay (extract_updated keeps the other list)
 
   TROVE_HD void operator()(std::size_t i) const noexcept {
     const std::uint64_t pos = d_positions[i];
@@ -598,7 +610,7 @@ struct gather_fn {
     const std::uint64_t words = stored_record_words(table.layout, record);
     for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
     if (!mark) return;
-    table.header(pos).dirty = 0;
+    table.header(pos).dirty &= keep_lists;
     table.header(pos).state = mark_state;
   }
 };
@@ -673,8 +685,12 @@ struct agg_rehash_fn {
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = record[w];
     const std::uint64_t pos = place_slot(to, old, from.accs(old_pos), ref, old.dirty);
     agg_header& h = to.header(pos);
-    if (old.dirty) {
+    if (old.dirty & agg_on_changelog) {
       to.d_dirty_list[fetch_add(to.d_counters[2], std::uint64_t{1})] =
+          static_cast<std::uint32_t>(pos);
+    }
+    if (old.dirty & agg_on_checkpoint_list) {
+      to.d_checkpoint_list[fetch_add(to.d_counters[4], std::uint64_t{1})] =
           static_cast<std::uint32_t>(pos);
     }
     store_release(h.state, agg_full);
@@ -704,7 +720,7 @@ class agg_table_impl final : public agg_table {
       layout_.nullable[f] = f >= options.field_nullable.size() || options.field_nullable[f];
     }
     layout_.stride = sizeof(agg_header) + sizeof(agg_acc) * options.fields.size();
-    counters_ = device_buffer(*exec_.be, 4 * sizeof(std::uint64_t), exec_.stream);
+    counters_ = device_buffer(*exec_.be, 5 * sizeof(std::uint64_t), exec_.stream);
     exec_.be->fill_bytes(counters_.data(), 0, counters_.size(), exec_.stream);
     // The initial capacity is a hint: a cap below it wins (the table then grows only when it
     // must), so that a small max_bytes does not fail every run at start-up.
@@ -757,7 +773,7 @@ class agg_table_impl final : public agg_table {
                                 emitted_wm_,
                                 0,
                                 n,
-                                options_.track_updates,
+                                track_mask(),
                                 input.d_partition,
                                 input.partition_stride,
                                 input.d_row_frontier};
@@ -771,7 +787,7 @@ class agg_table_impl final : public agg_table {
                            {},
                            emitted_wm_,
                            n,
-                           options_.track_updates,
+                           track_mask(),
                            input.d_partition,
                            input.partition_stride,
                            input.d_row_frontier};
@@ -800,7 +816,7 @@ class agg_table_impl final : public agg_table {
     device_buffer selected(*exec_.be, std::max<std::size_t>(m, 1) * sizeof(std::uint32_t), stream);
     thrust::copy_if(exec_.policy(), positions, positions + capacity_,
                     selected.template as<std::uint32_t>(), closed);
-    agg_result result = gather(selected.template as<std::uint32_t>(), m, agg_freed);
+    agg_result result = gather(selected.template as<std::uint32_t>(), m, agg_freed, 0);
     live_ -= m;
     while (!open_starts_.empty() && *open_starts_.begin() + options_.window.size_ms <= watermark) {
       open_starts_.erase(open_starts_.begin());
@@ -820,7 +836,9 @@ class agg_table_impl final : public agg_table {
     device_buffer selected(*exec_.be, std::max<std::size_t>(m, 1) * sizeof(std::uint32_t), stream);
     thrust::copy_if(exec_.policy(), d_list, d_list + dirty_count_,
                     selected.template as<std::uint32_t>(), full_slot_fn{ref()});
-    agg_result result = gather(selected.template as<std::uint32_t>(), m, agg_full);
+    // Off the changelog list; a checkpoint's list keeps the groups until the next checkpoint.
+    agg_result result =
+        gather(selected.template as<std::uint32_t>(), m, agg_full, agg_on_checkpoint_list);
     dirty_count_ = 0;
     const std::uint64_t zero = 0;
     exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 2, &zero, sizeof(zero),
@@ -846,16 +864,17 @@ class agg_table_impl final : public agg_table {
   }
 
   agg_snapshot snapshot_updated(stream_view stream) override {
-    TROVE_EXPECTS(options_.track_updates, "snapshot_updated needs agg_options::track_updates");
+    TROVE_EXPECTS(options_.track_checkpoint,
+                  "snapshot_updated needs agg_options::track_checkpoint");
     expect_work_stream(stream);
-    if (dirty_count_ == 0) return copy_out(nullptr, 0, stream);
-    // The list holds each slot updated since it was last cleared once (emitted slots too, which
+    if (checkpoint_count_ == 0) return copy_out(nullptr, 0, stream);
+    // The list holds each slot updated since it was last emptied once (emitted slots too, which
     // are skipped): the cut's pause follows the groups that changed, not the table's capacity.
-    auto* d_list = dirty_list_.template as<std::uint32_t>();
-    device_buffer selected(*exec_.be, dirty_count_ * sizeof(std::uint32_t), stream);
+    auto* d_list = checkpoint_list_.template as<std::uint32_t>();
+    device_buffer selected(*exec_.be, checkpoint_count_ * sizeof(std::uint32_t), stream);
     auto* d_positions = selected.template as<std::uint32_t>();
     const std::size_t m = static_cast<std::size_t>(
-        thrust::copy_if(exec_.policy(), d_list, d_list + dirty_count_, d_positions,
+        thrust::copy_if(exec_.policy(), d_list, d_list + checkpoint_count_, d_positions,
                         full_slot_fn{ref()}) -
         d_positions);
     agg_snapshot out = copy_out(d_positions, m, stream);
@@ -864,19 +883,20 @@ class agg_table_impl final : public agg_table {
   }
 
   void forget_updated(stream_view stream) override {
-    TROVE_EXPECTS(options_.track_updates, "forget_updated needs agg_options::track_updates");
+    TROVE_EXPECTS(options_.track_checkpoint, "forget_updated needs agg_options::track_checkpoint");
     expect_work_stream(stream);
-    if (dirty_count_ == 0) return;
-    auto* d_list = dirty_list_.template as<std::uint32_t>();
-    thrust::for_each(exec_.policy(), d_list, d_list + dirty_count_, clear_dirty_fn{ref()});
-    dirty_count_ = 0;
+    if (checkpoint_count_ == 0) return;
+    auto* d_list = checkpoint_list_.template as<std::uint32_t>();
+    thrust::for_each(exec_.policy(), d_list, d_list + checkpoint_count_,
+                     clear_checkpoint_mark_fn{ref()});
+    checkpoint_count_ = 0;
     const std::uint64_t zero = 0;
-    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 2, &zero, sizeof(zero),
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 4, &zero, sizeof(zero),
                              stream);
     exec_.be->synchronize(stream);
   }
 
-  [[nodiscard]] std::size_t updated_count() const noexcept override { return dirty_count_; }
+  [[nodiscard]] std::size_t updated_count() const noexcept override { return checkpoint_count_; }
 
  private:
   /// The selected slots and their key records, copied to host memory (the table is unchanged).
@@ -982,10 +1002,14 @@ class agg_table_impl final : public agg_table {
     // [3], the cross-partition updates, runs on since the table was made.
     const std::uint64_t counters[3] = {words, 0, 0};
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), stream);
+    const std::uint64_t zero = 0;
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 4, &zero, sizeof(zero),
+                             stream);
     exec_.be->synchronize(stream);
     used_ = m;
     arena_used_ = words;
     dirty_count_ = 0;
+    checkpoint_count_ = 0;
     for (std::size_t i = 0; i < m; ++i) {
       agg_header h;
       std::memcpy(&h, snap.slots.data() + i * snap.stride, sizeof(h));
@@ -1020,7 +1044,8 @@ class agg_table_impl final : public agg_table {
                    options_.window,
                    arena_.template as<std::uint64_t>(),
                    counters_.template as<std::uint64_t>(),
-                   dirty_list_.template as<std::uint32_t>()};
+                   dirty_list_.template as<std::uint32_t>(),
+                   checkpoint_list_.template as<std::uint32_t>()};
   }
 
   agg_result empty_result() const {
@@ -1105,16 +1130,30 @@ class agg_table_impl final : public agg_table {
       arena_words_ = words;
     }
     const std::size_t incoming = rows * windows;
-    if (options_.track_updates && dirty_capacity_ < dirty_count_ + incoming) {
-      const std::size_t entries = std::max(dirty_capacity_ * 2, dirty_count_ + incoming);
-      device_buffer grown(*exec_.be, entries * sizeof(std::uint32_t), exec_.stream);
-      if (dirty_count_) {
-        exec_.be->copy_on_device(grown.data(), dirty_list_.data(),
-                                 dirty_count_ * sizeof(std::uint32_t), exec_.stream);
-      }
-      dirty_list_ = std::move(grown);
-      dirty_capacity_ = entries;
+    if (options_.track_updates) reserve_list(dirty_list_, dirty_capacity_, dirty_count_, incoming);
+    if (options_.track_checkpoint) {
+      reserve_list(checkpoint_list_, checkpoint_capacity_, checkpoint_count_, incoming);
     }
+  }
+
+  /// Room in a list of slot positions for `incoming` more after its `count` (doubling).
+  void reserve_list(device_buffer& list, std::size_t& capacity, std::size_t count,
+                    std::size_t incoming) {
+    if (capacity >= count + incoming) return;
+    const std::size_t entries = std::max(capacity * 2, count + incoming);
+    device_buffer grown(*exec_.be, entries * sizeof(std::uint32_t), exec_.stream);
+    if (count) {
+      exec_.be->copy_on_device(grown.data(), list.data(), count * sizeof(std::uint32_t),
+                               exec_.stream);
+    }
+    list = std::move(grown);
+    capacity = entries;
+  }
+
+  /// The lists an update puts its group on (agg_on_* bits).
+  std::uint32_t track_mask() const noexcept {
+    return (options_.track_updates ? agg_on_changelog : 0u) |
+           (options_.track_checkpoint ? agg_on_checkpoint_list : 0u);
   }
 
   /// Before a batch whose rows may create `incoming` slots: once the load passes
@@ -1203,21 +1242,32 @@ class agg_table_impl final : public agg_table {
     const std::size_t dirty_entries = options_.track_updates ? dirty_count_ + incoming : 0;
     device_buffer dirty(*exec_.be, std::max<std::size_t>(dirty_entries, 1) * sizeof(std::uint32_t),
                         exec_.stream);
+    const std::size_t checkpoint_entries =
+        options_.track_checkpoint ? checkpoint_count_ + incoming : 0;
+    device_buffer checkpoint_list(
+        *exec_.be, std::max<std::size_t>(checkpoint_entries, 1) * sizeof(std::uint32_t),
+        exec_.stream);
     const std::uint64_t counters[3] = {live_words, 0, 0};  // [3] runs on
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), exec_.stream);
+    const std::uint64_t zero = 0;  // [4]: the rehash lists the checkpoint list's slots again
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 4, &zero, sizeof(zero),
+                             exec_.stream);
     agg_ref new_ref = old_ref;
     new_ref.d_slots = slots.template as<unsigned char>();
     new_ref.mask = capacity - 1;
     new_ref.d_arena = arena.template as<std::uint64_t>();
     new_ref.d_dirty_list = dirty.template as<std::uint32_t>();
+    new_ref.d_checkpoint_list = checkpoint_list.template as<std::uint32_t>();
     thrust::for_each(exec_.policy(), positions, positions + capacity_,
                      agg_rehash_fn{old_ref, new_ref, d_new_refs});
     slots_ = std::move(slots);
     arena_ = std::move(arena);
     dirty_list_ = std::move(dirty);
+    checkpoint_list_ = std::move(checkpoint_list);
     capacity_ = capacity;
     arena_words_ = arena_words;
     dirty_capacity_ = std::max<std::size_t>(dirty_entries, 1);
+    checkpoint_capacity_ = std::max<std::size_t>(checkpoint_entries, 1);
     read_counters();
     used_ = live_;
     ++rebuilds_;
@@ -1226,7 +1276,7 @@ class agg_table_impl final : public agg_table {
 
   /// Reads the device counters after a batch or a rebuild.
   void read_counters() {
-    std::uint64_t counters[4];
+    std::uint64_t counters[5];
     exec_.be->copy_to_host(counters, counters_.data(), sizeof(counters), exec_.stream);
     exec_.be->synchronize(exec_.stream);
     arena_used_ = counters[0];
@@ -1235,6 +1285,7 @@ class agg_table_impl final : public agg_table {
     owned_inserts_ = 0;
     dirty_count_ = counters[2];
     cross_partition_rows_ = counters[3];
+    checkpoint_count_ = counters[4];
     if (counters[1]) {  // reset the insert counter; the others are running totals
       const std::uint64_t zero = 0;
       exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 1, &zero, sizeof(zero),
@@ -1262,7 +1313,10 @@ class agg_table_impl final : public agg_table {
     }
   }
 
-  agg_result gather(std::uint32_t* d_positions, std::size_t m, std::uint32_t mark_state) {
+  /// Copies the selected slots out as result rows, marking them `mark_state` and taking them off
+  /// every list but `keep_lists`.
+  agg_result gather(std::uint32_t* d_positions, std::size_t m, std::uint32_t mark_state,
+                    std::uint32_t keep_lists) {
     if (m == 0) return empty_result();
     const stream_view stream = exec_.stream;
     const agg_ref table = ref();
@@ -1279,7 +1333,7 @@ class agg_table_impl final : public agg_table {
     thrust::for_each(
         exec_.policy(), items, items + m,
         gather_fn{table, d_positions, d_offsets, out_slots.template as<unsigned char>(),
-                  out_records.template as<std::uint64_t>(), mark_state});
+                  out_records.template as<std::uint64_t>(), mark_state, true, keep_lists});
     std::vector<unsigned char> h_slots(m * layout_.stride);
     std::vector<std::uint64_t> h_records(std::max<std::size_t>(words, 1));
     std::vector<std::uint64_t> h_offsets(m);
@@ -1298,6 +1352,7 @@ class agg_table_impl final : public agg_table {
   device_buffer arena_;
   device_buffer counters_;
   device_buffer dirty_list_;
+  device_buffer checkpoint_list_;
   device_buffer fingerprints_;
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;  // non-empty slots (tombstones included)
@@ -1306,6 +1361,8 @@ class agg_table_impl final : public agg_table {
   std::size_t arena_used_ = 0;
   std::size_t dirty_capacity_ = 0;
   std::size_t dirty_count_ = 0;
+  std::size_t checkpoint_capacity_ = 0;
+  std::size_t checkpoint_count_ = 0;
   std::uint64_t owned_inserts_ = 0;         // groups created by owner-partitioned passes (CPU)
   std::uint64_t cross_partition_rows_ = 0;  // device counter [3] as last read
   std::uint64_t rebuilds_ = 0;

@@ -40,6 +40,11 @@ TROVE_HD TROVE_FORCEINLINE T fetch_add(T& obj, T value) noexcept {
   return atomic_ref<T>(obj).fetch_add(value, cuda::std::memory_order_relaxed);
 }
 
+template <class T>
+TROVE_HD TROVE_FORCEINLINE T fetch_or(T& obj, T value) noexcept {
+  return atomic_ref<T>(obj).fetch_or(value, cuda::std::memory_order_relaxed);
+}
+
 /// @brief Atomically obj = max(obj, value) for any totally ordered T (CAS loop; reads first so
 /// the common case, no improvement, costs one plain load and no write).
 template <class T>

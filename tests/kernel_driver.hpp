@@ -27,6 +27,7 @@ struct driver_options {
   std::size_t agg_capacity = 1024;
   std::size_t dedup_max_bytes = std::size_t{1} << 34;
   bool track_updates = false;
+  bool track_checkpoint = false;
   /// Growth strategies from this size on (the tables' defaults unless set).
   std::size_t dedup_incremental_min_slots = kernels::dedup_options{}.incremental_min_slots;
   std::size_t agg_prefill_min_slots = kernels::agg_options{}.prefill_min_slots;
@@ -114,6 +115,7 @@ class kernel_driver {
     a.window = window;
     a.initial_capacity = options.agg_capacity;
     a.track_updates = options.track_updates;
+    a.track_checkpoint = options.track_checkpoint;
     a.prefill_min_slots = options.agg_prefill_min_slots;
     agg_ = fx.be().make_agg_table(a, fx.stream());
   }
