@@ -1007,6 +1007,8 @@ class agg_table_impl final : public agg_table {
                              stream);
     exec_.be->synchronize(stream);
     used_ = m;
+    live_after_rebuild_ = m;
+    used_after_rebuild_ = m;
     arena_used_ = words;
     dirty_count_ = 0;
     checkpoint_count_ = 0;
@@ -1087,8 +1089,13 @@ class agg_table_impl final : public agg_table {
   /// The capacity (a power of two, at least `from`) for `slots` groups under max_load, with the
   /// live groups at most 60% of max_load so the next rebuild is not one batch away.
   std::size_t capacity_for(std::size_t slots, std::size_t from) const noexcept {
+    return capacity_for_live(live_, slots, from);
+  }
+  /// capacity_for with `live` open groups instead of live_.
+  std::size_t capacity_for_live(std::size_t live, std::size_t slots,
+                                std::size_t from) const noexcept {
     std::size_t capacity = from;
-    while (static_cast<double>(live_) > 0.6 * options_.max_load * static_cast<double>(capacity) ||
+    while (static_cast<double>(live) > 0.6 * options_.max_load * static_cast<double>(capacity) ||
            static_cast<double>(slots) > options_.max_load * static_cast<double>(capacity)) {
       capacity *= 2;
     }
@@ -1166,9 +1173,21 @@ class agg_table_impl final : public agg_table {
           options_.prefill_start_load * static_cast<double>(capacity_)) {
         return;
       }
+      // The rebuild sizes for its open groups (tombstones are dropped): the open groups now plus
+      // the slots filled until then, times the share of the slots filled since the last rebuild
+      // that still hold an open group (1 while the table only grows, 0 when every new group
+      // replaced an emitted one). Sizing for the used slots instead always doubled the table
+      // (bug: a flat set of open groups grew it at every tombstone-clearing rebuild).
       const auto at_rebuild =
           static_cast<std::size_t>(options_.max_load * static_cast<double>(capacity_));
-      const std::size_t capacity = capacity_for(at_rebuild + 2 * incoming, capacity_);
+      const double filled = static_cast<double>(used_ - std::min(used_, used_after_rebuild_));
+      const double kept = static_cast<double>(live_) - static_cast<double>(live_after_rebuild_);
+      const double share = filled > 0 ? std::clamp(kept / filled, 0.0, 1.0) : 1.0;
+      const std::size_t live_at_rebuild =
+          live_ + static_cast<std::size_t>(
+                      share * static_cast<double>(at_rebuild > used_ ? at_rebuild - used_ : 0));
+      const std::size_t capacity =
+          capacity_for_live(live_at_rebuild, live_at_rebuild + 2 * incoming, capacity_);
       if ((capacity_ + capacity) * layout_.stride + arena_words_ * sizeof(std::uint64_t) >
           options_.max_bytes) {
         prefill_blocked_ = true;  // both tables at once would pass the cap: rebuild as before
@@ -1229,8 +1248,9 @@ class agg_table_impl final : public agg_table {
     thrust::exclusive_scan(exec_.policy(), d_new_refs, d_new_refs + capacity_, d_new_refs);
     const std::size_t arena_words =
         arena_size(live_words, std::max(arena_words_, 2 * live_words + 1024));
-    // The prefilled table, when it is large enough and fits under the cap with the new arena.
-    if (next_capacity_ >= capacity &&
+    // The prefilled table, when it is large enough (up to twice as large: its prediction assumed
+    // no window emitted meanwhile) and fits under the cap with the new arena.
+    if (next_capacity_ >= capacity && next_capacity_ <= 2 * capacity &&
         next_capacity_ * layout_.stride + arena_words * sizeof(std::uint64_t) <=
             options_.max_bytes) {
       capacity = next_capacity_;
@@ -1270,6 +1290,8 @@ class agg_table_impl final : public agg_table {
     checkpoint_capacity_ = std::max<std::size_t>(checkpoint_entries, 1);
     read_counters();
     used_ = live_;
+    live_after_rebuild_ = live_;
+    used_after_rebuild_ = used_;
     ++rebuilds_;
     prefill_blocked_ = false;
   }
@@ -1366,6 +1388,10 @@ class agg_table_impl final : public agg_table {
   std::uint64_t owned_inserts_ = 0;         // groups created by owner-partitioned passes (CPU)
   std::uint64_t cross_partition_rows_ = 0;  // device counter [3] as last read
   std::uint64_t rebuilds_ = 0;
+  // Open groups and used slots right after the last rebuild (or restore): prefill() predicts
+  // from them how many open groups the next rebuild will keep.
+  std::size_t live_after_rebuild_ = 0;
+  std::size_t used_after_rebuild_ = 0;
   // The next table, allocated and zeroed ahead of the rebuild (prefill()).
   device_buffer next_;
   std::size_t next_capacity_ = 0;

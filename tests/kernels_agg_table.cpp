@@ -812,6 +812,38 @@ TYPED_TEST(AggTableTest, PrefilledRebuildsMatchTheModel) {
   }
 }
 
+// Bug (issue 15's 16.8M slots for <= 0.5M open groups): the prefill sized the next table for the
+// slots used at the rebuild, tombstones of emitted windows included, which always needs twice the
+// capacity, and the rebuild took the larger prefilled table — so a stream whose open groups stay
+// flat doubled its table at every tombstone-clearing rebuild. With and without the prefill, the
+// table now settles at the size its open groups and two batches need.
+TYPED_TEST(AggTableTest, AFlatSetOfOpenGroupsDoesNotGrowTheTable) {
+  const std::int64_t size = 1000;
+  for (const bool prefill : {true, false}) {
+    const std::string context = prefill ? "prefill" : "no prefill";
+    auto o = this->options({false}, {}, size, size, 1024);
+    o.prefill_min_slots = prefill ? 0 : std::numeric_limits<std::size_t>::max();
+    auto table = this->be().make_agg_table(o, {});
+    std::size_t rebuilds = 0;
+    for (int batch = 0; batch < 300; ++batch) {
+      // 500 groups per window, one window per batch, the one before it emitted after it.
+      std::vector<in_row> rows;
+      for (std::uint64_t key = 0; key < 500; ++key) {
+        rows.push_back(in_row{{num(key)}, batch * size + static_cast<std::int64_t>(key), accepted,
+                              {}});
+      }
+      this->aggregate(*table, o, rows);
+      this->release_columns();
+      (void)table->extract_closed(batch * size, {});
+      rebuilds = table->stats().rebuilds;
+    }
+    // At most 1000 open groups plus two batches of 500: 2000 slots under max_load 0.7, 4096 slots;
+    // one doubling of slack. The doubling bug reached 2^17 and more.
+    EXPECT_LE(table->stats().capacity, 8192u) << context;
+    EXPECT_GT(rebuilds, 10u) << context << ": tombstones were never cleared";
+  }
+}
+
 TYPED_TEST(AggTableTest, MemoryCapThrowsBeforeAnyRowIsApplied) {
   const std::size_t cap = 100'000;  // the empty table takes 1024 * 48 + 4096 * 8 = 81920 bytes
   auto o = this->options({false}, {}, 1000, 1000, 1024);
