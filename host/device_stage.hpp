@@ -155,7 +155,7 @@ class device_stage {
   kernels::agg_options agg_options_;  // reset_state() makes the tables again from these
   kernels::dedup_options dedup_options_;
   std::uint64_t cross_partition_before_ = 0;  // counted by tables reset_state() dropped
-  bool track_group_updates_ = false;  // checkpoints (snapshot_groups)
+  bool track_group_updates_ = false;          // checkpoints (snapshot_groups)
   // The table's list of updated groups covers every change since the last snapshot_groups():
   // true from construction (an empty table), false after reset_state() until a full one.
   bool updates_since_full_ = true;

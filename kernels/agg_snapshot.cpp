@@ -107,8 +107,8 @@ agg_snapshot merge_snapshots(std::span<const agg_snapshot> chain, std::int64_t w
   };
   struct identity_hash {
     std::size_t operator()(const identity& id) const noexcept {
-      return static_cast<std::size_t>(mix64(
-          id.k0 ^ mix64(id.k1 + static_cast<std::uint64_t>(id.window_start))));
+      return static_cast<std::size_t>(
+          mix64(id.k0 ^ mix64(id.k1 + static_cast<std::uint64_t>(id.window_start))));
     }
   };
   agg_snapshot out;
@@ -132,10 +132,10 @@ agg_snapshot merge_snapshots(std::span<const agg_snapshot> chain, std::int64_t w
       std::memcpy(&h, snap->slots.data() + i * snap->stride, sizeof(h));
       if (!seen.insert(identity{h.k0, h.k1, h.window_start}).second) continue;  // a newer one
       // Emitted since this snapshot: window_start + size <= frontier, without overflow.
-      const bool emitted =
-          emitted_watermark >= h.window_start &&
-          static_cast<std::uint64_t>(emitted_watermark) - static_cast<std::uint64_t>(h.window_start) >=
-              static_cast<std::uint64_t>(window_size_ms);
+      const bool emitted = emitted_watermark >= h.window_start &&
+                           static_cast<std::uint64_t>(emitted_watermark) -
+                                   static_cast<std::uint64_t>(h.window_start) >=
+                               static_cast<std::uint64_t>(window_size_ms);
       if (emitted) continue;
       append_row(out, *snap, i, ends[i], partitions[i]);
     }

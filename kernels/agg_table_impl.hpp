@@ -25,9 +25,9 @@
 #include <set>
 #include <string>
 
+#include "kernels/agg_slot.hpp"
 #include "kernels/agg_table.hpp"
 #include "kernels/atomics.hpp"
-#include "kernels/agg_slot.hpp"
 #include "kernels/error.hpp"
 #include "kernels/row_key.hpp"
 #include "kernels/row_status.hpp"
@@ -249,7 +249,8 @@ struct agg_ref {
 
   /// @brief Appends pos to each list in `lists` (agg_on_* bits) it is not on yet: the first
   /// update since that list was last emptied. One plain load when it is on all of them already.
-  TROVE_HD TROVE_FORCEINLINE void mark_dirty(std::uint64_t pos, std::uint32_t lists) const noexcept {
+  TROVE_HD TROVE_FORCEINLINE void mark_dirty(std::uint64_t pos,
+                                             std::uint32_t lists) const noexcept {
     agg_header& h = header(pos);
     if ((load_relaxed(h.dirty) & lists) == lists) return;
     const std::uint32_t before = fetch_or(h.dirty, lists);
@@ -873,10 +874,10 @@ class agg_table_impl final : public agg_table {
     auto* d_list = checkpoint_list_.template as<std::uint32_t>();
     device_buffer selected(*exec_.be, checkpoint_count_ * sizeof(std::uint32_t), stream);
     auto* d_positions = selected.template as<std::uint32_t>();
-    const std::size_t m = static_cast<std::size_t>(
-        thrust::copy_if(exec_.policy(), d_list, d_list + checkpoint_count_, d_positions,
-                        full_slot_fn{ref()}) -
-        d_positions);
+    const std::size_t m =
+        static_cast<std::size_t>(thrust::copy_if(exec_.policy(), d_list, d_list + checkpoint_count_,
+                                                 d_positions, full_slot_fn{ref()}) -
+                                 d_positions);
     agg_snapshot out = copy_out(d_positions, m, stream);
     forget_updated(stream);
     return out;

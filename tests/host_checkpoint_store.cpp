@@ -15,8 +15,8 @@
 
 #include "e2e_util.hpp"
 #include "host/checkpoint/coordinator.hpp"
-#include "kernels/agg_slot.hpp"
 #include "host/checkpoint/store.hpp"
+#include "kernels/agg_slot.hpp"
 
 namespace trove::host {
 namespace {
@@ -164,7 +164,8 @@ TEST(CheckpointStore, AFormatOneManifestStillLoads) {
 // Fuzz finding (tests/fuzz/corpus/checkpoint/bug_version_one_segment_reencoded.bin): a format-1
 // segment is read, and written again it is a current-format segment with the same entries.
 TEST(CheckpointStore, AFormatOneSegmentReadsAndIsWrittenAgainInTheCurrentFormat) {
-  const std::vector<dedup_record> entries{dedup_record{1, 2, 3, 4, 0}, dedup_record{-5, 6, 7, 8, 0}};
+  const std::vector<dedup_record> entries{dedup_record{1, 2, 3, 4, 0},
+                                          dedup_record{-5, 6, 7, 8, 0}};
   std::string v1 = encode_segment(entries);
   ASSERT_EQ(v1[8], static_cast<char>(checkpoint_format_version));
   v1[8] = 1;  // the checksum covers the payload only: still a valid envelope
@@ -341,8 +342,8 @@ TEST(CheckpointStore, GroupSegmentsAreAChainThatLoadsMerged) {
   ASSERT_EQ(chain.size(), 2u);
   auto latest = store.load_latest();
   ASSERT_TRUE(latest);
-  EXPECT_EQ(counts_of(latest->agg), (counts{{{1, 0}, 5}, {{2, 0}, 1}, {{3, 10'000}, 1},
-                                            {{4, 10'000}, 1}}));
+  EXPECT_EQ(counts_of(latest->agg),
+            (counts{{{1, 0}, 5}, {{2, 0}, 1}, {{3, 10'000}, 1}, {{4, 10'000}, 1}}));
   // Window [0, 10 s) emitted after checkpoint 2: its groups are gone at checkpoint 3.
   chain = cut(3, true, chain, groups_of({{3, 10'000, 2}}), 2, 10'000);
   ASSERT_EQ(chain.size(), 3u);

@@ -829,8 +829,8 @@ TYPED_TEST(AggTableTest, AFlatSetOfOpenGroupsDoesNotGrowTheTable) {
       // 500 groups per window, one window per batch, the one before it emitted after it.
       std::vector<in_row> rows;
       for (std::uint64_t key = 0; key < 500; ++key) {
-        rows.push_back(in_row{{num(key)}, batch * size + static_cast<std::int64_t>(key), accepted,
-                              {}});
+        rows.push_back(
+            in_row{{num(key)}, batch * size + static_cast<std::int64_t>(key), accepted, {}});
       }
       this->aggregate(*table, o, rows);
       this->release_columns();

@@ -94,11 +94,11 @@ class CheckpointKernelTest : public backend_test<P> {
         if (incremental_seed) {
           if (chain.empty()) chain.push_back(whole.table().snapshot({}));  // the chain's start
           chain.push_back(whole.table().snapshot_updated({}));
-          const kernels::agg_snapshot merged = kernels::merge_snapshots(
-              chain, options.size_ms, whole.table().emitted_watermark());
-          expect_same_groups(snap, merged, context + " (" + std::to_string(chain.size()) +
-                                               " snapshots, " + std::to_string(deltas) +
-                                               " of them of updates)");
+          const kernels::agg_snapshot merged =
+              kernels::merge_snapshots(chain, options.size_ms, whole.table().emitted_watermark());
+          expect_same_groups(snap, merged,
+                             context + " (" + std::to_string(chain.size()) + " snapshots, " +
+                                 std::to_string(deltas) + " of them of updates)");
           snap = merged;
         }
         resumed->table().restore(snap, whole.table().emitted_watermark(), {});

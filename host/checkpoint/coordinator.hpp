@@ -127,7 +127,7 @@ class checkpoint_coordinator {
   std::uint64_t next_id_;
   std::vector<segment_ref> segments_;  // of the last checkpoint written
   std::vector<group_segment_ref> group_chain_;  // of the last checkpoint written
-  bool group_chain_valid_ = false;  // the tables' open groups are group_chain_'s
+  bool group_chain_valid_ = false;              // the tables' open groups are group_chain_'s
   clock::time_point last_cut_;
   checkpoint_stats stats_;
   std::thread thread_;

@@ -111,8 +111,8 @@ struct checkpoint_state {
   /// every open group, then segments of the groups updated after it. Merging them (newest wins,
   /// windows emitted since left out) gives the open groups at the cut (merge_snapshots).
   std::vector<group_segment_ref> group_segments;
-  std::int64_t window_size_ms = 0;  ///< for the merge: which groups were emitted since
-  std::uint64_t open_groups = 0;    ///< open groups at the cut
+  std::int64_t window_size_ms = 0;       ///< for the merge: which groups were emitted since
+  std::uint64_t open_groups = 0;         ///< open groups at the cut
   std::vector<segment_ref> segments;     ///< live dedup segments, oldest first (this one's last)
   /// When loaded: every entry of every segment, oldest first.
   std::vector<dedup_record> dedup_entries;

@@ -246,8 +246,8 @@ kernels::agg_snapshot get_groups(reader& r) {
   g.record_offsets.resize(offsets);
   r.get_bytes(g.record_offsets.data(), offsets * 8);
   if (g.record_offsets.size() != g.rows ||
-      (g.rows > 0 && (g.stride == 0 || g.slots.size() / g.stride != g.rows ||
-                      g.slots.size() % g.stride != 0))) {
+      (g.rows > 0 &&
+       (g.stride == 0 || g.slots.size() / g.stride != g.rows || g.slots.size() % g.stride != 0))) {
     reader::fail("aggregation snapshot sizes disagree");
   }
   return g;
@@ -572,9 +572,9 @@ kernels::agg_snapshot checkpoint_store::load_groups(const checkpoint_state& stat
     kernels::agg_snapshot merged =
         kernels::merge_snapshots(chain, state.window_size_ms, state.emitted_watermark);
     if (merged.rows != state.open_groups) {
-      throw checkpoint_error(fmt::format(
-          "its group segments add up to {} open groups, but it recorded {}", merged.rows,
-          state.open_groups));
+      throw checkpoint_error(
+          fmt::format("its group segments add up to {} open groups, but it recorded {}",
+                      merged.rows, state.open_groups));
     }
     return merged;
   } catch (const trove::logic_error& e) {

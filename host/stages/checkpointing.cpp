@@ -278,8 +278,9 @@ std::uint64_t pipeline::cut_checkpoint() {
   if (updates_only) {
     std::uint64_t chained = 0;
     for (const auto& g : chain) chained += g.rows;
-    updates_only = chain.size() < max_group_segments &&
-                   chained + stage_.updated_groups() <= 2 * std::max<std::uint64_t>(st->open_groups, 1);
+    updates_only =
+        chain.size() < max_group_segments &&
+        chained + stage_.updated_groups() <= 2 * std::max<std::uint64_t>(st->open_groups, 1);
   }
   st->agg = stage_.snapshot_groups(updates_only);
   st->agg_updates_only = updates_only;

@@ -3,7 +3,8 @@
 /// manifest, dedup segment and group segment files from encode_manifest / encode_segment /
 /// encode_groups of a realistic checkpoint_state (a few partitions, Kafka positions, 2 group
 /// segment refs, an aggregation snapshot of 3 groups with stride 80, 2 dedup segment refs), empty
-/// ones, and the same payloads behind the target's wrap marker. Built uninstrumented in the fuzz project:
+/// ones, and the same payloads behind the target's wrap marker. Built uninstrumented in the fuzz
+/// project:
 ///   build-fuzz/checkpoint_seed_writer tests/fuzz/corpus/checkpoint
 
 #include <cstdint>
