@@ -121,21 +121,24 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   auto lower = [](char c) {
     return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   };
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t row = 0; row <= a.size(); ++row) d[row][0] = row;
-  for (std::size_t col = 0; col <= b.size(); ++col) d[0][col] = col;
+  // One allocation for the whole table: d(row, col) is d[row * width + col].
+  const std::size_t width = b.size() + 1;
+  std::vector<std::size_t> d((a.size() + 1) * width);
+  for (std::size_t row = 0; row <= a.size(); ++row) d[row * width] = row;
+  for (std::size_t col = 0; col <= b.size(); ++col) d[col] = col;
   for (std::size_t row = 1; row <= a.size(); ++row) {
     for (std::size_t col = 1; col <= b.size(); ++col) {
       const std::size_t cost = lower(a[row - 1]) == lower(b[col - 1]) ? 0 : 1;
-      d[row][col] =
-          std::min({d[row - 1][col] + 1, d[row][col - 1] + 1, d[row - 1][col - 1] + cost});
+      std::size_t& cell = d[row * width + col];
+      cell = std::min({d[(row - 1) * width + col] + 1, d[row * width + col - 1] + 1,
+                       d[(row - 1) * width + col - 1] + cost});
       if (row > 1 && col > 1 && lower(a[row - 1]) == lower(b[col - 2]) &&
           lower(a[row - 2]) == lower(b[col - 1])) {
-        d[row][col] = std::min(d[row][col], d[row - 2][col - 2] + 1);
+        cell = std::min(cell, d[(row - 2) * width + col - 2] + 1);
       }
     }
   }
-  return d[a.size()][b.size()];
+  return d[a.size() * width + b.size()];
 }
 
 /// The candidate closest to word when it is close enough to be a likely typo, else "".
@@ -146,9 +149,14 @@ std::string closest(std::string_view word, const std::vector<std::string>& candi
     // Short names tolerate one edit, longer ones up to three: "windw" → "window" but not
     // "foo" → "log".
     const std::size_t allowed = std::clamp<std::size_t>(candidate.size() / 3, 1, 3);
-    std::size_t distance = edit_distance(word, candidate);
-    // A truncated or extended name ("warning" for "warn", "max_bytes" for "max") counts as close.
+    // The distance is at least the difference in length, so a word whose length differs by more
+    // than `allowed` is not close (but for the prefix rule below): no table for it, which keeps
+    // a long unknown key (a pasted line, fuzzed input) from costing its length times each name.
     const std::size_t shorter = std::min(word.size(), candidate.size());
+    const std::size_t longer = std::max(word.size(), candidate.size());
+    std::size_t distance = longer - shorter <= allowed ? edit_distance(word, candidate)
+                                                       : std::numeric_limits<std::size_t>::max();
+    // A truncated or extended name ("warning" for "warn", "max_bytes" for "max") counts as close.
     if (shorter >= 3 &&
         (word.substr(0, shorter) == std::string_view(candidate).substr(0, shorter))) {
       distance = std::min<std::size_t>(distance, 1);
@@ -251,7 +259,7 @@ class map_reader {
                    config_error::kind::duplicate_key, line_of(key));
         continue;
       }
-      entries_.push_back({key.Scalar(), key, it->second});
+      entries_.push_back({key.Scalar(), key, it->second, std::nullopt});
     }
   }
 
@@ -271,13 +279,14 @@ class map_reader {
   void allow_only(std::vector<std::string> allowed, std::map<std::string, std::string> elsewhere) {
     allowed_ = std::move(allowed);
     elsewhere_ = std::move(elsewhere);
+    for (const auto& entry : entries_) entry.suggestion.reset();
   }
 
   /// Reports a missing required key, unless an unknown key looks like its misspelling (then the
   /// unknown-key error already says what to fix).
   void missing(std::string_view key, std::string expected) const {
     for (const auto& entry : entries_) {
-      if (!is_allowed(entry.name) && closest(entry.name, allowed_) == key) return;
+      if (!is_allowed(entry.name) && suggestion(entry) == key) return;
     }
     check_.missing(path(key), line_, std::move(expected));
   }
@@ -290,8 +299,8 @@ class map_reader {
       if (auto it = elsewhere_.find(entry.name); it != elsewhere_.end()) {
         detail = it->second;
       } else {
-        const std::string suggestion = closest(entry.name, allowed_);
-        if (!suggestion.empty()) detail = "did you mean '" + path(suggestion) + "'?";
+        const std::string& suggested = suggestion(entry);
+        if (!suggested.empty()) detail = "did you mean '" + path(suggested) + "'?";
       }
       check_.add(path(entry.name), as_written(entry.value), "one of " + join(allowed_, ", "),
                  std::move(detail), config_error::kind::unknown_key, line_of(entry.key));
@@ -303,9 +312,16 @@ class map_reader {
     std::string name;
     YAML::Node key;
     YAML::Node value;
+    mutable std::optional<std::string> suggestion;  ///< closest(name, allowed_), once computed
   };
   [[nodiscard]] bool is_allowed(const std::string& name) const {
     return std::find(allowed_.begin(), allowed_.end(), name) != allowed_.end();
+  }
+  /// The allowed key an unknown entry looks like a misspelling of ("" when none), computed once
+  /// per entry and accepted set: missing() asks it for every absent required key.
+  [[nodiscard]] const std::string& suggestion(const entry& e) const {
+    if (!e.suggestion) e.suggestion = closest(e.name, allowed_);
+    return *e.suggestion;
   }
 
   checker& check_;

@@ -862,6 +862,27 @@ windw: { type: tumbling, size: 1m }
       << far[0].message();
 }
 
+TEST(HostConfigErrors, AnUnknownKeyFarLongerThanEveryNameIsSuggestedOnlyByItsPrefix) {
+  // Keys whose length differs from a name's by more than the edits allowed skip the edit
+  // distance (the fuzz target's long keys made it most of the loader's time); the prefix rule
+  // still holds for them.
+  const std::string yaml = R"(
+source: { type: stdin }
+schema: { ts: timestamp_ms }
+event_time: ts
+window)" + std::string(200, 'w') +
+                           R"(: { type: tumbling, size: 1m }
+)" + std::string(300, 'z') +
+                           R"(: 1
+)";
+  const std::vector<config_error> errors = parse_errors(yaml);
+  ASSERT_EQ(errors.size(), 2u) << messages(errors);
+  EXPECT_EQ(errors[0].message(),
+            "unknown key 'window" + std::string(200, 'w') + "' (did you mean 'window'?)");
+  EXPECT_EQ(errors[1].what, config_error::kind::unknown_key);
+  EXPECT_EQ(errors[1].message().find("did you mean"), std::string::npos) << errors[1].message();
+}
+
 TEST(HostConfigErrors, MissingRequiredSections) {
   const std::vector<config_error> errors = parse_errors("");
   std::vector<std::string> keys;
