@@ -83,9 +83,27 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
         field_columns_.push_back(column);
         agg.fields.push_back(kind_of(schema.fields[static_cast<std::size_t>(column)].type));
         agg.field_nullable.push_back(!schema.fields[static_cast<std::size_t>(column)].required);
+        agg.field_accumulators.push_back(0);
         it = field_columns_.end() - 1;
       }
       out.field_slot = static_cast<int>(it - field_columns_.begin());
+      // Only the accumulators an aggregate reads exist in the table (avg: the sum, divided by
+      // the non-null count that every nullable field keeps).
+      std::uint8_t& wanted = agg.field_accumulators[static_cast<std::size_t>(out.field_slot)];
+      switch (spec.fn) {
+        case aggregate_fn::min:
+          wanted |= kernels::acc_bit(kernels::acc_kind::min);
+          break;
+        case aggregate_fn::max:
+          wanted |= kernels::acc_bit(kernels::acc_kind::max);
+          break;
+        case aggregate_fn::sum:
+        case aggregate_fn::avg:
+          wanted |= kernels::acc_bit(kernels::acc_kind::sum);
+          break;
+        case aggregate_fn::count:
+          break;
+      }
       const io::field_type type = schema.fields[static_cast<std::size_t>(column)].type;
       out.type = spec.fn == aggregate_fn::avg ? io::field_type::f64 : type;
     }

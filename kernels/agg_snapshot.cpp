@@ -65,6 +65,7 @@ agg_snapshot select_partitions(const agg_snapshot& from,
   const std::vector<std::uint64_t> ends = record_ends(from);
   agg_snapshot out;
   out.stride = from.stride;
+  out.layout = from.layout;
   for (std::size_t i = 0; i < from.rows; ++i) {
     if (keep(partitions[i])) append_row(out, from, i, ends[i], partitions[i]);
   }
@@ -72,10 +73,14 @@ agg_snapshot select_partitions(const agg_snapshot& from,
 }
 
 void append_snapshot(agg_snapshot& into, const agg_snapshot& from) {
-  TROVE_EXPECTS(into.rows == 0 || from.rows == 0 || into.stride == from.stride,
+  TROVE_EXPECTS(into.rows == 0 || from.rows == 0 ||
+                    (into.stride == from.stride && into.layout == from.layout),
                 "append_snapshot: aggregation slots of another layout");
   if (from.rows == 0) {
-    if (into.rows == 0 && into.stride == 0) into.stride = from.stride;
+    if (into.rows == 0 && into.stride == 0) {
+      into.stride = from.stride;
+      into.layout = from.layout;
+    }
     return;
   }
   std::vector<std::int32_t> from_partitions = slot_partitions(from);
@@ -85,6 +90,7 @@ void append_snapshot(agg_snapshot& into, const agg_snapshot& from) {
   if (into.rows == 0) {
     into = agg_snapshot{};
     into.stride = from.stride;
+    into.layout = from.layout;
   } else if (into.partitions.size() != into.rows) {
     into.partitions = slot_partitions(into);  // a snapshot decoded without the vector
   }
@@ -116,9 +122,10 @@ agg_snapshot merge_snapshots(std::span<const agg_snapshot> chain, std::int64_t w
   for (const agg_snapshot& snap : chain) {
     rows += snap.rows;
     if (snap.rows > 0) {
-      TROVE_EXPECTS(out.stride == 0 || out.stride == snap.stride,
+      TROVE_EXPECTS(out.stride == 0 || (out.stride == snap.stride && out.layout == snap.layout),
                     "merge_snapshots: aggregation slots of another layout");
       out.stride = snap.stride;
+      out.layout = snap.layout;
     }
   }
   std::unordered_set<identity, identity_hash> seen;

@@ -13,11 +13,15 @@
 namespace trove::kernels {
 
 /// @brief Every open group of a table as raw slots and key records in host memory: what a
-/// checkpoint keeps of the aggregation table. The bytes are the table's own slot layout, so a
-/// snapshot is restored only into a table of the same options (checkpoints check the config).
+/// checkpoint keeps of the aggregation table. The bytes are the table's own slot layout, named by
+/// `layout`, so a snapshot is restored only into a table of the same layout.
 struct agg_snapshot {
   std::size_t rows = 0;
-  std::size_t stride = 0;                     ///< bytes per slot
+  std::size_t stride = 0;  ///< bytes per slot
+  /// The slot layout's signature (key types, fields, accumulators kept). 0: the full layout of
+  /// tables before accumulator selection (every field: non-null count, sum, min, max), which is
+  /// what checkpoints of formats 1 to 3 hold; restore() converts it.
+  std::uint64_t layout = 0;
   std::vector<unsigned char> slots;           ///< rows × stride bytes
   std::vector<std::uint64_t> records;         ///< the groups' key records, concatenated
   std::vector<std::uint64_t> record_offsets;  ///< per row: first word of its record in `records`

@@ -7,6 +7,79 @@
 
 namespace trove::kernels::detail {
 
+agg_layout make_agg_layout(const agg_options& options) {
+  agg_layout layout;
+  layout.num_keys = static_cast<std::uint32_t>(options.key_is_string.size());
+  layout.num_fields = static_cast<std::uint32_t>(options.fields.size());
+  for (std::size_t c = 0; c < options.key_is_string.size(); ++c) {
+    layout.key_is_string[c] = options.key_is_string[c];
+  }
+  std::uint32_t word = 0;
+  for (std::size_t f = 0; f < options.fields.size(); ++f) {
+    layout.kinds[f] = options.fields[f];
+    layout.nullable[f] = f >= options.field_nullable.size() || options.field_nullable[f];
+    std::uint8_t wanted =
+        f < options.field_accumulators.size() ? options.field_accumulators[f] : acc_value_bits;
+    TROVE_EXPECTS((wanted & ~acc_value_bits) == 0,
+                  "agg_options::field_accumulators: only sum, min and max can be asked for");
+    if (layout.nullable[f]) wanted |= acc_bit(acc_kind::non_null);
+    layout.field_acc_begin[f] = static_cast<std::uint8_t>(layout.num_accs);
+    for (std::uint32_t k = 0; k < acc_kind_count; ++k) {
+      const auto kind = static_cast<acc_kind>(k);
+      if (!(wanted & acc_bit(kind))) continue;
+      layout.accs[layout.num_accs++] =
+          acc_slot{kind, static_cast<std::uint8_t>(f), static_cast<std::uint16_t>(word)};
+      word += acc_words(kind);
+    }
+  }
+  layout.field_acc_begin[options.fields.size()] = static_cast<std::uint8_t>(layout.num_accs);
+  layout.acc_words = word;
+  layout.stride = sizeof(agg_header) + std::size_t{word} * sizeof(std::uint64_t);
+  return layout;
+}
+
+std::uint64_t layout_signature(const agg_layout& layout) {
+  std::uint64_t h = mix64(0x747276655f616767ull ^ layout.num_keys);  // "trve_agg"
+  for (std::uint32_t c = 0; c < layout.num_keys; ++c) {
+    h = mix64(h ^ (layout.key_is_string[c] ? 0x51 : 0x17));
+  }
+  h = mix64(h ^ (std::uint64_t{layout.num_fields} << 8));
+  for (std::uint32_t f = 0; f < layout.num_fields; ++f) {
+    h = mix64(h ^ static_cast<std::uint64_t>(layout.kinds[f]));
+  }
+  for (std::uint32_t a = 0; a < layout.num_accs; ++a) {
+    const acc_slot& acc = layout.accs[a];
+    h = mix64(h ^ (static_cast<std::uint64_t>(acc.kind) | std::uint64_t{acc.field} << 8 |
+                   std::uint64_t{acc.word} << 16));
+  }
+  return h == 0 ? 1 : h;
+}
+
+std::vector<unsigned char> convert_full_layout_slots(const agg_layout& layout,
+                                                     const agg_snapshot& snapshot) {
+  // Formats 1 to 3 kept, after the header, four words per field in acc_kind order.
+  const std::size_t full_stride =
+      sizeof(agg_header) + std::size_t{layout.num_fields} * acc_kind_count * 8;
+  TROVE_EXPECTS(snapshot.stride == full_stride,
+                "checkpoint: aggregation slots of another layout (aggregates changed)");
+  TROVE_EXPECTS(snapshot.slots.size() == snapshot.rows * snapshot.stride,
+                "checkpoint: inconsistent aggregation snapshot");
+  std::vector<unsigned char> out(snapshot.rows * layout.stride);
+  for (std::size_t row = 0; row < snapshot.rows; ++row) {
+    const unsigned char* from = snapshot.slots.data() + row * full_stride;
+    unsigned char* to = out.data() + row * layout.stride;
+    std::memcpy(to, from, sizeof(agg_header));
+    for (std::uint32_t a = 0; a < layout.num_accs; ++a) {
+      const acc_slot& acc = layout.accs[a];
+      const std::size_t word =
+          std::size_t{acc.field} * acc_kind_count + static_cast<std::size_t>(acc.kind);
+      std::memcpy(to + sizeof(agg_header) + std::size_t{acc.word} * 8,
+                  from + sizeof(agg_header) + word * 8, 8);
+    }
+  }
+  return out;
+}
+
 agg_result decode_result(const agg_layout& layout, const window_spec& window,
                          const unsigned char* h_slots, std::size_t rows,
                          const std::uint64_t* h_records, const std::uint64_t* h_record_offsets) {
@@ -24,13 +97,37 @@ agg_result decode_result(const agg_layout& layout, const window_spec& window,
       col.values.reserve(rows);
     }
   }
+  // Where each field's accumulators are in a slot (-1: not kept), and the result vector of each.
+  struct acc_out {
+    std::size_t offset;
+    std::vector<std::uint64_t>* values;
+  };
+  std::vector<acc_out> accs;
   result.fields.resize(layout.num_fields);
   for (std::uint32_t f = 0; f < layout.num_fields; ++f) {
-    result.fields[f].kind = layout.kinds[f];
-    result.fields[f].non_null.resize(rows);
-    result.fields[f].sum.resize(rows);
-    result.fields[f].min.resize(rows);
-    result.fields[f].max.resize(rows);
+    result_field& field = result.fields[f];
+    field.kind = layout.kinds[f];
+    field.non_null.resize(rows);
+    for (std::uint32_t a = layout.field_acc_begin[f]; a < layout.field_acc_begin[f + 1]; ++a) {
+      const acc_slot& acc = layout.accs[a];
+      std::vector<std::uint64_t>* values = nullptr;
+      switch (acc.kind) {
+        case acc_kind::non_null:
+          values = &field.non_null;
+          break;
+        case acc_kind::sum:
+          values = &field.sum;
+          break;
+        case acc_kind::min:
+          values = &field.min;
+          break;
+        case acc_kind::max:
+          values = &field.max;
+          break;
+      }
+      values->resize(rows);
+      accs.push_back({sizeof(agg_header) + std::size_t{acc.word} * 8, values});
+    }
   }
   result.window_start.resize(rows);
   result.window_end.resize(rows);
@@ -62,15 +159,12 @@ agg_result decode_result(const agg_layout& layout, const window_spec& window,
     result.window_end[row] = header.window_start + window.size_ms;
     result.count[row] = header.count;
     if (row == 0 || result.window_start[row] != result.window_start[row - 1]) ++result.windows;
+    // A field that cannot be null keeps no counter of its own: every row counted has it.
     for (std::uint32_t f = 0; f < layout.num_fields; ++f) {
-      agg_acc acc;
-      std::memcpy(&acc, h_slots + src * layout.stride + sizeof(agg_header) + f * sizeof(agg_acc),
-                  sizeof(acc));
-      // A field that cannot be null keeps no counter of its own: every row counted has it.
-      result.fields[f].non_null[row] = layout.nullable[f] ? acc.non_null : header.count;
-      result.fields[f].sum[row] = acc.sum;
-      result.fields[f].min[row] = acc.min;
-      result.fields[f].max[row] = acc.max;
+      if (!layout.nullable[f]) result.fields[f].non_null[row] = header.count;
+    }
+    for (const acc_out& acc : accs) {
+      std::memcpy(&(*acc.values)[row], h_slots + src * layout.stride + acc.offset, 8);
     }
     const std::uint64_t* record = h_records + h_record_offsets[src];
     const std::uint64_t mask = record[0];

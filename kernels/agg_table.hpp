@@ -3,8 +3,9 @@
 /// @brief Windowed grouped aggregation, device-resident across batches.
 ///
 /// Keyed by (group key fingerprint, window start). Every accepted row updates each window that
-/// contains its event time and has not been emitted yet: count, and per numeric field the count of
-/// non-null values, sum, min and max (avg = sum / non-null count is derived on output). Integer
+/// contains its event time and has not been emitted yet: count, and per numeric field the
+/// accumulators the pipeline asked for (aggregates/: sum, min, max; the count of non-null values
+/// for a nullable field; avg = sum / non-null count is derived on output). Integer
 /// sums are exact modulo 2^64; float sums are exact up to the order of additions (atomics), within
 /// 1e-12 relative for realistic data. The group key values are copied into a device key arena when
 /// a group is created, so string keys come back as the original strings. Every group also keeps
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "kernels/agg_snapshot.hpp"
+#include "kernels/aggregates/accumulator.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/column_view.hpp"
 #include "kernels/table_stats.hpp"
@@ -41,6 +43,11 @@ struct agg_options {
   /// Per field: may hold nulls (default: all nullable). A field that cannot be null needs no
   /// non-null counter (it equals count), which saves an atomic per row.
   std::vector<bool> field_nullable;
+  /// Per field: the accumulators to keep, a mask of acc_bit(sum | min | max) (default, and for
+  /// fields past the end: acc_value_bits, all three). Only these exist in a slot, so a pipeline
+  /// that asks for sum(amount) keeps one word per group for it, and updates one. A nullable field
+  /// also keeps its count of non-null values.
+  std::vector<std::uint8_t> field_accumulators;
   window_spec window;
   std::size_t initial_capacity = std::size_t{1} << 16;  ///< slots (rounded up to a power of 2)
   std::size_t max_bytes = std::size_t{8} << 30;         ///< cap on slots + key arena bytes
@@ -86,10 +93,11 @@ struct result_key_column {
   std::vector<std::uint8_t> valid;     ///< 1 = present
 };
 
-/// @brief Aggregates of one numeric field; 8-byte words read as the field's value_kind.
+/// @brief Aggregates of one numeric field; 8-byte words read as the field's value_kind. The
+/// accumulators the table does not keep (agg_options::field_accumulators) are empty vectors.
 struct result_field {
   value_kind kind = value_kind::f64;
-  std::vector<std::uint64_t> non_null;  ///< values that were present
+  std::vector<std::uint64_t> non_null;  ///< values that were present (always filled)
   std::vector<std::uint64_t> sum;
   std::vector<std::uint64_t> min;  ///< meaningless when non_null == 0
   std::vector<std::uint64_t> max;

@@ -2,11 +2,12 @@
 /// @file agg_table_impl.hpp
 /// @brief The aggregation table's single-source implementation, instantiated once per backend.
 ///
-/// Storage: an array of fixed-stride slots, each an agg_header followed by one agg_acc per
-/// aggregated field (array of structs: one probe touches one or two cache lines on the CPU and a
-/// single thread's contiguous bytes on the GPU), plus a key arena of 8-byte words holding each
-/// group's key values as a record: [validity mask][per column: value | length, bytes...].
-/// Slots hold 32-bit word offsets into the arena, so the arena stays below 2^32 words (32 GiB).
+/// Storage: an array of fixed-stride slots, each an agg_header followed by the words of the
+/// accumulators the table keeps (aggregates/; array of structs: one probe touches one or two cache
+/// lines on the CPU and a single thread's contiguous bytes on the GPU), plus a key arena of 8-byte
+/// words holding each group's key values as a record: [validity mask][per column: value | length,
+/// bytes...]. Slots hold 32-bit word offsets into the arena, so the arena stays below 2^32 words
+/// (32 GiB).
 
 #include <thrust/copy.h>
 #include <thrust/fill.h>
@@ -27,6 +28,7 @@
 
 #include "kernels/agg_slot.hpp"
 #include "kernels/agg_table.hpp"
+#include "kernels/aggregates/dispatch.hpp"
 #include "kernels/atomics.hpp"
 #include "kernels/error.hpp"
 #include "kernels/row_key.hpp"
@@ -45,24 +47,34 @@ TROVE_HD TROVE_FORCEINLINE std::int32_t row_partition(const std::int32_t* d_part
   return d_partition ? d_partition[row * stride] : 0;
 }
 
-/// @brief Aggregates of one field; words are read as the field's value_kind.
-struct agg_acc {
-  std::uint64_t non_null;
-  std::uint64_t sum;
-  std::uint64_t min;
-  std::uint64_t max;
-};
-static_assert(sizeof(agg_acc) == 32);
-
-/// @brief Column types of the key and the fields, passed to kernels by value.
+/// @brief Column types of the key and the fields, and the accumulators a slot holds, passed to
+/// kernels by value. Accumulators are ordered by field, and within a field by acc_kind: field f's
+/// are accs[field_acc_begin[f] .. field_acc_begin[f + 1]).
 struct agg_layout {
   std::uint32_t num_keys = 0;
   std::uint32_t num_fields = 0;
   bool key_is_string[max_key_columns] = {};
   value_kind kinds[max_agg_fields] = {};
   bool nullable[max_agg_fields] = {};
+  std::uint32_t num_accs = 0;
+  acc_slot accs[max_agg_fields * acc_kind_count] = {};
+  std::uint8_t field_acc_begin[max_agg_fields + 1] = {};
+  std::uint32_t acc_words = 0;  ///< words after the header
   std::size_t stride = sizeof(agg_header);
 };
+
+/// @brief The layout of a table with these options (host code, agg_table.cpp).
+agg_layout make_agg_layout(const agg_options& options);
+
+/// @brief A signature of the layout (never 0): snapshots carry it, so that a table restores only
+/// slots it can read (the aggregates of a restarted pipeline may have changed).
+std::uint64_t layout_signature(const agg_layout& layout);
+
+/// @brief The slots of a snapshot of the full layout of tables before accumulator selection (a
+/// checkpoint of formats 1 to 3: every field non-null count, sum, min, max) in `layout`; throws
+/// trove::logic_error when the stride is not that layout's.
+std::vector<unsigned char> convert_full_layout_slots(const agg_layout& layout,
+                                                     const agg_snapshot& snapshot);
 
 /// @brief Decodes the rows gathered by an extraction on the host, in the deterministic output
 /// order (window start, then group fingerprint), whatever order the slots were gathered in
@@ -71,53 +83,6 @@ struct agg_layout {
 agg_result decode_result(const agg_layout& layout, const window_spec& window,
                          const unsigned char* h_slots, std::size_t rows,
                          const std::uint64_t* h_records, const std::uint64_t* h_record_offsets);
-
-TROVE_HD TROVE_FORCEINLINE std::uint64_t min_identity(value_kind kind) noexcept {
-  switch (kind) {
-    case value_kind::i64:
-      return static_cast<std::uint64_t>(INT64_MAX);
-    case value_kind::u64:
-      return ~std::uint64_t{0};
-    default:
-      return cuda::std::bit_cast<std::uint64_t>(cuda::std::numeric_limits<double>::infinity());
-  }
-}
-TROVE_HD TROVE_FORCEINLINE std::uint64_t max_identity(value_kind kind) noexcept {
-  switch (kind) {
-    case value_kind::i64:
-      return static_cast<std::uint64_t>(INT64_MIN);
-    case value_kind::u64:
-      return 0;
-    default:
-      return cuda::std::bit_cast<std::uint64_t>(-cuda::std::numeric_limits<double>::infinity());
-  }
-}
-
-TROVE_HD TROVE_FORCEINLINE void atomic_add_f64(std::uint64_t& word, double value) noexcept {
-#if defined(__CUDA_ARCH__)
-  atomicAdd(reinterpret_cast<double*>(&word), value);  // native double atomics (sm_60+)
-#else
-  std::uint64_t current = load_relaxed(word);
-  while (!atomic_ref<std::uint64_t>(word).compare_exchange_weak(
-      current, cuda::std::bit_cast<std::uint64_t>(cuda::std::bit_cast<double>(current) + value),
-      cuda::std::memory_order_relaxed)) {
-  }
-#endif
-}
-TROVE_HD TROVE_FORCEINLINE void atomic_min_f64(std::uint64_t& word, double value) noexcept {
-  std::uint64_t current = load_relaxed(word);
-  while (value < cuda::std::bit_cast<double>(current) &&
-         !atomic_ref<std::uint64_t>(word).compare_exchange_weak(
-             current, cuda::std::bit_cast<std::uint64_t>(value), cuda::std::memory_order_relaxed)) {
-  }
-}
-TROVE_HD TROVE_FORCEINLINE void atomic_max_f64(std::uint64_t& word, double value) noexcept {
-  std::uint64_t current = load_relaxed(word);
-  while (value > cuda::std::bit_cast<double>(current) &&
-         !atomic_ref<std::uint64_t>(word).compare_exchange_weak(
-             current, cuda::std::bit_cast<std::uint64_t>(value), cuda::std::memory_order_relaxed)) {
-  }
-}
 
 /// @brief Words a row's key record takes in the arena.
 TROVE_HD inline std::uint64_t key_record_words(const key_columns& keys, std::size_t row) noexcept {
@@ -235,8 +200,9 @@ struct agg_ref {
   TROVE_HD TROVE_FORCEINLINE agg_header& header(std::uint64_t pos) const noexcept {
     return *reinterpret_cast<agg_header*>(d_slots + pos * layout.stride);
   }
-  TROVE_HD TROVE_FORCEINLINE agg_acc* accs(std::uint64_t pos) const noexcept {
-    return reinterpret_cast<agg_acc*>(d_slots + pos * layout.stride + sizeof(agg_header));
+  /// @brief The accumulator words of a slot (layout.acc_words of them).
+  TROVE_HD TROVE_FORCEINLINE std::uint64_t* acc_words(std::uint64_t pos) const noexcept {
+    return reinterpret_cast<std::uint64_t*>(d_slots + pos * layout.stride + sizeof(agg_header));
   }
   TROVE_HD TROVE_FORCEINLINE std::uint64_t home(const hash128& key,
                                                 std::int64_t window_start) const noexcept {
@@ -288,9 +254,10 @@ struct agg_ref {
           h.partition = partition;
           h.count = 0;
           h.dirty = 0;
-          agg_acc* acc = accs(pos);
-          for (std::uint32_t f = 0; f < layout.num_fields; ++f) {
-            acc[f] = agg_acc{0, 0, min_identity(layout.kinds[f]), max_identity(layout.kinds[f])};
+          std::uint64_t* accs = acc_words(pos);
+          for (std::uint32_t a = 0; a < layout.num_accs; ++a) {
+            const acc_slot acc = layout.accs[a];
+            init_acc(acc.kind, accs + acc.word, layout.kinds[acc.field]);
           }
           inserted.add(1);
           store_release(h.state, agg_full);
@@ -384,56 +351,17 @@ TROVE_HD TROVE_FORCEINLINE void apply_row(const agg_ref& table, const column_vie
   } else {
     ++h.count;
   }
-  agg_acc* acc = table.accs(pos);
+  std::uint64_t* words = table.acc_words(pos);
+  // Field by field, so that a field's validity and value are read once for all its accumulators.
   for (std::uint32_t f = 0; f < table.layout.num_fields; ++f) {
     const column_view& col = fields[f];
     if (!col.valid(row)) continue;
     const std::uint64_t value = col.d_values[row];
-    agg_acc& a = acc[f];
-    if constexpr (Atomic) {
-      if (table.layout.nullable[f]) fetch_add(a.non_null, std::uint64_t{1});
-      switch (table.layout.kinds[f]) {
-        case value_kind::i64:
-          fetch_add(a.sum, value);  // two's complement: unsigned add == signed add mod 2^64
-          fetch_min(reinterpret_cast<std::int64_t&>(a.min), static_cast<std::int64_t>(value));
-          fetch_max(reinterpret_cast<std::int64_t&>(a.max), static_cast<std::int64_t>(value));
-          break;
-        case value_kind::u64:
-          fetch_add(a.sum, value);
-          fetch_min(a.min, value);
-          fetch_max(a.max, value);
-          break;
-        case value_kind::f64: {
-          const double v = cuda::std::bit_cast<double>(value);
-          atomic_add_f64(a.sum, v);
-          atomic_min_f64(a.min, v);
-          atomic_max_f64(a.max, v);
-          break;
-        }
-      }
-    } else {
-      if (table.layout.nullable[f]) ++a.non_null;
-      switch (table.layout.kinds[f]) {
-        case value_kind::i64: {
-          a.sum += value;
-          const auto v = static_cast<std::int64_t>(value);
-          if (v < static_cast<std::int64_t>(a.min)) a.min = value;
-          if (v > static_cast<std::int64_t>(a.max)) a.max = value;
-          break;
-        }
-        case value_kind::u64:
-          a.sum += value;
-          if (value < a.min) a.min = value;
-          if (value > a.max) a.max = value;
-          break;
-        case value_kind::f64: {
-          const double v = cuda::std::bit_cast<double>(value);
-          a.sum = cuda::std::bit_cast<std::uint64_t>(cuda::std::bit_cast<double>(a.sum) + v);
-          if (v < cuda::std::bit_cast<double>(a.min)) a.min = value;
-          if (v > cuda::std::bit_cast<double>(a.max)) a.max = value;
-          break;
-        }
-      }
+    const value_kind kind = table.layout.kinds[f];
+    for (std::uint32_t a = table.layout.field_acc_begin[f]; a < table.layout.field_acc_begin[f + 1];
+         ++a) {
+      const acc_slot acc = table.layout.accs[a];
+      update_acc<Atomic>(acc.kind, words + acc.word, value, kind);
     }
   }
 }
@@ -620,7 +548,7 @@ struct gather_fn {
 /// empty slot of `to`, with its key record at arena offset `ref` (rebuilds and restores: keys are
 /// distinct, so only empty slots need claiming). Returns the slot's position.
 TROVE_HD inline std::uint64_t place_slot(const agg_ref& to, const agg_header& src,
-                                         const agg_acc* accs, std::uint64_t ref,
+                                         const std::uint64_t* acc_words, std::uint64_t ref,
                                          std::uint32_t dirty) noexcept {
   std::uint64_t pos = to.home(hash128{src.k0, src.k1}, src.window_start);
   while (true) {
@@ -636,8 +564,8 @@ TROVE_HD inline std::uint64_t place_slot(const agg_ref& to, const agg_header& sr
   h.partition = src.partition;
   h.count = src.count;
   h.dirty = dirty;
-  agg_acc* dst = to.accs(pos);
-  for (std::uint32_t f = 0; f < to.layout.num_fields; ++f) dst[f] = accs[f];
+  std::uint64_t* dst = to.acc_words(pos);
+  for (std::uint32_t w = 0; w < to.layout.acc_words; ++w) dst[w] = acc_words[w];
   return pos;
 }
 
@@ -654,9 +582,9 @@ struct agg_restore_fn {
     const std::uint64_t ref = d_record_offsets[i];
     const std::uint64_t words = stored_record_words(to.layout, d_records + ref);
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = d_records[ref + w];
-    const auto* acc =
-        reinterpret_cast<const agg_acc*>(d_slots + i * to.layout.stride + sizeof(agg_header));
-    const std::uint64_t pos = place_slot(to, src, acc, ref, 0);
+    const auto* accs =
+        reinterpret_cast<const std::uint64_t*>(d_slots + i * to.layout.stride + sizeof(agg_header));
+    const std::uint64_t pos = place_slot(to, src, accs, ref, 0);
     agg_header& h = to.header(pos);
     store_release(h.state, agg_full);
   }
@@ -684,7 +612,7 @@ struct agg_rehash_fn {
     const std::uint64_t words = stored_record_words(from.layout, record);
     const std::uint64_t ref = d_new_refs[old_pos];
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = record[w];
-    const std::uint64_t pos = place_slot(to, old, from.accs(old_pos), ref, old.dirty);
+    const std::uint64_t pos = place_slot(to, old, from.acc_words(old_pos), ref, old.dirty);
     agg_header& h = to.header(pos);
     if (old.dirty & agg_on_changelog) {
       to.d_dirty_list[fetch_add(to.d_counters[2], std::uint64_t{1})] =
@@ -711,17 +639,10 @@ class agg_table_impl final : public agg_table {
                       options.window.size_ms % options.window.slide_ms == 0,
                   "window size must be a positive multiple of the slide");
     TROVE_EXPECTS(options.max_load > 0.0 && options.max_load < 1.0, "max_load must be in (0, 1)");
-    layout_.num_keys = static_cast<std::uint32_t>(options.key_is_string.size());
-    layout_.num_fields = static_cast<std::uint32_t>(options.fields.size());
-    for (std::size_t c = 0; c < options.key_is_string.size(); ++c) {
-      layout_.key_is_string[c] = options.key_is_string[c];
-    }
-    for (std::size_t f = 0; f < options.fields.size(); ++f) {
-      layout_.kinds[f] = options.fields[f];
-      layout_.nullable[f] = f >= options.field_nullable.size() || options.field_nullable[f];
-    }
-    layout_.stride = sizeof(agg_header) + sizeof(agg_acc) * options.fields.size();
+    layout_ = make_agg_layout(options);
+    layout_signature_ = layout_signature(layout_);
     counters_ = device_buffer(*exec_.be, 5 * sizeof(std::uint64_t), exec_.stream);
+    counters_staging_.reserve(*exec_.be, 5 * sizeof(std::uint64_t));
     exec_.be->fill_bytes(counters_.data(), 0, counters_.size(), exec_.stream);
     // The initial capacity is a hint: a cap below it wins (the table then grows only when it
     // must), so that a small max_bytes does not fail every run at start-up.
@@ -841,9 +762,7 @@ class agg_table_impl final : public agg_table {
     agg_result result =
         gather(selected.template as<std::uint32_t>(), m, agg_full, agg_on_checkpoint_list);
     dirty_count_ = 0;
-    const std::uint64_t zero = 0;
-    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 2, &zero, sizeof(zero),
-                             stream);
+    zero_counter(2);
     exec_.be->synchronize(stream);
     return result;
   }
@@ -891,9 +810,7 @@ class agg_table_impl final : public agg_table {
     thrust::for_each(exec_.policy(), d_list, d_list + checkpoint_count_,
                      clear_checkpoint_mark_fn{ref()});
     checkpoint_count_ = 0;
-    const std::uint64_t zero = 0;
-    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 4, &zero, sizeof(zero),
-                             stream);
+    zero_counter(4);
     exec_.be->synchronize(stream);
   }
 
@@ -904,6 +821,7 @@ class agg_table_impl final : public agg_table {
   agg_snapshot copy_out(const std::uint32_t* d_positions, std::size_t m, stream_view stream) {
     agg_snapshot out;
     out.stride = layout_.stride;
+    out.layout = layout_signature_;
     if (m == 0) return out;
     out.rows = m;
     const auto items = thrust::counting_iterator<std::size_t>(0);
@@ -937,11 +855,25 @@ class agg_table_impl final : public agg_table {
   }
 
  public:
-  void restore(const agg_snapshot& snap, std::int64_t emitted_watermark,
+  void restore(const agg_snapshot& given, std::int64_t emitted_watermark,
                stream_view stream) override {
     TROVE_EXPECTS(used_ == 0, "agg_table::restore needs an empty table");
-    TROVE_EXPECTS(snap.rows == 0 || snap.stride == layout_.stride,
-                  "checkpoint: aggregation slots of another layout (aggregates changed)");
+    // A snapshot of the layout before accumulator selection (older checkpoints) is read into this
+    // table's layout first: the aggregates it asks for are a subset of what that one kept.
+    agg_snapshot converted;
+    if (given.rows > 0 && given.layout == 0) {
+      converted.rows = given.rows;
+      converted.stride = layout_.stride;
+      converted.layout = layout_signature_;
+      converted.slots = convert_full_layout_slots(layout_, given);
+      converted.records = given.records;
+      converted.record_offsets = given.record_offsets;
+      converted.partitions = given.partitions;
+    }
+    const agg_snapshot& snap = converted.rows > 0 ? converted : given;
+    TROVE_EXPECTS(
+        snap.rows == 0 || (snap.stride == layout_.stride && snap.layout == layout_signature_),
+        "checkpoint: aggregation slots of another layout (aggregates changed)");
     TROVE_EXPECTS(
         snap.slots.size() == snap.rows * snap.stride && snap.record_offsets.size() == snap.rows,
         "checkpoint: inconsistent aggregation snapshot");
@@ -1003,9 +935,7 @@ class agg_table_impl final : public agg_table {
     // [3], the cross-partition updates, runs on since the table was made.
     const std::uint64_t counters[3] = {words, 0, 0};
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), stream);
-    const std::uint64_t zero = 0;
-    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 4, &zero, sizeof(zero),
-                             stream);
+    zero_counter(4);
     exec_.be->synchronize(stream);
     used_ = m;
     live_after_rebuild_ = m;
@@ -1270,9 +1200,7 @@ class agg_table_impl final : public agg_table {
         exec_.stream);
     const std::uint64_t counters[3] = {live_words, 0, 0};  // [3] runs on
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), exec_.stream);
-    const std::uint64_t zero = 0;  // [4]: the rehash lists the checkpoint list's slots again
-    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 4, &zero, sizeof(zero),
-                             exec_.stream);
+    zero_counter(4);  // [4]: the rehash lists the checkpoint list's slots again
     agg_ref new_ref = old_ref;
     new_ref.d_slots = slots.template as<unsigned char>();
     new_ref.mask = capacity - 1;
@@ -1298,9 +1226,17 @@ class agg_table_impl final : public agg_table {
   }
 
   /// Reads the device counters after a batch or a rebuild.
+  /// Zeroes one device counter (d_counters[index]) on the work stream.
+  void zero_counter(std::size_t index) {
+    const std::uint64_t zero = 0;
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + index, &zero, sizeof(zero),
+                             exec_.stream);
+  }
+
   void read_counters() {
-    std::uint64_t counters[5];
-    exec_.be->copy_to_host(counters, counters_.data(), sizeof(counters), exec_.stream);
+    // Pinned (allocated with the table): read after every batch.
+    auto* counters = static_cast<std::uint64_t*>(counters_staging_.data());
+    exec_.be->copy_to_host(counters, counters_.data(), 5 * sizeof(std::uint64_t), exec_.stream);
     exec_.be->synchronize(exec_.stream);
     arena_used_ = counters[0];
     used_ += counters[1] + owned_inserts_;
@@ -1310,9 +1246,7 @@ class agg_table_impl final : public agg_table {
     cross_partition_rows_ = counters[3];
     checkpoint_count_ = counters[4];
     if (counters[1]) {  // reset the insert counter; the others are running totals
-      const std::uint64_t zero = 0;
-      exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + 1, &zero, sizeof(zero),
-                               exec_.stream);
+      zero_counter(1);
     }
   }
 
@@ -1357,26 +1291,32 @@ class agg_table_impl final : public agg_table {
         exec_.policy(), items, items + m,
         gather_fn{table, d_positions, d_offsets, out_slots.template as<unsigned char>(),
                   out_records.template as<std::uint64_t>(), mark_state, true, keep_lists});
-    std::vector<unsigned char> h_slots(m * layout_.stride);
-    std::vector<std::uint64_t> h_records(std::max<std::size_t>(words, 1));
-    std::vector<std::uint64_t> h_offsets(m);
-    exec_.be->copy_to_host(h_slots.data(), out_slots.data(), h_slots.size(), stream);
-    exec_.be->copy_to_host(h_records.data(), out_records.data(), words * 8, stream);
-    exec_.be->copy_to_host(h_offsets.data(), d_offsets, m * 8, stream);
+    // Into the table's pinned staging (kept across extractions): slots (a multiple of 8 bytes),
+    // then records, then offsets; decode_result reads them there.
+    const std::size_t slot_bytes = m * layout_.stride;
+    results_staging_.reserve(*exec_.be, slot_bytes + (words + m) * 8);
+    auto* h_slots = static_cast<unsigned char*>(results_staging_.data());
+    auto* h_records = reinterpret_cast<std::uint64_t*>(h_slots + slot_bytes);
+    std::uint64_t* h_offsets = h_records + words;
+    exec_.be->copy_to_host(h_slots, out_slots.data(), slot_bytes, stream);
+    exec_.be->copy_to_host(h_records, out_records.data(), words * 8, stream);
+    exec_.be->copy_to_host(h_offsets, d_offsets, m * 8, stream);
     exec_.be->synchronize(stream);
-    return decode_result(layout_, options_.window, h_slots.data(), m, h_records.data(),
-                         h_offsets.data());
+    return decode_result(layout_, options_.window, h_slots, m, h_records, h_offsets);
   }
 
   Exec exec_;
   agg_options options_;
   agg_layout layout_;
+  std::uint64_t layout_signature_ = 0;
   device_buffer slots_;
   device_buffer arena_;
   device_buffer counters_;
   device_buffer dirty_list_;
   device_buffer checkpoint_list_;
   device_buffer fingerprints_;
+  host_buffer results_staging_;   // extracted rows, pinned on CUDA
+  host_buffer counters_staging_;  // counters_ read back after every batch, pinned on CUDA
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;  // non-empty slots (tombstones included)
   std::size_t live_ = 0;  // groups not yet emitted

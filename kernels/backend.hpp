@@ -4,6 +4,7 @@
 /// factories of the per-backend kernel objects. Raw pointers and sizes only cross this boundary;
 /// Thrust types never do (the CPU and CUDA builds of Thrust differ).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -120,10 +121,12 @@ class backend {
 /// tests of stream ordering check (the CPU runs every call at once, so order is not observable
 /// otherwise, but the stream each operation was issued on is).
 struct backend_op {
-  enum class kind { allocate, deallocate, fill, copy, kernel };
+  enum class kind { allocate, deallocate, fill, copy, kernel, allocate_host, deallocate_host };
   kind what = kind::kernel;
-  void* stream = nullptr;        ///< stream_view::handle it was issued on
+  void* stream = nullptr;        ///< stream_view::handle it was issued on (host memory: null)
   const void* memory = nullptr;  ///< allocate, deallocate, fill, copy (destination); kernels: null
+  std::size_t bytes = 0;         ///< allocations, fills and copies
+  bool to_host = false;          ///< a copy device → host
 };
 
 /// @brief The operations of a recording CPU backend, in issue order (thread-safe).
@@ -166,6 +169,49 @@ std::unique_ptr<backend> make_cpu_backend(cpu_strategy strategy = cpu_strategy::
                                           backend_op_log* log = nullptr);
 /// @brief The CUDA backend on the given device; throws trove::cuda_error when none is usable.
 std::unique_ptr<backend> make_cuda_backend(int ordinal = 0);
+
+/// @brief RAII host staging memory owned through a backend (allocate_host: pinned on CUDA, so
+/// that a device → host copy into it is a real asynchronous DMA, not a staged pageable copy),
+/// kept across calls and grown on demand.
+class host_buffer {
+ public:
+  host_buffer() = default;
+  host_buffer(const host_buffer&) = delete;
+  host_buffer& operator=(const host_buffer&) = delete;
+  host_buffer(host_buffer&& other) noexcept { swap(other); }
+  host_buffer& operator=(host_buffer&& other) noexcept {
+    host_buffer tmp(std::move(other));
+    swap(tmp);
+    return *this;
+  }
+  ~host_buffer() { release(); }
+  /// @brief At least `bytes` of staging (its contents are not kept when it grows).
+  void reserve(backend& be, std::size_t bytes) {
+    if (bytes <= bytes_ && backend_ == &be) return;
+    release();
+    const std::size_t size = std::max(bytes, 2 * bytes_);
+    data_ = be.allocate_host(size);
+    backend_ = &be;
+    bytes_ = size;
+  }
+  [[nodiscard]] void* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
+
+ private:
+  void release() noexcept {
+    if (data_) backend_->deallocate_host(data_, bytes_);
+    data_ = nullptr;
+    bytes_ = 0;
+  }
+  void swap(host_buffer& o) noexcept {
+    std::swap(backend_, o.backend_);
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+  }
+  backend* backend_ = nullptr;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
 
 /// @brief RAII device allocation owned through a backend. It is freed on the stream of the last
 /// work that used it (use_on()), by default the stream it was allocated on: a free on another

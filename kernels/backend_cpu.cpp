@@ -45,7 +45,7 @@ class cpu_backend final : public backend {
   }
   void* allocate(std::size_t bytes, stream_view stream) override {
     void* ptr = allocate_block(bytes);
-    note(backend_op::kind::allocate, stream, ptr);
+    note(backend_op::kind::allocate, stream, ptr, bytes);
     return ptr;
   }
   void* allocate_block(std::size_t bytes) {
@@ -70,7 +70,7 @@ class cpu_backend final : public backend {
     return ptr;
   }
   void deallocate(void* ptr, std::size_t bytes, stream_view stream) noexcept override {
-    note(backend_op::kind::deallocate, stream, ptr);
+    note(backend_op::kind::deallocate, stream, ptr, bytes);
     if (ptr && bytes >= cache_min_bytes) {
       std::lock_guard lock(cache_mutex_);
       auto size = sizes_.find(ptr);
@@ -84,25 +84,32 @@ class cpu_backend final : public backend {
     }
     std::free(ptr);
   }
-  void* allocate_host(std::size_t bytes) override { return aligned(bytes); }
-  void deallocate_host(void* ptr, std::size_t) noexcept override { std::free(ptr); }
+  void* allocate_host(std::size_t bytes) override {
+    void* ptr = aligned(bytes);
+    note(backend_op::kind::allocate_host, {}, ptr, bytes);
+    return ptr;
+  }
+  void deallocate_host(void* ptr, std::size_t bytes) noexcept override {
+    note(backend_op::kind::deallocate_host, {}, ptr, bytes);
+    std::free(ptr);
+  }
   void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes,
                       stream_view stream) override {
-    note(backend_op::kind::copy, stream, d_dst);
+    note(backend_op::kind::copy, stream, d_dst, bytes);
     if (bytes) std::memcpy(d_dst, h_src, bytes);
   }
   void copy_to_host(void* h_dst, const void* d_src, std::size_t bytes,
                     stream_view stream) override {
-    note(backend_op::kind::copy, stream, h_dst);
+    note(backend_op::kind::copy, stream, h_dst, bytes, true);
     if (bytes) std::memcpy(h_dst, d_src, bytes);
   }
   void copy_on_device(void* d_dst, const void* d_src, std::size_t bytes,
                       stream_view stream) override {
-    note(backend_op::kind::copy, stream, d_dst);
+    note(backend_op::kind::copy, stream, d_dst, bytes);
     if (bytes) std::memcpy(d_dst, d_src, bytes);
   }
   void fill_bytes(void* d_dst, int value, std::size_t bytes, stream_view stream) override {
-    note(backend_op::kind::fill, stream, d_dst);
+    note(backend_op::kind::fill, stream, d_dst, bytes);
     if (bytes) std::memset(d_dst, value, bytes);
   }
   stream_view create_stream() override {
@@ -143,8 +150,9 @@ class cpu_backend final : public backend {
   }
 
  private:
-  void note(backend_op::kind what, stream_view stream, const void* memory) noexcept {
-    if (log_) log_->record({what, stream.handle, memory});
+  void note(backend_op::kind what, stream_view stream, const void* memory, std::size_t bytes = 0,
+            bool to_host = false) noexcept {
+    if (log_) log_->record({what, stream.handle, memory, bytes, to_host});
   }
   backend_op_log* log_ = nullptr;
   std::uintptr_t streams_ = 0;  // fake stream handles handed out (recording only)

@@ -20,6 +20,7 @@
 
 #include "backend_fixture.hpp"
 #include "kernels/agg_table.hpp"
+#include "kernels/aggregates/dispatch.hpp"
 #include "kernels/classify.hpp"
 #include "kernels/error.hpp"
 #include "kernels/row_key.hpp"
@@ -330,7 +331,7 @@ class AggTableTest : public backend_test<P> {
       }
       in.fields[f] = this->fixed_column(values, valid);
     }
-    table.aggregate(in, {});
+    table.aggregate(in, this->stream());
   }
 };
 TYPED_TEST_SUITE(AggTableTest, all_backends, backend_names);
@@ -369,7 +370,7 @@ TYPED_TEST(AggTableTest, StringKeysComeBackByteExact) {
 
   const std::int64_t size = 1000;
   auto o = this->options({true, false, true}, {value_kind::i64}, size, size);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(o.fields, size, size);
   for (int batch = 0; batch < 3; ++batch) {
     std::vector<in_row> rows;
@@ -389,7 +390,7 @@ TYPED_TEST(AggTableTest, StringKeysComeBackByteExact) {
     this->release_columns();
   }
   for (std::int64_t w : {std::int64_t{0}, std::int64_t{1000}, INT64_MAX}) {
-    const kernels::agg_result r = table->extract_closed(w, {});
+    const kernels::agg_result r = table->extract_closed(w, this->stream());
     const auto rows = rows_of(r, 3, 1);
     const ref_rows expected = model.extract_closed(w);
     std::set<std::int64_t> windows;
@@ -406,7 +407,7 @@ TYPED_TEST(AggTableTest, ExtractUpdatedReturnsExactlyTheTouchedGroups) {
   const std::int64_t size = 3000, slide = 1000;
   auto o = this->options({false, true}, {value_kind::f64, value_kind::i64}, size, slide);
   o.track_updates = true;
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(o.fields, size, slide);
   const char* types[] = {"a", "bb", "", "long type name over eight bytes"};
   std::int64_t now = 0;
@@ -435,8 +436,8 @@ TYPED_TEST(AggTableTest, ExtractUpdatedReturnsExactlyTheTouchedGroups) {
     now += 700;
     if (batch % 3 == 1) {  // close some windows between updates: they leave the changelog
       const std::int64_t w = now - 2000;
-      expect_same(model.extract_closed(w), rows_of(table->extract_closed(w, {}), 2, 2), o.fields,
-                  size, context + " closed");
+      expect_same(model.extract_closed(w), rows_of(table->extract_closed(w, this->stream()), 2, 2),
+                  o.fields, size, context + " closed");
     }
     if (batch % 4 == 2) continue;  // let dirty entries pile up across batches (and rebuilds)
     expect_same(model.extract_updated(), rows_of(table->extract_updated({}), 2, 2), o.fields, size,
@@ -447,28 +448,29 @@ TYPED_TEST(AggTableTest, ExtractUpdatedReturnsExactlyTheTouchedGroups) {
     EXPECT_EQ(again.rows, 0u) << context << ": a second extract_updated must be empty";
   }
   EXPECT_GT(rebuilds_with_pending, 0u) << "no rebuild happened with pending updates";
-  expect_same(model.extract_closed(INT64_MAX), rows_of(table->extract_closed(INT64_MAX, {}), 2, 2),
-              o.fields, size, "final");
+  expect_same(model.extract_closed(INT64_MAX),
+              rows_of(table->extract_closed(INT64_MAX, this->stream()), 2, 2), o.fields, size,
+              "final");
   EXPECT_EQ(table->extract_updated({}).rows, 0u) << "emitted groups are not updates";
 }
 
 TYPED_TEST(AggTableTest, ExtractClosedAtExactlyTheWindowEnd) {
   const std::int64_t size = 1000;
   auto o = this->options({false}, {}, size, size);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   auto row = [](std::int64_t t, std::uint8_t status = accepted) {
     return in_row{{num(1)}, t, status, {}};
   };
   this->aggregate(*table, o, {row(2000), row(2999), row(3000), row(3999)});
-  EXPECT_EQ(table->extract_closed(2999, {}).rows, 0u);
+  EXPECT_EQ(table->extract_closed(2999, this->stream()).rows, 0u);
   EXPECT_EQ(table->emitted_watermark(), 2999);
-  auto closed = rows_of(table->extract_closed(3000, {}), 1, 0);
+  auto closed = rows_of(table->extract_closed(3000, this->stream()), 1, 0);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].start, 2000);
   EXPECT_EQ(closed[0].end, 3000);
   EXPECT_EQ(closed[0].count, 2u);
   EXPECT_EQ(table->emitted_watermark(), 3000);
-  EXPECT_EQ(table->extract_closed(2500, {}).rows, 0u);
+  EXPECT_EQ(table->extract_closed(2500, this->stream()).rows, 0u);
   EXPECT_EQ(table->emitted_watermark(), 3000) << "the emitted watermark never moves back";
 
   // Classify a batch against the emitted watermark: window 2000's rows are late.
@@ -482,7 +484,7 @@ TYPED_TEST(AggTableTest, ExtractClosedAtExactlyTheWindowEnd) {
   in.window = o.window;
   in.emitted_watermark = table->emitted_watermark();
   kernels::device_buffer status(this->be(), times.size());
-  this->be().classify(in, status.template as<std::uint8_t>(), nullptr, {});
+  this->be().classify(in, status.template as<std::uint8_t>(), nullptr, this->stream());
   const auto got = this->template download<std::uint8_t>(status, times.size());
   EXPECT_EQ(got, want);
 
@@ -492,12 +494,12 @@ TYPED_TEST(AggTableTest, ExtractClosedAtExactlyTheWindowEnd) {
   for (std::size_t i = 0; i < times.size(); ++i) rows.push_back(row(times[i], got[i]));
   rows.push_back(row(2500));
   this->aggregate(*table, o, rows);
-  EXPECT_EQ(table->extract_closed(3999, {}).rows, 0u);
-  closed = rows_of(table->extract_closed(4000, {}), 1, 0);
+  EXPECT_EQ(table->extract_closed(3999, this->stream()).rows, 0u);
+  closed = rows_of(table->extract_closed(4000, this->stream()), 1, 0);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].start, 3000);
   EXPECT_EQ(closed[0].count, 4u);
-  closed = rows_of(table->extract_closed(INT64_MAX, {}), 1, 0);
+  closed = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, 0);
   ASSERT_EQ(closed.size(), 1u) << "window 2000 must not come back";
   EXPECT_EQ(closed[0].start, 4000);
   EXPECT_EQ(closed[0].count, 1u);
@@ -506,12 +508,12 @@ TYPED_TEST(AggTableTest, ExtractClosedAtExactlyTheWindowEnd) {
 TYPED_TEST(AggTableTest, HoppingWindowClosesAtItsOwnEnd) {
   const std::int64_t size = 10'000, slide = 2'000;
   auto o = this->options({false}, {}, size, slide);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, o, {in_row{{num(5)}, 0, accepted, {}}});
   // t = 0 lies in the windows starting at -8000, -6000, ..., 0: they end at 2000 .. 10000.
   for (std::int64_t end = 2000; end <= 10'000; end += 2000) {
-    EXPECT_EQ(table->extract_closed(end - 1, {}).rows, 0u) << "end " << end;
-    const auto closed = rows_of(table->extract_closed(end, {}), 1, 0);
+    EXPECT_EQ(table->extract_closed(end - 1, this->stream()).rows, 0u) << "end " << end;
+    const auto closed = rows_of(table->extract_closed(end, this->stream()), 1, 0);
     ASSERT_EQ(closed.size(), 1u) << "end " << end;
     EXPECT_EQ(closed[0].start, end - size);
     EXPECT_EQ(closed[0].count, 1u);
@@ -542,10 +544,10 @@ TYPED_TEST(AggTableTest, HoppingWindowsOverNegativeEventTimes) {
     rows.push_back(in_row{{num(key)}, t, accepted, {}});
   }
   auto o = this->options({false}, {}, size, slide);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, o, std::vector<in_row>(rows.begin(), rows.begin() + 1000));
   this->aggregate(*table, o, std::vector<in_row>(rows.begin() + 1000, rows.end()));
-  const kernels::agg_result r = table->extract_closed(INT64_MAX, {});
+  const kernels::agg_result r = table->extract_closed(INT64_MAX, this->stream());
   const auto out = rows_of(r, 1, 0);
   ASSERT_EQ(out.size(), expected.size());
   std::set<std::int64_t> starts;
@@ -588,7 +590,7 @@ TYPED_TEST(AggTableTest, IntegerAndFloatAggregates) {
   const std::vector<value_kind> kinds = {value_kind::i64, value_kind::u64, value_kind::f64,
                                          value_kind::i64, value_kind::f64, value_kind::u64};
   auto o = this->options({false}, kinds, 1'000'000, 1'000'000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(kinds, 1'000'000, 1'000'000);
   const std::uint64_t two62 = std::uint64_t{1} << 62;
   for (int batch = 0; batch < 3; ++batch) {
@@ -627,7 +629,7 @@ TYPED_TEST(AggTableTest, IntegerAndFloatAggregates) {
     model.aggregate(rows);
     this->release_columns();
   }
-  const auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, kinds.size());
+  const auto out = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, kinds.size());
   const ref_rows expected = model.extract_closed(INT64_MAX);
   expect_same(expected, out, kinds, 1'000'000, "aggregates");
   if (::testing::Test::HasFatalFailure()) return;
@@ -653,7 +655,7 @@ TYPED_TEST(AggTableTest, AMillionGroupsInOneWindow) {
   constexpr std::size_t total = 1'000'000;
   constexpr std::size_t batch = 131'072;
   auto o = this->options({false}, {}, 60'000, 60'000, 1024);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   auto key = [](std::size_t i) { return (i + 1) * 0x9E3779B97F4A7C15ull; };  // distinct
   for (std::size_t begin = 0; begin < total; begin += batch) {
     const std::size_t n = std::min(batch, total - begin);
@@ -666,7 +668,7 @@ TYPED_TEST(AggTableTest, AMillionGroupsInOneWindow) {
     in.d_event_time = reinterpret_cast<const std::int64_t*>(this->fixed_column(times).d_values);
     this->keep_.push_back(this->upload(std::vector<std::uint8_t>(n, accepted)));
     in.d_status = this->keep_.back().template as<std::uint8_t>();
-    table->aggregate(in, {});
+    table->aggregate(in, this->stream());
     this->release_columns();
   }
   const kernels::table_stats stats = table->stats();
@@ -674,7 +676,7 @@ TYPED_TEST(AggTableTest, AMillionGroupsInOneWindow) {
   EXPECT_GT(stats.rebuilds, 0u);
   EXPECT_GE(static_cast<double>(stats.capacity) * o.max_load, static_cast<double>(total))
       << "load above max_load";
-  const kernels::agg_result r = table->extract_closed(INT64_MAX, {});
+  const kernels::agg_result r = table->extract_closed(INT64_MAX, this->stream());
   ASSERT_EQ(r.rows, total);
   EXPECT_EQ(r.windows, 1u);
   ASSERT_EQ(r.keys.size(), 1u);
@@ -696,8 +698,8 @@ TYPED_TEST(AggTableTest, OutputOrderDoesNotDependOnRowOrderOrCapacity) {
   const std::vector<value_kind> kinds = {value_kind::f64, value_kind::i64};
   auto o1 = this->options({false, true}, kinds, size, slide, 1024);
   auto o2 = this->options({false, true}, kinds, size, slide, 1 << 16);
-  auto t1 = this->be().make_agg_table(o1, {});
-  auto t2 = this->be().make_agg_table(o2, {});
+  auto t1 = this->be().make_agg_table(o1, this->stream());
+  auto t2 = this->be().make_agg_table(o2, this->stream());
   agg_model model(kinds, size, slide);
   const char* types[] = {"x", "yy", "", "zzzzzzzzzz"};
   for (int batch = 0; batch < 4; ++batch) {
@@ -716,8 +718,8 @@ TYPED_TEST(AggTableTest, OutputOrderDoesNotDependOnRowOrderOrCapacity) {
     model.aggregate(rows);
     this->release_columns();
     const std::int64_t w = batch == 3 ? INT64_MAX : batch * 2000 + 1500;
-    const auto a = rows_of(t1->extract_closed(w, {}), 2, 2);
-    const auto b = rows_of(t2->extract_closed(w, {}), 2, 2);
+    const auto a = rows_of(t1->extract_closed(w, this->stream()), 2, 2);
+    const auto b = rows_of(t2->extract_closed(w, this->stream()), 2, 2);
     const std::string context = "watermark " + std::to_string(w);
     expect_same(model.extract_closed(w), a, kinds, size, context);
     if (::testing::Test::HasFatalFailure()) return;
@@ -777,8 +779,8 @@ TYPED_TEST(AggTableTest, PrefilledRebuildsMatchTheModel) {
     with.prefill_slots_per_row = per_row;
     auto without = with;
     without.prefill_min_slots = std::numeric_limits<std::size_t>::max();
-    auto table = this->be().make_agg_table(with, {});
-    auto plain = this->be().make_agg_table(without, {});
+    auto table = this->be().make_agg_table(with, this->stream());
+    auto plain = this->be().make_agg_table(without, this->stream());
     agg_model model(kinds, size, slide);
     std::mt19937_64 rng(per_row);
     const char* types[] = {"a", "bb", ""};
@@ -802,10 +804,10 @@ TYPED_TEST(AggTableTest, PrefilledRebuildsMatchTheModel) {
       if (a.capacity == b.capacity && a.bytes > b.bytes) held_more = true;
       const std::int64_t w = batch == 39 ? INT64_MAX : batch * 500 - 1000;
       const std::string where = context + " batch " + std::to_string(batch);
-      expect_same(model.extract_closed(w), rows_of(table->extract_closed(w, {}), 2, 2), kinds, size,
-                  where);
+      expect_same(model.extract_closed(w), rows_of(table->extract_closed(w, this->stream()), 2, 2),
+                  kinds, size, where);
       if (::testing::Test::HasFatalFailure()) return;
-      (void)plain->extract_closed(w, {});
+      (void)plain->extract_closed(w, this->stream());
     }
     EXPECT_GT(table->stats().rebuilds, 2u) << context;
     EXPECT_TRUE(held_more) << context << ": no table was prefilled";
@@ -823,7 +825,7 @@ TYPED_TEST(AggTableTest, AFlatSetOfOpenGroupsDoesNotGrowTheTable) {
     const std::string context = prefill ? "prefill" : "no prefill";
     auto o = this->options({false}, {}, size, size, 1024);
     o.prefill_min_slots = prefill ? 0 : std::numeric_limits<std::size_t>::max();
-    auto table = this->be().make_agg_table(o, {});
+    auto table = this->be().make_agg_table(o, this->stream());
     std::size_t rebuilds = 0;
     for (int batch = 0; batch < 300; ++batch) {
       // 500 groups per window, one window per batch, the one before it emitted after it.
@@ -834,7 +836,7 @@ TYPED_TEST(AggTableTest, AFlatSetOfOpenGroupsDoesNotGrowTheTable) {
       }
       this->aggregate(*table, o, rows);
       this->release_columns();
-      (void)table->extract_closed(batch * size, {});
+      (void)table->extract_closed(batch * size, this->stream());
       rebuilds = table->stats().rebuilds;
     }
     // At most 1000 open groups plus two batches of 500: 2000 slots under max_load 0.7, 4096 slots;
@@ -848,7 +850,7 @@ TYPED_TEST(AggTableTest, MemoryCapThrowsBeforeAnyRowIsApplied) {
   const std::size_t cap = 100'000;  // the empty table takes 1024 * 48 + 4096 * 8 = 81920 bytes
   auto o = this->options({false}, {}, 1000, 1000, 1024);
   o.max_bytes = cap;
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   auto rows_for = [](std::uint64_t first, std::uint64_t n) {
     std::vector<in_row> rows;
     for (std::uint64_t i = 0; i < n; ++i)
@@ -866,7 +868,7 @@ TYPED_TEST(AggTableTest, MemoryCapThrowsBeforeAnyRowIsApplied) {
     EXPECT_NE(what.find("cap"), std::string::npos) << what;
   }
   this->aggregate(*table, o, rows_for(0, 100));  // still usable: 100 groups counted twice
-  auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, 0);
+  auto out = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, 0);
   ASSERT_EQ(out.size(), 300u) << "rows of the refused batch were applied";
   for (const auto& r : out) {
     EXPECT_EQ(r.count, r.key[0].u < 100 ? 2u : 1u) << "group " << r.key[0].u;
@@ -877,14 +879,14 @@ TYPED_TEST(AggTableTest, MemoryCapCoversTheKeyArena) {
   const std::size_t cap = 100'000;
   auto o = this->options({true}, {}, 1000, 1000, 1024);
   o.max_bytes = cap;
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, o, {in_row{{str("small")}, 10, accepted, {}}});
   // Five 20000-byte keys: the key records alone need more than the cap.
   std::vector<in_row> big;
   for (char c = 'a'; c < 'f'; ++c)
     big.push_back(in_row{{str(std::string(20'000, c))}, 10, accepted, {}});
   EXPECT_THROW(this->aggregate(*table, o, big), capacity_error);
-  auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, 0);
+  auto out = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, 0);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].key[0], str("small"));
   EXPECT_EQ(out[0].count, 1u);
@@ -895,7 +897,7 @@ TYPED_TEST(AggTableTest, BatchSpanningThousandsOfWindows) {
   // when the watermark reaches its end, before and after the table empties.
   const std::int64_t size = 1000;
   auto o = this->options({false}, {value_kind::i64}, size, size);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(o.fields, size, size);
   auto rows_at = [](std::vector<std::int64_t> times) {
     std::vector<in_row> rows;
@@ -916,8 +918,8 @@ TYPED_TEST(AggTableTest, BatchSpanningThousandsOfWindows) {
     model.aggregate(rows);
     this->release_columns();
     for (std::int64_t w : steps[s].second) {
-      expect_same(model.extract_closed(w), rows_of(table->extract_closed(w, {}), 1, 1), o.fields,
-                  size, "step " + std::to_string(s) + " watermark " + std::to_string(w));
+      expect_same(model.extract_closed(w), rows_of(table->extract_closed(w, this->stream()), 1, 1),
+                  o.fields, size, "step " + std::to_string(s) + " watermark " + std::to_string(w));
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
@@ -927,7 +929,7 @@ TYPED_TEST(AggTableTest, BatchSpanningThousandsOfWindows) {
 TYPED_TEST(AggTableTest, NoGroupKeyAggregatesPerWindow) {
   std::mt19937_64 rng(41);
   auto o = this->options({}, {value_kind::u64}, 4000, 2000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(o.fields, 4000, 2000);
   std::vector<in_row> rows(5000);
   for (auto& r : rows) {
@@ -938,7 +940,7 @@ TYPED_TEST(AggTableTest, NoGroupKeyAggregatesPerWindow) {
   this->aggregate(*table, o, rows);
   model.aggregate(rows);
   for (std::int64_t w : {std::int64_t{0}, INT64_MAX}) {
-    const kernels::agg_result r = table->extract_closed(w, {});
+    const kernels::agg_result r = table->extract_closed(w, this->stream());
     EXPECT_EQ(r.windows, r.rows) << "one row per window";
     expect_same(model.extract_closed(w), rows_of(r, 0, 1), o.fields, 4000,
                 "watermark " + std::to_string(w));
@@ -952,7 +954,7 @@ TYPED_TEST(AggTableTest, MaximumKeyColumnsAndFields) {
   std::vector<value_kind> kinds(kernels::max_agg_fields);
   for (std::size_t f = 0; f < kinds.size(); ++f) kinds[f] = static_cast<value_kind>(f % 3);
   auto o = this->options(key_is_string, kinds, 1000, 1000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(kinds, 1000, 1000);
   const std::vector<std::string> words = {"", "a", "seventeen bytes!!", std::string("\0\1", 2)};
   for (int batch = 0; batch < 3; ++batch) {
@@ -982,9 +984,10 @@ TYPED_TEST(AggTableTest, MaximumKeyColumnsAndFields) {
     model.aggregate(rows);
     this->release_columns();
   }
-  expect_same(model.extract_closed(INT64_MAX),
-              rows_of(table->extract_closed(INT64_MAX, {}), key_is_string.size(), kinds.size()),
-              kinds, 1000, "8 keys, 16 fields");
+  expect_same(
+      model.extract_closed(INT64_MAX),
+      rows_of(table->extract_closed(INT64_MAX, this->stream()), key_is_string.size(), kinds.size()),
+      kinds, 1000, "8 keys, 16 fields");
 }
 
 TYPED_TEST(AggTableTest, RequiredFieldsCountEveryRow) {
@@ -995,7 +998,7 @@ TYPED_TEST(AggTableTest, RequiredFieldsCountEveryRow) {
                                          value_kind::i64};
   auto o = this->options({false}, kinds, 2000, 1000);
   o.field_nullable = {false, false, true};  // the fourth defaults to nullable
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   agg_model model(kinds, 2000, 1000);
   for (int batch = 0; batch < 2; ++batch) {
     std::vector<in_row> rows(4000);
@@ -1012,7 +1015,7 @@ TYPED_TEST(AggTableTest, RequiredFieldsCountEveryRow) {
     model.aggregate(rows);
     this->release_columns();
   }
-  const auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, kinds.size());
+  const auto out = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, kinds.size());
   expect_same(model.extract_closed(INT64_MAX), out, kinds, 2000, "required fields");
   for (const out_row& r : out) {
     EXPECT_EQ(r.fields[0][0], r.count);
@@ -1020,13 +1023,212 @@ TYPED_TEST(AggTableTest, RequiredFieldsCountEveryRow) {
   }
 }
 
+/// Random rows over `kinds`: field f is null in about a third of the rows unless it is required.
+std::vector<in_row> random_rows(std::mt19937_64& rng, std::size_t n,
+                                const std::vector<value_kind>& kinds,
+                                const std::vector<bool>& nullable, std::int64_t span) {
+  std::vector<in_row> rows(n);
+  for (auto& r : rows) {
+    r.key = {num(rng() % 40)};
+    r.t = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(span));
+    r.status = rng() % 9 ? accepted : filtered;
+    for (std::size_t f = 0; f < kinds.size(); ++f) {
+      if (nullable[f] && rng() % 3 == 0) {
+        r.fields.emplace_back(std::nullopt);
+        continue;
+      }
+      switch (kinds[f]) {
+        case value_kind::i64:
+          r.fields.emplace_back(static_cast<std::uint64_t>(static_cast<std::int64_t>(rng())));
+          break;
+        case value_kind::u64:
+          r.fields.emplace_back(rng());
+          break;
+        case value_kind::f64:
+          r.fields.emplace_back(
+              f64(static_cast<double>(static_cast<std::int64_t>(rng() % 20001) - 10000) / 3.0));
+          break;
+      }
+    }
+  }
+  return rows;
+}
+
+/// Checks a result against the model where the table keeps only the accumulators in `wanted`
+/// (acc_bit masks per field): those match the model, the others are empty vectors.
+void expect_selected(const ref_rows& expected, const kernels::agg_result& r,
+                     const std::vector<value_kind>& kinds, const std::vector<std::uint8_t>& wanted,
+                     const std::string& context) {
+  ASSERT_EQ(r.rows, expected.size()) << context;
+  ASSERT_EQ(r.fields.size(), kinds.size()) << context;
+  for (std::size_t f = 0; f < kinds.size(); ++f) {
+    const kernels::result_field& field = r.fields[f];
+    const auto has = [&](kernels::acc_kind k) { return (wanted[f] & kernels::acc_bit(k)) != 0; };
+    ASSERT_EQ(field.non_null.size(), r.rows) << context << " field " << f;
+    ASSERT_EQ(field.sum.size(), has(kernels::acc_kind::sum) ? r.rows : 0) << context << " " << f;
+    ASSERT_EQ(field.min.size(), has(kernels::acc_kind::min) ? r.rows : 0) << context << " " << f;
+    ASSERT_EQ(field.max.size(), has(kernels::acc_kind::max) ? r.rows : 0) << context << " " << f;
+  }
+  for (std::size_t i = 0; i < r.rows; ++i) {
+    const group_id id{r.window_start[i], {num(r.keys[0].values[i])}};
+    const auto it = expected.find(id);
+    ASSERT_NE(it, expected.end()) << context << " row " << i << ": not expected";
+    const ref_group& e = it->second;
+    ASSERT_EQ(r.count[i], e.count) << context;
+    for (std::size_t f = 0; f < kinds.size(); ++f) {
+      const kernels::result_field& field = r.fields[f];
+      const ref_acc& ef = e.fields[f];
+      const std::string where = context + " field " + std::to_string(f);
+      ASSERT_EQ(field.non_null[i], ef.non_null) << where;
+      if (ef.non_null == 0) continue;
+      if (!field.sum.empty()) {
+        if (kinds[f] == value_kind::f64) {
+          ASSERT_NEAR(std::bit_cast<double>(field.sum[i]), ef.fsum, 1e-9 * std::max(1.0, ef.fabs))
+              << where;
+        } else {
+          ASSERT_EQ(field.sum[i], ef.sum) << where << " sum";
+        }
+      }
+      if (!field.min.empty()) ASSERT_EQ(field.min[i], ef.min) << where << " min";
+      if (!field.max.empty()) ASSERT_EQ(field.max[i], ef.max) << where << " max";
+    }
+  }
+}
+
+// Only the accumulators a pipeline asks for exist (issue: every field used to keep sum, min, max
+// and a non-null count whatever was asked): random selections over random data match the model
+// for what was asked, leave the rest out of the result, and shrink the slot to the header plus
+// one word per accumulator kept (a nullable field also keeps its non-null count).
+TYPED_TEST(AggTableTest, OnlyTheAccumulatorsAskedForExistAndMatchTheModel) {
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    const std::size_t num_fields = 1 + rng() % 5;
+    std::vector<value_kind> kinds;
+    std::vector<bool> nullable;
+    std::vector<std::uint8_t> wanted;
+    std::size_t words = 0;
+    for (std::size_t f = 0; f < num_fields; ++f) {
+      kinds.push_back(static_cast<value_kind>(rng() % 3));
+      nullable.push_back(rng() % 2 == 0);
+      wanted.push_back(static_cast<std::uint8_t>(rng() % 8) << 1);  // a subset of sum, min, max
+      words += static_cast<std::size_t>(std::popcount(wanted.back())) + (nullable.back() ? 1 : 0);
+    }
+    auto o = this->options({false}, kinds, 1000, 500);
+    o.field_nullable = nullable;
+    o.field_accumulators = wanted;
+    auto table = this->be().make_agg_table(o, this->stream());
+    agg_model model(kinds, 1000, 500);
+    for (int batch = 0; batch < 3; ++batch) {
+      const auto rows = random_rows(rng, 3000, kinds, nullable, 5000);
+      this->aggregate(*table, o, rows);
+      model.aggregate(rows);
+      this->release_columns();
+    }
+    const std::string context = "seed " + std::to_string(seed);
+    EXPECT_EQ(table->snapshot({}).stride, 48 + 8 * words) << context;
+    expect_selected(model.extract_closed(2500), table->extract_closed(2500, this->stream()), kinds,
+                    wanted, context + " closed");
+    expect_selected(model.extract_closed(INT64_MAX),
+                    table->extract_closed(INT64_MAX, this->stream()), kinds, wanted,
+                    context + " rest");
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+// Checkpoints of formats 1 to 3 hold the full layout (every field: non-null count, sum, min,
+// max); a table that keeps fewer accumulators restores them, converted, and continues exactly as
+// the model. A snapshot of another selected layout is refused, never misread.
+TYPED_TEST(AggTableTest, ASnapshotOfTheFullLayoutRestoresIntoASelectedLayout) {
+  std::mt19937_64 rng(71);
+  const std::vector<value_kind> kinds = {value_kind::f64, value_kind::i64, value_kind::u64};
+  const std::vector<bool> nullable = {true, false, false};  // rows of the last two: never null
+  const std::vector<std::uint8_t> wanted = {
+      kernels::acc_bit(kernels::acc_kind::sum),
+      kernels::acc_bit(kernels::acc_kind::min) | kernels::acc_bit(kernels::acc_kind::max),
+      kernels::acc_bit(kernels::acc_kind::max)};
+  auto full = this->options({false}, kinds, 1000, 1000);  // every field nullable, all kept
+  auto old_table = this->be().make_agg_table(full, this->stream());
+  agg_model model(kinds, 1000, 1000);
+  const auto first = random_rows(rng, 4000, kinds, nullable, 3000);
+  this->aggregate(*old_table, full, first);
+  model.aggregate(first);
+  this->release_columns();
+  kernels::agg_snapshot snap = old_table->snapshot({});
+  ASSERT_EQ(snap.stride, 48u + 3 * 32);
+  snap.layout = 0;  // what a format-3 group segment decodes to
+
+  auto o = this->options({false}, kinds, 1000, 1000);
+  o.field_nullable = nullable;
+  o.field_accumulators = wanted;
+  auto table = this->be().make_agg_table(o, this->stream());
+  table->restore(snap, INT64_MIN, this->stream());
+  const auto second = random_rows(rng, 4000, kinds, nullable, 3000);
+  this->aggregate(*table, o, second);
+  model.aggregate(second);
+  this->release_columns();
+  expect_selected(model.extract_closed(INT64_MAX), table->extract_closed(INT64_MAX, this->stream()),
+                  kinds, wanted, "restored");
+
+  // Same stride, another accumulator: refused by its layout signature.
+  auto other = o;
+  other.field_accumulators = {kernels::acc_bit(kernels::acc_kind::min), wanted[1], wanted[2]};
+  auto a = this->be().make_agg_table(o, this->stream());
+  this->aggregate(*a, o, first);
+  this->release_columns();
+  const kernels::agg_snapshot selected = a->snapshot({});
+  auto b = this->be().make_agg_table(other, this->stream());
+  ASSERT_EQ(b->snapshot({}).stride, selected.stride);
+  EXPECT_THROW(b->restore(selected, INT64_MIN, this->stream()), logic_error);
+}
+
+// Each accumulator's merge is the accumulator of the union: two halves of random values merged
+// equal the whole (integers exactly; float sums within rounding), for every value kind.
+TEST(Accumulators, MergeOfTwoHalvesEqualsTheWhole) {
+  using kernels::acc_kind;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    for (auto kind : {value_kind::i64, value_kind::u64, value_kind::f64}) {
+      for (std::uint32_t k = 0; k < kernels::acc_kind_count; ++k) {
+        const auto acc = static_cast<acc_kind>(k);
+        std::uint64_t whole = 0, left = 0, right = 0;
+        kernels::detail::init_acc(acc, &whole, kind);
+        kernels::detail::init_acc(acc, &left, kind);
+        kernels::detail::init_acc(acc, &right, kind);
+        const std::size_t n = rng() % 50;  // sometimes an empty side
+        const std::size_t cut = n ? rng() % (n + 1) : 0;
+        double magnitude = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          std::uint64_t v = rng();
+          if (kind == value_kind::f64) {
+            const double d = static_cast<double>(static_cast<std::int64_t>(rng() % 2001) - 1000);
+            magnitude += std::abs(d);
+            v = f64(d / 8.0);
+          }
+          kernels::detail::update_acc<false>(acc, &whole, v, kind);
+          kernels::detail::update_acc<true>(acc, i < cut ? &left : &right, v, kind);
+        }
+        kernels::detail::merge_acc(acc, &left, &right, kind);
+        const std::string where = "seed " + std::to_string(seed) + " acc " + std::to_string(k) +
+                                  " kind " + std::to_string(static_cast<int>(kind));
+        if (acc == acc_kind::sum && kind == value_kind::f64) {
+          EXPECT_NEAR(std::bit_cast<double>(left), std::bit_cast<double>(whole),
+                      1e-12 * std::max(1.0, magnitude))
+              << where;
+        } else {
+          EXPECT_EQ(left, whole) << where;
+        }
+      }
+    }
+  }
+}
+
 TYPED_TEST(AggTableTest, EmptyBatchIsANoOp) {
   auto o = this->options({false}, {value_kind::i64}, 1000, 1000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   kernels::agg_input in;  // no rows, null pointers
-  table->aggregate(in, {});
+  table->aggregate(in, this->stream());
   EXPECT_EQ(table->stats().entries, 0u);
-  EXPECT_EQ(table->extract_closed(INT64_MAX, {}).rows, 0u);
+  EXPECT_EQ(table->extract_closed(INT64_MAX, this->stream()).rows, 0u);
 }
 
 // A batch whose accepted rows span the whole accepted event-time range [min_event_time,
@@ -1040,12 +1242,12 @@ class AggTableDeathTest : public AggTableTest<P> {
  public:
   bool whole_range_batch() {
     auto o = this->options({false}, {}, 60'000, 60'000);
-    auto table = this->be().make_agg_table(o, {});
-    table->extract_closed(kernels::max_event_time - 30'000, {});
+    auto table = this->be().make_agg_table(o, this->stream());
+    table->extract_closed(kernels::max_event_time - 30'000, this->stream());
     this->aggregate(*table, o,
                     {in_row{{num(1)}, kernels::min_event_time, accepted, {}},
                      in_row{{num(2)}, kernels::max_event_time, accepted, {}}});
-    const auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, 0);
+    const auto out = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, 0);
     return out.size() == 1 && out[0].key[0].u == 2 && out[0].count == 1;
   }
 };
@@ -1073,7 +1275,7 @@ namespace {
 // (heap corruption) with group keys of a few kilobytes.
 TYPED_TEST(AggTableTest, LongStringKeysDoNotOverflowTheKeyArena) {
   auto o = this->options({true}, {}, 1000, 1000, 1024);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   std::vector<in_row> rows;
   for (int i = 0; i < 4000; ++i) {
     std::string key(2400, static_cast<char>('a' + i % 26));
@@ -1081,7 +1283,7 @@ TYPED_TEST(AggTableTest, LongStringKeysDoNotOverflowTheKeyArena) {
     rows.push_back(in_row{{str(key)}, 10, accepted, {}});
   }
   this->aggregate(*table, o, rows);
-  auto out = rows_of(table->extract_closed(INT64_MAX, {}), 1, 0);
+  auto out = rows_of(table->extract_closed(INT64_MAX, this->stream()), 1, 0);
   ASSERT_EQ(out.size(), rows.size());
   std::multiset<std::string> expected;
   std::multiset<std::string> actual;

@@ -220,10 +220,12 @@ std::string groups_name(std::uint64_t id) {
   return fmt::format("groups-{:012}.seg", id);
 }
 
-/// Open aggregation groups: rows, stride, slot bytes, key records, record offsets.
+/// Open aggregation groups: rows, stride, slot layout (format 4 on), slot bytes, key records,
+/// record offsets.
 void put_groups(writer& w, const kernels::agg_snapshot& g) {
   w.put<std::uint64_t>(g.rows);
   w.put<std::uint64_t>(g.stride);
+  w.put<std::uint64_t>(g.layout);
   w.put<std::uint64_t>(g.slots.size());
   w.put_bytes(g.slots.data(), g.slots.size());
   w.put<std::uint64_t>(g.records.size());
@@ -232,10 +234,11 @@ void put_groups(writer& w, const kernels::agg_snapshot& g) {
   w.put_bytes(g.record_offsets.data(), g.record_offsets.size() * 8);
 }
 
-kernels::agg_snapshot get_groups(reader& r) {
+kernels::agg_snapshot get_groups(reader& r, std::uint32_t version) {
   kernels::agg_snapshot g;
   g.rows = r.get<std::uint64_t>();
   g.stride = r.get<std::uint64_t>();
+  g.layout = version >= 4 ? r.get<std::uint64_t>() : 0;  // 0: the full layout of formats 1-3
   const std::uint64_t slot_bytes = r.get_count(1);
   g.slots.resize(slot_bytes);
   r.get_bytes(g.slots.data(), slot_bytes);
@@ -401,7 +404,7 @@ checkpoint_state decode_manifest(std::string_view bytes) {
       s.group_segments.push_back(g);
     }
   } else {
-    s.agg = get_groups(r);  // versions 1 and 2 kept every open group in the manifest
+    s.agg = get_groups(r, version);  // versions 1 and 2 kept every open group in the manifest
     s.open_groups = s.agg.rows;
   }
   const std::uint64_t segments = r.get_count(32);
@@ -458,14 +461,15 @@ std::vector<dedup_record> decode_segment(std::string_view bytes) {
 
 std::string encode_groups(const kernels::agg_snapshot& groups) {
   writer w;
-  w.buffer().reserve(56 + groups.slots.size() + (groups.records.size() + groups.rows) * 8);
+  w.buffer().reserve(64 + groups.slots.size() + (groups.records.size() + groups.rows) * 8);
   put_groups(w, groups);
   return envelope(groups_magic, w.take());
 }
 
 kernels::agg_snapshot decode_groups(std::string_view bytes) {
-  reader r(open_envelope(groups_magic, bytes));
-  kernels::agg_snapshot g = get_groups(r);
+  std::uint32_t version = 0;
+  reader r(open_envelope(groups_magic, bytes, nullptr, &version));
+  kernels::agg_snapshot g = get_groups(r, version);
   r.finish();
   return g;
 }

@@ -30,8 +30,10 @@ namespace trove::host {
 /// @brief The version every checkpoint file's envelope carries (files of another are refused).
 /// 2: Kafka positions carry their partition's owner epoch, partitions their emitted-window
 /// frontier (a shared checkpoint.dir). 3: the open groups move from the manifest into group
-/// segments, a chain of a full one and the updates after it. Versions 1 and 2 are still read.
-inline constexpr std::uint32_t checkpoint_format_version = 3;
+/// segments, a chain of a full one and the updates after it. 4: group slots keep only the
+/// accumulators the pipeline asks for, and a group segment names its slot layout (older ones hold
+/// the full layout, which the aggregation table converts). Versions 1 to 3 are still read.
+inline constexpr std::uint32_t checkpoint_format_version = 4;
 
 /// @brief A checkpoint file that cannot be used (torn, corrupt, wrong version).
 class checkpoint_error : public std::runtime_error {

@@ -1,0 +1,80 @@
+#pragma once
+/// @file dispatch.hpp
+/// @brief The one place that maps an acc_kind to its accumulator: the slot code calls these and
+/// never names an accumulator itself. A new accumulator is its own file plus one case in each
+/// switch below.
+
+#include <cstdint>
+
+#include "kernels/aggregates/accumulator.hpp"
+#include "kernels/aggregates/min_max.hpp"
+#include "kernels/aggregates/non_null.hpp"
+#include "kernels/aggregates/sum.hpp"
+#include "kernels/column_view.hpp"
+#include "kernels/macros.hpp"
+
+namespace trove::kernels::detail {
+
+/// @brief 8-byte words an accumulator of `kind` takes in a slot.
+TROVE_HD constexpr std::uint32_t acc_words(acc_kind kind) noexcept {
+  switch (kind) {
+    case acc_kind::non_null:
+      return non_null_acc::words;
+    case acc_kind::sum:
+      return sum_acc::words;
+    case acc_kind::min:
+      return min_acc::words;
+    case acc_kind::max:
+      return max_acc::words;
+  }
+  return 1;
+}
+
+/// @brief Writes the identity of an accumulator (a group no value has reached yet).
+TROVE_HD TROVE_FORCEINLINE void init_acc(acc_kind kind, std::uint64_t* w,
+                                         value_kind field) noexcept {
+  switch (kind) {
+    case acc_kind::non_null:
+      return non_null_acc::init(w, field);
+    case acc_kind::sum:
+      return sum_acc::init(w, field);
+    case acc_kind::min:
+      return min_acc::init(w, field);
+    case acc_kind::max:
+      return max_acc::init(w, field);
+  }
+}
+
+/// @brief Adds one present value: with atomics when rows update slots concurrently (the GPU, the
+/// CPU's atomic strategy), plain when the calling thread owns the slot (the CPU's owned passes).
+template <bool Atomic>
+TROVE_HD TROVE_FORCEINLINE void update_acc(acc_kind kind, std::uint64_t* w, std::uint64_t value,
+                                           value_kind field) noexcept {
+  switch (kind) {
+    case acc_kind::non_null:
+      return non_null_acc::update<Atomic>(w, value, field);
+    case acc_kind::sum:
+      return sum_acc::update<Atomic>(w, value, field);
+    case acc_kind::min:
+      return min_acc::update<Atomic>(w, value, field);
+    case acc_kind::max:
+      return max_acc::update<Atomic>(w, value, field);
+  }
+}
+
+/// @brief w = the accumulator of both groups' values together (plain: one writer).
+TROVE_HD TROVE_FORCEINLINE void merge_acc(acc_kind kind, std::uint64_t* w,
+                                          const std::uint64_t* other, value_kind field) noexcept {
+  switch (kind) {
+    case acc_kind::non_null:
+      return non_null_acc::merge(w, other, field);
+    case acc_kind::sum:
+      return sum_acc::merge(w, other, field);
+    case acc_kind::min:
+      return min_acc::merge(w, other, field);
+    case acc_kind::max:
+      return max_acc::merge(w, other, field);
+  }
+}
+
+}  // namespace trove::kernels::detail
