@@ -45,14 +45,15 @@ void BM_absl_baseline(benchmark::State& state) {
   state.counters["events_per_s"] = benchmark::Counter(events, benchmark::Counter::kIsRate);
 }
 
-/// The W1 columns on a backend's device (host memory on the CPU backend).
+/// The W1 columns on a backend's device (host memory on the CPU backend), allocated, copied and
+/// freed on `stream`.
 struct device_w1 {
-  explicit device_w1(kernels::backend& be) {
+  device_w1(kernels::backend& be, kernels::stream_view stream) {
     const w1_data& d = shared_w1();
     n = d.size();
     auto put = [&](const void* src, std::size_t bytes) {
-      kernels::device_buffer b(be, std::max<std::size_t>(bytes, 1));
-      be.copy_to_device(b.data(), src, bytes, {});
+      kernels::device_buffer b(be, std::max<std::size_t>(bytes, 1), stream);
+      be.copy_to_device(b.data(), src, bytes, stream);
       return b;
     };
     event_id = put(d.event_id.data(), n * 8);
@@ -61,9 +62,9 @@ struct device_w1 {
     type_chars = put(d.type_chars.data(), d.type_chars.size());
     ts = put(d.ts.data(), n * 8);
     amount = put(d.amount.data(), n * 8);
-    status = kernels::device_buffer(be, n);
-    keys = kernels::device_buffer(be, n * sizeof(kernels::hash128));
-    be.synchronize({});
+    status = kernels::device_buffer(be, n, stream);
+    keys = kernels::device_buffer(be, n * sizeof(kernels::hash128), stream);
+    be.synchronize(stream);
     type_bytes = d.type_chars.size();
   }
   /// Views of rows [begin, begin + rows).
@@ -84,12 +85,35 @@ struct device_w1 {
   kernels::device_buffer event_id, user_id, type_offsets, type_chars, ts, amount, status, keys;
 };
 
-std::unique_ptr<kernels::backend> make_backend(bool cuda) {
-  if (!cuda) return kernels::make_cpu_backend();
+/// Which backend, and on the CPU which strategy, a benchmark runs: the CPU's owned passes (the
+/// default), its atomic strategy (the GPU's rows-in-parallel kernels), or CUDA.
+enum class target { cpu_owned, cpu_atomic, cuda };
+
+std::unique_ptr<kernels::backend> make_backend(target t) {
+  if (t == target::cpu_owned) return kernels::make_cpu_backend(kernels::cpu_strategy::owned);
+  if (t == target::cpu_atomic) return kernels::make_cpu_backend(kernels::cpu_strategy::atomic);
   const auto probe = kernels::probe_cuda();
   if (!probe.usable()) return nullptr;
   return kernels::make_cuda_backend(probe.devices.front().ordinal);
 }
+
+/// A backend and the stream its work runs on (as the runtime does: tables are made for a
+/// created stream, never the legacy default stream), destroyed together.
+struct bench_device {
+  explicit bench_device(target t) : be(make_backend(t)) {
+    if (be) stream = be->create_stream();
+  }
+  ~bench_device() {
+    if (be) {
+      be->synchronize(stream);
+      be->destroy_stream(stream);
+    }
+  }
+  bench_device(const bench_device&) = delete;
+  bench_device& operator=(const bench_device&) = delete;
+  std::unique_ptr<kernels::backend> be;
+  kernels::stream_view stream{};
+};
 
 kernels::classify_input classify_for(const device_w1& w, std::size_t begin, std::size_t rows,
                                      std::int64_t emitted) {
@@ -139,13 +163,15 @@ void report(benchmark::State& state, std::size_t n, const char* name) {
 }
 
 /// The whole per-batch step, as the runtime runs it, over all events in batches of range(0).
-void BM_trove_step(benchmark::State& state, bool cuda) {
-  auto be = make_backend(cuda);
-  if (!be) {
+void BM_trove_step(benchmark::State& state, target t) {
+  bench_device dev(t);
+  if (!dev.be) {
     state.SkipWithError("no usable CUDA device");
     return;
   }
-  device_w1 w(*be);
+  kernels::backend* be = dev.be.get();
+  const kernels::stream_view stream = dev.stream;
+  device_w1 w(*be, stream);
   const auto batch = static_cast<std::size_t>(state.range(0));
   const w1_data& d = shared_w1();
   for (auto _ : state) {
@@ -153,8 +179,8 @@ void BM_trove_step(benchmark::State& state, bool cuda) {
     dopt.ttl_ms = 600'000;
     dopt.initial_capacity = 1 << 22;
     dopt.exact_64bit_keys = true;  // event_id: one required u64, as the runtime configures it
-    auto dedup = be->make_dedup_set(dopt, {});
-    auto agg = be->make_agg_table(w1_agg_options(), {});
+    auto dedup = be->make_dedup_set(dopt, stream);
+    auto agg = be->make_agg_table(w1_agg_options(), stream);
     std::int64_t watermark = INT64_MIN;
     std::int64_t max_ts = INT64_MIN;
     std::size_t rows_out = 0;
@@ -162,82 +188,90 @@ void BM_trove_step(benchmark::State& state, bool cuda) {
       const std::size_t rows = std::min(batch, w.n - begin);
       auto* d_status = w.status.as<std::uint8_t>() + begin;
       auto* d_keys = w.keys.as<kernels::hash128>() + begin;
-      be->classify(classify_for(w, begin, rows, agg->emitted_watermark()), d_status, d_keys, {});
-      dedup->apply(d_keys, w.ts.as<std::int64_t>() + begin, d_status, rows, watermark, {});
-      agg->aggregate(agg_for(w, begin, rows), {});
+      be->classify(classify_for(w, begin, rows, agg->emitted_watermark()), d_status, d_keys,
+                   stream);
+      dedup->apply(d_keys, w.ts.as<std::int64_t>() + begin, d_status, rows, watermark, stream);
+      agg->aggregate(agg_for(w, begin, rows), stream);
       max_ts = std::max(max_ts, d.ts[begin + rows - 1]);  // host knows it from decoding
       watermark = max_ts - 5'000;
-      rows_out += agg->extract_closed(watermark, {}).rows;
+      rows_out += agg->extract_closed(watermark, stream).rows;
     }
-    rows_out += agg->extract_closed(INT64_MAX, {}).rows;
+    rows_out += agg->extract_closed(INT64_MAX, stream).rows;
     state.counters["rows_out"] = static_cast<double>(rows_out);
   }
   report(state, w.n, be->description().c_str());
 }
 
-void BM_trove_classify(benchmark::State& state, bool cuda) {
-  auto be = make_backend(cuda);
-  if (!be) {
+void BM_trove_classify(benchmark::State& state, target t) {
+  bench_device dev(t);
+  if (!dev.be) {
     state.SkipWithError("no usable CUDA device");
     return;
   }
-  device_w1 w(*be);
+  kernels::backend* be = dev.be.get();
+  const kernels::stream_view stream = dev.stream;
+  device_w1 w(*be, stream);
   for (auto _ : state) {
     be->classify(classify_for(w, 0, w.n, INT64_MIN), w.status.as<std::uint8_t>(),
-                 w.keys.as<kernels::hash128>(), {});
-    be->synchronize({});
+                 w.keys.as<kernels::hash128>(), stream);
+    be->synchronize(stream);
   }
   report(state, w.n, "classify (filter, late, dedup key)");
 }
 
-void BM_trove_dedup(benchmark::State& state, bool cuda) {
-  auto be = make_backend(cuda);
-  if (!be) {
+void BM_trove_dedup(benchmark::State& state, target t) {
+  bench_device dev(t);
+  if (!dev.be) {
     state.SkipWithError("no usable CUDA device");
     return;
   }
-  device_w1 w(*be);
+  kernels::backend* be = dev.be.get();
+  const kernels::stream_view stream = dev.stream;
+  device_w1 w(*be, stream);
   const auto batch = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
     be->classify(classify_for(w, 0, w.n, INT64_MIN), w.status.as<std::uint8_t>(),
-                 w.keys.as<kernels::hash128>(), {});
+                 w.keys.as<kernels::hash128>(), stream);
     kernels::dedup_options dopt;
     dopt.ttl_ms = 600'000;
     dopt.initial_capacity = 1 << 22;
     dopt.exact_64bit_keys = true;  // event_id: one required u64, as the runtime configures it
-    auto dedup = be->make_dedup_set(dopt, {});
-    be->synchronize({});
+    auto dedup = be->make_dedup_set(dopt, stream);
+    be->synchronize(stream);
     state.ResumeTiming();
     for (std::size_t begin = 0; begin < w.n; begin += batch) {
       const std::size_t rows = std::min(batch, w.n - begin);
       dedup->apply(w.keys.as<kernels::hash128>() + begin, w.ts.as<std::int64_t>() + begin,
-                   w.status.as<std::uint8_t>() + begin, rows, INT64_MIN, {});
+                   w.status.as<std::uint8_t>() + begin, rows, INT64_MIN, stream);
     }
-    be->synchronize({});
+    be->synchronize(stream);
   }
-  report(state, w.n, "dedup set");
+  report(state, w.n, ("dedup set, " + be->description()).c_str());
 }
 
-void BM_trove_aggregate(benchmark::State& state, bool cuda) {
-  auto be = make_backend(cuda);
-  if (!be) {
+void BM_trove_aggregate(benchmark::State& state, target t) {
+  bench_device dev(t);
+  if (!dev.be) {
     state.SkipWithError("no usable CUDA device");
     return;
   }
-  device_w1 w(*be);
-  be->fill_bytes(w.status.data(), kernels::status_accepted, w.n, {});
+  kernels::backend* be = dev.be.get();
+  const kernels::stream_view stream = dev.stream;
+  device_w1 w(*be, stream);
+  be->fill_bytes(w.status.data(), kernels::status_accepted, w.n, stream);
   const auto batch = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
-    auto agg = be->make_agg_table(w1_agg_options(), {});
+    auto agg = be->make_agg_table(w1_agg_options(), stream);
+    be->synchronize(stream);
     state.ResumeTiming();
     for (std::size_t begin = 0; begin < w.n; begin += batch) {
-      agg->aggregate(agg_for(w, begin, std::min(batch, w.n - begin)), {});
+      agg->aggregate(agg_for(w, begin, std::min(batch, w.n - begin)), stream);
     }
-    be->synchronize({});
+    be->synchronize(stream);
   }
-  report(state, w.n, "aggregation table");
+  report(state, w.n, ("aggregation table, " + be->description()).c_str());
 }
 
 }  // namespace
@@ -247,24 +281,43 @@ using namespace trove::bench;
 
 // The baseline runs first so the others can report their ratio to it.
 BENCHMARK(BM_absl_baseline)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
-BENCHMARK_CAPTURE(BM_trove_step, cpu, false)
+// Each step on the CPU's owned strategy (the default), on its atomic strategy (the GPU's
+// rows-in-parallel kernels with atomics, TROVE_CPU_STRATEGY=atomic) and on CUDA when present.
+BENCHMARK_CAPTURE(BM_trove_step, cpu, target::cpu_owned)
     ->Arg(1 << 16)
     ->Arg(1 << 20)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_trove_classify, cpu, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_trove_dedup, cpu, false)
+BENCHMARK_CAPTURE(BM_trove_step, cpu_atomic, target::cpu_atomic)
     ->Arg(1 << 20)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_trove_aggregate, cpu, false)
+BENCHMARK_CAPTURE(BM_trove_classify, cpu, target::cpu_owned)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_dedup, cpu, target::cpu_owned)
     ->Arg(1 << 20)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_trove_step, cuda, true)
+BENCHMARK_CAPTURE(BM_trove_dedup, cpu_atomic, target::cpu_atomic)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_aggregate, cpu, target::cpu_owned)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_aggregate, cpu_atomic, target::cpu_atomic)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_step, cuda, target::cuda)
     ->Arg(1 << 20)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)

@@ -61,6 +61,7 @@ class cuda_backend final : public backend {
            std::to_string(prop_.major) + std::to_string(prop_.minor) + ")";
   }
   void* allocate(std::size_t bytes, stream_view stream) override {
+    bind();
     void* ptr = nullptr;
     TROVE_CUDA_TRY(cudaMallocAsync(&ptr, bytes, to_cuda(stream)));
     return ptr;
@@ -70,26 +71,32 @@ class cuda_backend final : public backend {
   }
   void* allocate_host(std::size_t bytes) override {
     void* ptr = nullptr;
-    TROVE_CUDA_TRY(cudaHostAlloc(&ptr, bytes, cudaHostAllocDefault));
+    // Portable: the source thread allocates it, the device thread copies from it.
+    TROVE_CUDA_TRY(cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable));
     return ptr;
   }
   void deallocate_host(void* ptr, std::size_t) noexcept override { cudaFreeHost(ptr); }
   void copy_to_device(void* d_dst, const void* h_src, std::size_t bytes,
                       stream_view stream) override {
+    bind();
     TROVE_CUDA_TRY(cudaMemcpyAsync(d_dst, h_src, bytes, cudaMemcpyHostToDevice, to_cuda(stream)));
   }
   void copy_to_host(void* h_dst, const void* d_src, std::size_t bytes,
                     stream_view stream) override {
+    bind();
     TROVE_CUDA_TRY(cudaMemcpyAsync(h_dst, d_src, bytes, cudaMemcpyDeviceToHost, to_cuda(stream)));
   }
   void copy_on_device(void* d_dst, const void* d_src, std::size_t bytes,
                       stream_view stream) override {
+    bind();
     TROVE_CUDA_TRY(cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, to_cuda(stream)));
   }
   void fill_bytes(void* d_dst, int value, std::size_t bytes, stream_view stream) override {
+    bind();
     TROVE_CUDA_TRY(cudaMemsetAsync(d_dst, value, bytes, to_cuda(stream)));
   }
   stream_view create_stream() override {
+    bind();
     cudaStream_t stream = nullptr;
     TROVE_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     return stream_view{stream};
@@ -102,17 +109,20 @@ class cuda_backend final : public backend {
   }
   std::int64_t reduce_sum(const std::int64_t* d_values, std::size_t n,
                           stream_view stream) override {
+    bind();
     return thrust::reduce(detail::cuda_policy(to_cuda(stream)), d_values, d_values + n,
                           std::int64_t{0});
   }
   void classify(const classify_input& input, std::uint8_t* d_status, hash128* d_dedup_keys,
                 stream_view stream) override {
+    bind();
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     thrust::for_each(detail::cuda_policy(to_cuda(stream)), rows, rows + input.num_rows,
                      detail::classify_fn{input, d_status, d_dedup_keys});
   }
   void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
                     stream_view stream) override {
+    bind();
     const auto rows = thrust::counting_iterator<std::size_t>(0);
     const detail::status_counts total = thrust::transform_reduce(
         detail::cuda_policy(to_cuda(stream)), rows, rows + n, detail::status_one_fn{d_status},
@@ -121,15 +131,21 @@ class cuda_backend final : public backend {
   }
   std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options,
                                             stream_view stream) override {
-    return detail::make_dedup_set(detail::cuda_exec{this, stream}, options);
+    bind();
+    return detail::make_dedup_set(detail::cuda_exec{this, stream, ordinal_}, options);
   }
   std::unique_ptr<agg_table> make_agg_table(const agg_options& options,
                                             stream_view stream) override {
+    bind();
     return std::make_unique<detail::agg_table_impl<detail::cuda_exec>>(
-        detail::cuda_exec{this, stream}, options);
+        detail::cuda_exec{this, stream, ordinal_}, options);
   }
 
  private:
+  /// The current device is a per-thread setting and the backend is used from several threads
+  /// (made on the main thread, driven from the device thread): every call that touches the
+  /// device makes this backend's device current first (a thread-local switch, no driver work).
+  void bind() const { TROVE_CUDA_TRY(cudaSetDevice(ordinal_)); }
   static cudaStream_t to_cuda(stream_view stream) noexcept {
     return static_cast<cudaStream_t>(stream.handle);
   }

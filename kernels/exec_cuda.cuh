@@ -43,9 +43,13 @@ struct cuda_exec {
   static constexpr bool owner_partitioned = false;  // rows in parallel, atomics on shared slots
   backend* be;
   stream_view stream{};
+  int device = 0;  ///< the backend's device ordinal
 
-  /// @brief Thrust policy on the table's work stream (cuda_policy()).
+  /// @brief Thrust policy on the table's work stream (cuda_policy()), on the backend's device:
+  /// the current device is per host thread, and a table is driven from the device thread, not
+  /// the one that made the backend (cudaSetDevice is a cheap thread-local switch).
   [[nodiscard]] auto policy() const {
+    TROVE_CUDA_TRY(cudaSetDevice(device));
     return cuda_policy(static_cast<cudaStream_t>(stream.handle));
   }
   /// @brief Owned passes are a CPU strategy: none here.

@@ -31,8 +31,11 @@ struct cpu_atomic_param {
   }
 };
 
+/// CUDA: the tests' work runs on a stream of the backend's own (non-blocking, as the runtime's),
+/// never on the legacy default stream.
 struct cuda_param {
   static constexpr const char* name = "Cuda";
+  static constexpr bool own_stream = true;
   static std::unique_ptr<kernels::backend> make(std::string& skip_reason) {
     const kernels::cuda_probe probe = kernels::probe_cuda();
     if (!probe.usable()) {

@@ -205,7 +205,7 @@ TEST(DeviceStage, KernelsZeroingAndFreesAreOnTheKernelsStream) {
   expect_same(in_place, recorded, "recorded run");
   // Each run's stage creates two streams, in this order: its kernels' stream (odd fake handles
   // 1, 3, 5) and its copy stream (even ones); the default stream's handle is null.
-  std::size_t counted[5] = {};
+  std::size_t counted[7] = {};
   std::size_t prefetch_copies = 0;
   for (const auto& op : log.ops()) {
     ++counted[static_cast<int>(op.what)];
@@ -217,6 +217,9 @@ TEST(DeviceStage, KernelsZeroingAndFreesAreOnTheKernelsStream) {
         break;
       case kernels::backend_op::kind::allocate:
         break;  // on the stream of the buffer's first work (the copy stream for a prefetch)
+      case kernels::backend_op::kind::allocate_host:
+      case kernels::backend_op::kind::deallocate_host:
+        break;  // host staging: no stream
       default:  // kernels, fills (the tables' zeroing) and frees
         EXPECT_TRUE(on_kernels_stream) << "operation " << static_cast<int>(op.what) << " on stream "
                                        << id << ", not the kernels' stream";

@@ -186,16 +186,16 @@ class AggPartitionTest : public backend_test<P> {
       std::vector<std::uint64_t> words(row_frontier.begin(), row_frontier.end());
       in.d_row_frontier = reinterpret_cast<const std::int64_t*>(this->fixed_column(words).d_values);
     }
-    table.aggregate(in, {});
+    table.aggregate(in, this->stream());
     this->release_columns();
   }
 
   /// Every group of a table (restored from a snapshot into a fresh one, then extracted).
   std::map<group_id, group_value> groups_of(const kernels::agg_options& o,
                                             const kernels::agg_snapshot& snap) {
-    auto table = this->be().make_agg_table(o, {});
-    table->restore(snap, INT64_MIN, {});
-    const kernels::agg_result r = table->extract_closed(INT64_MAX, {});
+    auto table = this->be().make_agg_table(o, this->stream());
+    table->restore(snap, INT64_MIN, this->stream());
+    const kernels::agg_result r = table->extract_closed(INT64_MAX, this->stream());
     std::map<group_id, group_value> out;
     for (std::size_t i = 0; i < r.rows; ++i) {
       const auto& type = r.keys[1];
@@ -268,7 +268,7 @@ TYPED_TEST(AggPartitionTest, InputPartitionedByKeyTagsGroupsAndSplitsSnapshots) 
     const std::int64_t size = 3000;
     const std::int64_t slide = hopping ? 1000 : 3000;
     const auto o = this->options(size, slide);
-    auto table = this->be().make_agg_table(o, {});
+    auto table = this->be().make_agg_table(o, this->stream());
     partition_model model{size, slide, {}};
     for (int batch = 0; batch < 3; ++batch) {
       const auto rows =
@@ -311,8 +311,8 @@ TYPED_TEST(AggPartitionTest, InputPartitionedByKeyTagsGroupsAndSplitsSnapshots) 
         << context << " complement + subset";
 
     // Restored tables keep the tags, and go on counting against them.
-    auto restored = this->be().make_agg_table(o, {});
-    restored->restore(joined, INT64_MIN, {});
+    auto restored = this->be().make_agg_table(o, this->stream());
+    restored->restore(joined, INT64_MIN, this->stream());
     EXPECT_EQ(this->tags_of(o, restored->snapshot({})), tags) << context << " restored";
     const auto more = random_rows(rng, 200, 40 + seed * 30, 20'000, partitions, true);
     this->aggregate(*restored, more, partition_column::packed);
@@ -332,7 +332,7 @@ TYPED_TEST(AggPartitionTest, UnpartitionedInputTagsTheCreatorAndCountsCrossRows)
     const std::int64_t slide = hopping ? 2000 : 4000;
     auto o = this->options(size, slide);
     if (seed % 4 == 1) o.prefill_min_slots = 0;  // rebuilds into prefilled tables
-    auto table = this->be().make_agg_table(o, {});
+    auto table = this->be().make_agg_table(o, this->stream());
     partition_model model{size, slide, {}};
     // Few keys in the first batches (mostly updates), many later (growth in the middle).
     for (int batch = 0; batch < 5; ++batch) {
@@ -370,8 +370,8 @@ TYPED_TEST(AggPartitionTest, UnpartitionedInputTagsTheCreatorAndCountsCrossRows)
     EXPECT_GT(cross, 0u) << context;  // random partitions over few keys: some rows must cross
 
     // A restored table has the same tags and counts new rows against them.
-    auto restored = this->be().make_agg_table(o, {});
-    restored->restore(table->snapshot({}), INT64_MIN, {});
+    auto restored = this->be().make_agg_table(o, this->stream());
+    restored->restore(table->snapshot({}), INT64_MIN, this->stream());
     EXPECT_EQ(restored->cross_partition_rows(), 0u) << context;
     partition_model extra{size, slide, {}};
     const auto more = random_rows(rng, 400, 20, 40'000, partitions, false);
@@ -390,7 +390,7 @@ TYPED_TEST(AggPartitionTest, UnpartitionedInputTagsTheCreatorAndCountsCrossRows)
 
 TYPED_TEST(AggPartitionTest, AGroupKeepsTheTagOfTheBatchThatCreatedIt) {
   const auto o = this->options(1000, 1000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, {{1, "a", 10, 1, 3}}, partition_column::packed);
   EXPECT_EQ(table->cross_partition_rows(), 0u);
   this->aggregate(*table,
@@ -410,7 +410,7 @@ TYPED_TEST(AggPartitionTest, AGroupKeepsTheTagOfTheBatchThatCreatedIt) {
 
 TYPED_TEST(AggPartitionTest, AHoppingRowTagsEveryWindowItCreates) {
   const auto o = this->options(3000, 1000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, {{7, "x", 2500, 1, 7}}, partition_column::packed);  // 0, 1000, 2000
   // In windows 2000 (existing, tagged 7) and 3000, 4000 (new, tagged 2): one cross update.
   this->aggregate(*table, {{7, "x", 4100, 1, 2}}, partition_column::packed);
@@ -427,7 +427,7 @@ TYPED_TEST(AggPartitionTest, AHoppingRowTagsEveryWindowItCreates) {
 // that had emitted further) skips the windows that frontier emitted; a row without one does not.
 TYPED_TEST(AggPartitionTest, ARowFrontierSkipsTheHoppingWindowsItsPartitionEmitted) {
   const auto o = this->options(3000, 1000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   // Windows of t=2500 start at 0, 1000, 2000 (ends 3000, 4000, 5000); frontier 3500 emitted the
   // first. The second row (frontier INT64_MIN) creates all three of its own key.
   this->aggregate(*table, {{7, "x", 2500, 1, 3}, {8, "y", 2500, 1, 4}}, partition_column::packed,
@@ -443,7 +443,7 @@ TYPED_TEST(AggPartitionTest, ARowFrontierSkipsTheHoppingWindowsItsPartitionEmitt
 TYPED_TEST(AggPartitionTest, WithoutAPartitionColumnEveryRowIsPartitionZero) {
   std::mt19937_64 rng(5);
   const auto o = this->options(2000, 1000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   partition_model model{2000, 1000, {}};
   for (int batch = 0; batch < 3; ++batch) {
     // Partitions set in the rows, but not handed to the table.
@@ -460,15 +460,15 @@ TYPED_TEST(AggPartitionTest, WithoutAPartitionColumnEveryRowIsPartitionZero) {
 TYPED_TEST(AggPartitionTest, SnapshotsWithoutAPartitionsVectorRestoreTheTagsFromTheSlots) {
   std::mt19937_64 rng(6);
   const auto o = this->options(5000, 5000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   const auto rows = random_rows(rng, 3000, 300, 20'000, 6, true);
   this->aggregate(*table, rows, partition_column::packed);
   kernels::agg_snapshot snap = table->snapshot({});
   const auto tags = this->tags_of(o, snap);
   kernels::agg_snapshot old = snap;
   old.partitions.clear();  // as decoded from a checkpoint that does not store the vector
-  auto restored = this->be().make_agg_table(o, {});
-  restored->restore(old, INT64_MIN, {});
+  auto restored = this->be().make_agg_table(o, this->stream());
+  restored->restore(old, INT64_MIN, this->stream());
   const kernels::agg_snapshot again = restored->snapshot({});
   EXPECT_EQ(this->tags_of(o, again), tags);
   // The helpers read the tags from the slots too.
@@ -487,7 +487,7 @@ TYPED_TEST(AggPartitionTest, SnapshotsWithoutAPartitionsVectorRestoreTheTagsFrom
 TYPED_TEST(AggPartitionTest, SnapshotHelpersEdgeCases) {
   std::mt19937_64 rng(7);
   const auto o = this->options(5000, 5000);
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, random_rows(rng, 500, 50, 20'000, 4, true), partition_column::packed);
   const kernels::agg_snapshot snap = table->snapshot({});
   ASSERT_GT(snap.rows, 0u);
@@ -521,14 +521,14 @@ TYPED_TEST(AggPartitionTest, SnapshotHelpersEdgeCases) {
   // A partitions vector that contradicts the slots is refused by restore.
   kernels::agg_snapshot contradicting = snap;
   contradicting.partitions[0] += 1;
-  auto fresh = this->be().make_agg_table(o, {});
-  EXPECT_THROW(fresh->restore(contradicting, INT64_MIN, {}), std::logic_error);
+  auto fresh = this->be().make_agg_table(o, this->stream());
+  EXPECT_THROW(fresh->restore(contradicting, INT64_MIN, this->stream()), std::logic_error);
 }
 
 TYPED_TEST(AggPartitionTest, AKeyArenaBeyond32BitOffsetsIsACapacityError) {
   auto o = this->options(5000, 5000);
   o.max_bytes = std::size_t{1} << 46;  // far beyond what the arena's 32-bit offsets address
-  auto table = this->be().make_agg_table(o, {});
+  auto table = this->be().make_agg_table(o, this->stream());
   this->aggregate(*table, {{1, "a", 10, 1, 0}}, partition_column::packed);
 
   // A batch claiming enough string key bytes that its key records could pass 2^32 words.
@@ -546,7 +546,7 @@ TYPED_TEST(AggPartitionTest, AKeyArenaBeyond32BitOffsetsIsACapacityError) {
   in.d_status = this->keep_.back().template as<std::uint8_t>();
   in.fields[0] = this->fixed_column(std::vector<std::uint64_t>{1});
   try {
-    table->aggregate(in, {});
+    table->aggregate(in, this->stream());
     ADD_FAILURE() << "no capacity_error";
   } catch (const capacity_error& e) {
     EXPECT_NE(std::string(e.what()).find("window.max_bytes"), std::string::npos) << e.what();

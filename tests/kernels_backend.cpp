@@ -18,7 +18,8 @@ TYPED_TEST(BackendTest, DeviceBufferRoundTrip) {
     for (auto& v : values) v = rng();
     auto buffer = this->upload(values);
     kernels::device_buffer copy(this->be(), n * sizeof(std::uint64_t));
-    this->be().copy_on_device(copy.data(), buffer.data(), n * sizeof(std::uint64_t), {});
+    this->be().copy_on_device(copy.data(), buffer.data(), n * sizeof(std::uint64_t),
+                              this->stream());
     EXPECT_EQ(this->template download<std::uint64_t>(copy, n), values) << "n=" << n;
   }
 }
@@ -29,9 +30,9 @@ TYPED_TEST(BackendTest, PinnedHostMemoryIsUsable) {
   ASSERT_NE(host, nullptr);
   for (std::size_t i = 0; i < bytes; ++i) host[i] = static_cast<unsigned char>(i * 31);
   kernels::device_buffer buffer(this->be(), bytes);
-  this->be().copy_to_device(buffer.data(), host, bytes, {});
+  this->be().copy_to_device(buffer.data(), host, bytes, this->stream());
   std::vector<unsigned char> back(bytes);
-  this->be().copy_to_host(back.data(), buffer.data(), bytes, {});
+  this->be().copy_to_host(back.data(), buffer.data(), bytes, this->stream());
   this->be().synchronize({});
   EXPECT_EQ(0, std::memcmp(back.data(), host, bytes));
   this->be().deallocate_host(host, bytes);
@@ -39,7 +40,7 @@ TYPED_TEST(BackendTest, PinnedHostMemoryIsUsable) {
 
 TYPED_TEST(BackendTest, FillBytes) {
   kernels::device_buffer buffer(this->be(), 1000);
-  this->be().fill_bytes(buffer.data(), 0xAB, 1000, {});
+  this->be().fill_bytes(buffer.data(), 0xAB, 1000, this->stream());
   for (auto b : this->template download<unsigned char>(buffer, 1000)) ASSERT_EQ(b, 0xAB);
 }
 
@@ -50,7 +51,8 @@ TYPED_TEST(BackendTest, ThrustReductionMatchesStdAccumulate) {
     for (auto& v : values) v = static_cast<std::int64_t>(rng() % 2000001) - 1000000;
     auto buffer = this->upload(values);
     const std::int64_t expected = std::accumulate(values.begin(), values.end(), std::int64_t{0});
-    EXPECT_EQ(this->be().reduce_sum(buffer.template as<std::int64_t>(), n, {}), expected);
+    EXPECT_EQ(this->be().reduce_sum(buffer.template as<std::int64_t>(), n, this->stream()),
+              expected);
   }
 }
 

@@ -84,7 +84,7 @@ class CheckpointKernelTest : public backend_test<P> {
         resumed = std::make_unique<kernel_driver<CheckpointKernelTest>>(*this, options);
         if (options.dedup) {
           resumed->dedup()->insert_entries(whole.collected().data(), whole.collected().size(),
-                                           watermark, {});
+                                           watermark, this->stream());
           EXPECT_LE(resumed->dedup()->stats().entries, whole.collected().size()) << context;
         }
         kernels::agg_snapshot snap = whole.table().snapshot({});
@@ -101,7 +101,7 @@ class CheckpointKernelTest : public backend_test<P> {
                                  std::to_string(deltas) + " of them of updates)");
           snap = merged;
         }
-        resumed->table().restore(snap, whole.table().emitted_watermark(), {});
+        resumed->table().restore(snap, whole.table().emitted_watermark(), this->stream());
         EXPECT_EQ(resumed->table().stats().entries, snap.rows) << context;
         EXPECT_EQ(resumed->table().emitted_watermark(), whole.table().emitted_watermark());
       }
@@ -136,18 +136,18 @@ class CheckpointKernelTest : public backend_test<P> {
       for (const auto& e : batch) max_ts = std::max(max_ts, e.ts);
       watermark = max_ts - options.lateness_ms;
       const auto expected = ref.extract_closed(watermark);
-      const auto rows = to_rows(whole.table().extract_closed(watermark, {}));
+      const auto rows = to_rows(whole.table().extract_closed(watermark, this->stream()));
       expect_same_rows(expected, rows, context + " batch " + std::to_string(batch_index));
       if (resumed) {
-        expect_same_rows(rows, to_rows(resumed->table().extract_closed(watermark, {})),
+        expect_same_rows(rows, to_rows(resumed->table().extract_closed(watermark, this->stream())),
                          context + " restored, batch " + std::to_string(batch_index));
         compared_rows += rows.size();
       }
       if (::testing::Test::HasFatalFailure()) return;
     }
     ASSERT_TRUE(resumed) << context << ": the cut lies past the end";
-    const auto rows = to_rows(whole.table().extract_closed(INT64_MAX, {}));
-    expect_same_rows(rows, to_rows(resumed->table().extract_closed(INT64_MAX, {})),
+    const auto rows = to_rows(whole.table().extract_closed(INT64_MAX, this->stream()));
+    expect_same_rows(rows, to_rows(resumed->table().extract_closed(INT64_MAX, this->stream())),
                      context + " final");
     compared_rows += rows.size();
     EXPECT_GT(compared_rows, 0u) << context << ": nothing emitted after the cut";
@@ -234,7 +234,8 @@ TYPED_TEST(CheckpointKernelTest, MergeKeepsTheNewestVersionAndDropsEmittedWindow
   (void)d.process({ev(1, 2000), ev(4, 13'000)}, INT64_MIN);  // user 1 updated, user 4 new
   chain.push_back(d.table().snapshot_updated({}));
   EXPECT_EQ(chain.back().rows, 2u);
-  (void)d.table().extract_closed(10'000, {});  // window [0, 10 s) emitted: users 1 and 2 go
+  (void)d.table().extract_closed(10'000,
+                                 this->stream());  // window [0, 10 s) emitted: users 1 and 2 go
   (void)d.process({ev(3, 14'000)}, 10'000);
   chain.push_back(d.table().snapshot_updated({}));
   EXPECT_EQ(chain.back().rows, 1u);
@@ -270,7 +271,7 @@ TYPED_TEST(CheckpointKernelTest, AKeyGivenTwiceKeepsItsLatestStamp) {
   kernels::dedup_options d;
   d.ttl_ms = 100;
   d.exact_64bit_keys = true;
-  auto set = this->be().make_dedup_set(d, {});
+  auto set = this->be().make_dedup_set(d, this->stream());
   // Key 5 accepted at 10, expired, accepted again at 300; key 6 only at 10 (expired at 250).
   std::vector<kernels::dedup_entry> entries(3);
   entries[0].key = {5, 0};
@@ -279,7 +280,7 @@ TYPED_TEST(CheckpointKernelTest, AKeyGivenTwiceKeepsItsLatestStamp) {
   entries[1].first_seen = 10;
   entries[2].key = {5, 0};
   entries[2].first_seen = 300;
-  set->insert_entries(entries.data(), entries.size(), 250, {});
+  set->insert_entries(entries.data(), entries.size(), 250, this->stream());
   EXPECT_EQ(set->stats().entries, 1u);
   // A batch at watermark 350: key 5 (live until 400) is a duplicate, key 6 is accepted again.
   const std::vector<kernels::hash128> keys = {{5, 0}, {6, 0}};
@@ -289,7 +290,7 @@ TYPED_TEST(CheckpointKernelTest, AKeyGivenTwiceKeepsItsLatestStamp) {
   auto d_status =
       this->upload(std::vector<std::uint8_t>{kernels::status_accepted, kernels::status_accepted});
   set->apply(d_keys.template as<kernels::hash128>(), d_times.template as<std::int64_t>(),
-             d_status.template as<std::uint8_t>(), 2, 350, {});
+             d_status.template as<std::uint8_t>(), 2, 350, this->stream());
   EXPECT_EQ(this->template download<std::uint8_t>(d_status, 2),
             (std::vector<std::uint8_t>{kernels::status_duplicate, kernels::status_accepted}));
 }
@@ -299,18 +300,18 @@ TYPED_TEST(CheckpointKernelTest, ASnapshotOfAnotherLayoutIsRefused) {
   a.key_is_string = {false};
   a.fields = {kernels::value_kind::i64};
   a.window = {1000, 1000};
-  auto table = this->be().make_agg_table(a, {});
+  auto table = this->be().make_agg_table(a, this->stream());
   kernels::agg_snapshot snap;
   snap.rows = 1;
   snap.stride = 48;  // one field takes 48 + 32 bytes
   snap.slots.resize(48);
   snap.records = {0, 1};
   snap.record_offsets = {0};
-  EXPECT_THROW(table->restore(snap, INT64_MIN, {}), std::logic_error);
+  EXPECT_THROW(table->restore(snap, INT64_MIN, this->stream()), std::logic_error);
   snap.stride = 80;
   snap.slots.assign(80, 0);
   snap.record_offsets = {5};  // past the records
-  EXPECT_THROW(table->restore(snap, INT64_MIN, {}), std::logic_error);
+  EXPECT_THROW(table->restore(snap, INT64_MIN, this->stream()), std::logic_error);
 }
 
 }  // namespace

@@ -102,7 +102,8 @@ class ClassifyTest : public backend_test<P> {
     const std::size_t n = in.num_rows;
     auto status = this->upload(std::vector<std::uint8_t>(n, 0xEE));
     kernels::device_buffer d_keys(this->be(), std::max<std::size_t>(n, 1) * sizeof(hash128));
-    this->be().classify(in, status.template as<std::uint8_t>(), d_keys.template as<hash128>(), {});
+    this->be().classify(in, status.template as<std::uint8_t>(), d_keys.template as<hash128>(),
+                        this->stream());
     if (keys) *keys = this->template download<hash128>(d_keys, n);
     return this->template download<std::uint8_t>(status, n);
   }
@@ -111,7 +112,8 @@ class ClassifyTest : public backend_test<P> {
   std::vector<std::uint64_t> count(const std::vector<std::uint8_t>& status) {
     auto d_status = this->upload(status);
     std::vector<std::uint64_t> counts(kernels::status_count, 12345);
-    this->be().count_status(d_status.template as<std::uint8_t>(), status.size(), counts.data(), {});
+    this->be().count_status(d_status.template as<std::uint8_t>(), status.size(), counts.data(),
+                            this->stream());
     return counts;
   }
 };
@@ -540,7 +542,7 @@ TYPED_TEST(ClassifyTest, EmptyBatchWritesNothing) {
   in.num_rows = 0;
   in.d_event_time = this->times(1);
   auto status = this->upload(std::vector<std::uint8_t>{0xEE});
-  this->be().classify(in, status.template as<std::uint8_t>(), nullptr, {});
+  this->be().classify(in, status.template as<std::uint8_t>(), nullptr, this->stream());
   EXPECT_EQ(this->template download<std::uint8_t>(status, 1), std::vector<std::uint8_t>{0xEE});
   EXPECT_EQ(this->count({}), std::vector<std::uint64_t>(kernels::status_count, 0));
 }

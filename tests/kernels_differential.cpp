@@ -32,14 +32,14 @@ class DifferentialTest : public backend_test<P> {
       for (const auto& e : batch) max_ts = std::max(max_ts, e.ts);
       if (max_ts != INT64_MIN) watermark = max_ts - options.lateness_ms;
       auto expected = ref.extract_closed(watermark);
-      auto actual = to_rows(driver.table().extract_closed(watermark, {}));
+      auto actual = to_rows(driver.table().extract_closed(watermark, this->stream()));
       emitted += expected.size();
       expect_same_rows(expected, actual, context + " batch at " + std::to_string(begin));
       if (::testing::Test::HasFatalFailure()) return;
       if (batch_size == 0 || end == events.size()) break;
     }
     auto expected = ref.extract_closed(INT64_MAX);
-    auto actual = to_rows(driver.table().extract_closed(INT64_MAX, {}));
+    auto actual = to_rows(driver.table().extract_closed(INT64_MAX, this->stream()));
     emitted += expected.size();
     expect_same_rows(expected, actual, context + " final");
     EXPECT_EQ(driver.table().stats().entries, 0u) << context << ": groups left after +inf";

@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,10 @@ const char* kind_name(kernels::backend_op::kind kind) {
       return "fill";
     case kernels::backend_op::kind::copy:
       return "copy";
+    case kernels::backend_op::kind::allocate_host:
+      return "allocate_host";
+    case kernels::backend_op::kind::deallocate_host:
+      return "deallocate_host";
     default:
       return "kernel";
   }
@@ -116,7 +122,9 @@ TYPED_TEST(StreamOrderTest, TablesAllocateZeroRunAndFreeOnlyOnTheirWorkStream) {
   std::size_t elsewhere = 0;
   for (const kernels::backend_op& op : TypeParam::log->ops()) {
     ++seen[kind_name(op.what)];
-    if (op.stream != work.handle) {
+    const bool host_memory = op.what == kernels::backend_op::kind::allocate_host ||
+                             op.what == kernels::backend_op::kind::deallocate_host;
+    if (!host_memory && op.stream != work.handle) {
       if (++elsewhere <= 10) {
         ADD_FAILURE() << kind_name(op.what) << " of " << op.memory << " on stream " << op.stream
                       << ", not on the work stream " << work.handle;
@@ -129,6 +137,76 @@ TYPED_TEST(StreamOrderTest, TablesAllocateZeroRunAndFreeOnlyOnTheirWorkStream) {
     EXPECT_GT(seen[kind], 0u) << kind;
   }
   EXPECT_EQ(seen["allocate"], seen["deallocate"]) << "every allocation is freed, on the stream";
+}
+
+// Rows an extraction returns and the counters read after every batch come back into the table's
+// staging memory from allocate_host (pinned on CUDA: an asynchronous DMA, not a staged copy into
+// pageable memory), kept across calls: every device → host copy of aggregate, extract_closed and
+// extract_updated lands inside a block allocate_host handed out and had not taken back.
+TYPED_TEST(StreamOrderTest, ResultsAndCountersLandInHostStagingMemory) {
+  const kernels::stream_view work = this->stream();
+  kernels::agg_options a;
+  a.key_is_string = {false};
+  a.fields = {kernels::value_kind::f64};
+  a.window = {10'000, 10'000};
+  a.track_updates = true;
+  std::mt19937_64 rng(11);
+  std::size_t rows = 0;
+  std::size_t first_op = 0;
+  {
+    auto table = this->be().make_agg_table(a, work);
+    std::int64_t t = 0;
+    for (int batch = 0; batch < 12; ++batch) {
+      const std::size_t n = 500;
+      std::vector<std::uint64_t> keys(n), times(n), amounts(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        keys[i] = rng() % 300;
+        t += static_cast<std::int64_t>(rng() % 100);
+        times[i] = static_cast<std::uint64_t>(t);
+        amounts[i] = std::bit_cast<std::uint64_t>(static_cast<double>(rng() % 1000));
+      }
+      kernels::agg_input in;
+      in.num_rows = n;
+      in.keys.count = 1;
+      in.keys.columns[0] = this->fixed_column(keys);
+      in.d_event_time = reinterpret_cast<const std::int64_t*>(this->fixed_column(times).d_values);
+      this->keep_.push_back(this->upload(std::vector<std::uint8_t>(n, kernels::status_accepted)));
+      in.d_status = this->keep_.back().template as<std::uint8_t>();
+      in.fields[0] = this->fixed_column(amounts);
+      // Only the table's own copies count: the uploads above are the test's.
+      if (batch == 0) first_op = TypeParam::log->ops().size();
+      table->aggregate(in, work);
+      rows += table->extract_updated(work).rows;
+      rows += table->extract_closed(t - 1'000, work).rows;
+    }
+    rows += table->extract_closed(INT64_MAX, work).rows;
+  }
+  this->release_columns();
+  ASSERT_GT(rows, 0u);
+  std::map<const unsigned char*, std::size_t> staging;  // live allocate_host blocks
+  std::size_t to_host = 0;
+  std::size_t outside = 0;
+  const std::vector<kernels::backend_op> ops = TypeParam::log->ops();
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const kernels::backend_op& op = ops[i];
+    const auto* at = static_cast<const unsigned char*>(op.memory);
+    if (op.what == kernels::backend_op::kind::allocate_host) staging[at] = op.bytes;
+    if (op.what == kernels::backend_op::kind::deallocate_host) staging.erase(at);
+    if (i < first_op || op.what != kernels::backend_op::kind::copy || !op.to_host ||
+        op.bytes == 0) {
+      continue;
+    }
+    ++to_host;
+    auto block = staging.upper_bound(at);
+    const bool inside =
+        block != staging.begin() && (--block, at + op.bytes <= block->first + block->second);
+    if (!inside && ++outside <= 5) {
+      ADD_FAILURE() << "a copy of " << op.bytes << " bytes to host memory at " << op.memory
+                    << " outside the staging blocks";
+    }
+  }
+  EXPECT_GT(to_host, 0u);
+  EXPECT_EQ(outside, 0u);
 }
 
 // The precondition that keeps the work on one stream: a call on another stream than the table's
