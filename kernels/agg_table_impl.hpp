@@ -35,6 +35,12 @@
 #include "kernels/row_status.hpp"
 #include "kernels/xxhash64.hpp"
 
+#if defined(__CUDACC__)
+#include <cooperative_groups.h>
+#include <cooperative_groups/reduce.h>
+#include <cooperative_groups/scan.h>
+#endif
+
 namespace trove::kernels::detail {
 
 /// @brief The most words the key arena may have: key_ref is 32 bits.
@@ -142,11 +148,28 @@ TROVE_HD inline void write_key_record(const key_columns& keys, std::size_t row,
   out[0] = mask;
 }
 
-/// @brief Key-arena words taken one record at a time from the shared counter (rows in parallel).
+/// @brief Key-arena words taken from the shared counter (rows in parallel).
 struct arena_shared {
   std::uint64_t* d_used;
   TROVE_HD TROVE_FORCEINLINE std::uint64_t allocate(std::uint64_t words) const noexcept {
-    return fetch_add(*d_used, words);
+#if defined(__CUDA_ARCH__)
+    // CUDA-only fast path (warp-aggregated): the threads of a warp that create groups at the same
+    // moment take their records' words with one atomic — an exclusive scan of their lengths and a
+    // broadcast of the base — instead of one atomic each on the same hot word. The records get
+    // the same lengths at other (disjoint) offsets; what the table holds is the same.
+    namespace cg = cooperative_groups;
+    const cg::coalesced_group active = cg::coalesced_threads();
+    const std::uint64_t before = cg::exclusive_scan(active, words);
+    const unsigned last = active.size() - 1;
+    unsigned long long base = 0;
+    if (active.thread_rank() == last) {
+      base = atomicAdd(reinterpret_cast<unsigned long long*>(d_used),
+                       static_cast<unsigned long long>(before + words));
+    }
+    return static_cast<std::uint64_t>(active.shfl(base, last)) + before;
+#else
+    return fetch_add(*d_used, words);  // the single-source path (the CPU's atomic strategy)
+#endif
   }
 };
 /// @brief Key-arena words taken from the shared counter a chunk at a time and handed out by one
@@ -176,7 +199,21 @@ struct arena_chunked {
 /// @brief Counts created slots on the shared device counter.
 struct count_shared {
   std::uint64_t* d_count;
-  TROVE_HD TROVE_FORCEINLINE void add(std::uint64_t n) const noexcept { fetch_add(*d_count, n); }
+  TROVE_HD TROVE_FORCEINLINE void add(std::uint64_t n) const noexcept {
+#if defined(__CUDA_ARCH__)
+    // CUDA-only fast path (warp-aggregated): one atomic per warp for the groups its threads
+    // create together, not one per group on the table's single hottest word. Same total.
+    namespace cg = cooperative_groups;
+    const cg::coalesced_group active = cg::coalesced_threads();
+    const std::uint64_t total = cg::reduce(active, n, cg::plus<std::uint64_t>());
+    if (active.thread_rank() == 0) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(d_count),
+                static_cast<unsigned long long>(total));
+    }
+#else
+    fetch_add(*d_count, n);
+#endif
+  }
 };
 /// @brief Counts created slots in a thread-local variable.
 struct count_local {
