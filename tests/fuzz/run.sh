@@ -16,7 +16,7 @@ FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_ARGS=${FUZZ_ARGS:-}
 
 # clang and its libFuzzer/sanitizer runtime are Debian packages; install them when missing.
-if ! dpkg-query -W -f='${Status}' clang libclang-rt-14-dev 2>/dev/null | grep -c "install ok installed" |
+if ! dpkg-query -W -f='${Status}\n' clang libclang-rt-14-dev 2>/dev/null | grep -c "install ok installed" |
     grep -q 2; then
   echo "fuzz: installing clang and libclang-rt-14-dev"
   sudo=""
