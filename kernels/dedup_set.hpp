@@ -9,17 +9,20 @@
 /// the batch is a duplicate for the rest of the batch, even if the watermark already expired it).
 ///
 /// Memory policy: the table is an open-addressing table (linear probing) rebuilt before a batch
-/// would push its load past max_load; a rebuild drops expired entries and grows the capacity
-/// when live entries need it. Tables of at least incremental_min_slots slots rebuild
-/// incrementally, a slice per batch, starting at incremental_start_load: count the live entries,
-/// fill the new table, then migrate the old one while it stays frozen and is still consulted for
-/// duplicates. A slice is proportional to the batch (incremental_slots_per_row), larger only
-/// when the room left in the table needs it, so that the work per batch stays a fraction of the
-/// batch's own. No batch then pauses for a whole rebuild (a stop-the-world rebuild of a 16M-slot
-/// table took ~1 s on 2 cores); a batch that would overfill the table first finishes (or
-/// replaces) the incremental rebuild at once. If the capacity needed exceeds max_bytes, apply()
-/// throws trove::capacity_error and changes nothing: no row is silently dropped or silently called
-/// a duplicate; the pipeline stops with a message naming dedup.max_bytes and dedup.ttl.
+/// would push its load past max_load; a rebuild drops expired entries and sizes the next table
+/// for the live entries and the inserts it takes while the rebuild runs (a power of two: grown at
+/// once, shrunk only to a quarter or less, never below the initial capacity), so that a flat live
+/// set keeps one capacity and a falling one gives memory back. Tables of at least
+/// incremental_min_slots slots rebuild incrementally, a slice per batch, starting at
+/// incremental_start_load: count the live entries, fill the new table, then migrate the old one
+/// while it stays frozen and is still consulted for duplicates. A slice is proportional to the
+/// batch (incremental_slots_per_row), larger only when the room left in the table needs it, so that
+/// the work per batch stays a fraction of the batch's own. No batch then pauses for a whole rebuild
+/// (a stop-the-world rebuild of a 16M-slot table took ~1 s on 2 cores); a batch that would overfill
+/// the table first finishes (or replaces) the incremental rebuild at once. If the capacity needed
+/// exceeds max_bytes, apply() throws trove::capacity_error and changes nothing: no row is silently
+/// dropped or silently called a duplicate; the pipeline stops with a message naming dedup.max_bytes
+/// and dedup.ttl.
 
 #include <cstddef>
 #include <cstdint>

@@ -379,6 +379,7 @@ class dedup_set_impl final : public dedup_set {
     }
     slots_ = allocate_slots(capacity, 0);
     capacity_ = capacity;
+    min_capacity_ = capacity;
   }
 
   std::size_t apply(const hash128* d_keys, const std::int64_t* d_event_time, std::uint8_t* d_status,
@@ -395,9 +396,10 @@ class dedup_set_impl final : public dedup_set {
     if (!Exec::owner_partitioned && candidates_.size() < n * sizeof(std::uint64_t)) {
       candidates_ = device_buffer(*exec_.be, n * sizeof(std::uint64_t) * 2, stream);
     }
+    std::size_t inserted = 0;
     if constexpr (Exec::owner_partitioned) {
       const dedup_owned_pass<Slot> pass{ref(), d_keys, d_event_time, d_status, watermark, n};
-      used_ += exec_.owned(capacity_, pass);
+      inserted = exec_.owned(capacity_, pass);
     } else {
       auto* d_candidate = candidates_.template as<std::uint64_t>();
       thrust::for_each(exec_.policy(), rows, rows + n,
@@ -405,8 +407,15 @@ class dedup_set_impl final : public dedup_set {
       thrust::for_each(
           exec_.policy(), rows, rows + n,
           dedup_resolve_fn<Slot>{ref(), d_event_time, d_status, d_candidate, watermark, n});
-      used_ += thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
-                                        std::uint64_t{0}, thrust::plus<std::uint64_t>());
+      inserted = thrust::transform_reduce(exec_.policy(), rows, rows + n, inserted_fn{d_candidate},
+                                          std::uint64_t{0}, thrust::plus<std::uint64_t>());
+    }
+    used_ += inserted;
+    if (phase_ == growth_phase::counting) {
+      // Keys hash uniformly: the share of this batch's new slots that lies behind the cursor
+      // (already counted, so missed by the count) is the share of the table already counted.
+      inserted_behind_ += static_cast<double>(inserted) * static_cast<double>(cursor_) /
+                          static_cast<double>(capacity_);
     }
     dedup_ref<Slot> old{};
     if (phase_ == growth_phase::migrating) old = old_ref();
@@ -531,19 +540,30 @@ class dedup_set_impl final : public dedup_set {
     return buffer;
   }
 
-  /// The capacity (from capacity_ up) for `live` entries plus `incoming` under max_load: at most
-  /// 3/4 of it, so that rebuilds do not follow each other batch after batch.
-  std::size_t capacity_for(std::size_t live, std::size_t incoming) const noexcept {
-    std::size_t capacity = capacity_;
-    // Grow two-fold: four-fold paid fewer rebuilds but overshot — W1 (9.5M live keys) ended in a
-    // 64M-slot table instead of 32M, and the kernel's zeroing of the extra fresh pages cost more
-    // than the rebuilds saved (10M events: 4.2-4.6 s wall, 0.8-1.3 s sys against 4.9-5.0 s,
-    // 2.3-2.5 s sys; RSS 1.9 GB against 2.2 GB; README, "Dedup table growth").
-    while (static_cast<double>(live + incoming) >
-           0.75 * options_.max_load * static_cast<double>(capacity)) {
-      capacity *= 2;
+  /// The capacity of the next table for `live` entries plus `incoming(capacity)` more (the
+  /// inserts it takes before the rebuild is over): the least power of two from the initial
+  /// capacity up under which they stay within 3/4 of max_load, so that rebuilds do not follow
+  /// each other batch after batch. It grows to that at once, but shrinks only once that is at
+  /// most a quarter of capacity_ (hysteresis: a live set that wavers around a power of two does
+  /// not make the table grow and shrink by turns). Neither depends on capacity_ otherwise, so a
+  /// flat live set keeps one capacity, whatever the table had grown to (README, "Dedup table
+  /// growth"; a capacity from capacity_ up and the old table's room counted as incoming ratcheted
+  /// 18M live keys up to 268M slots).
+  template <class Incoming>
+  std::size_t capacity_for(std::size_t live, Incoming incoming) const noexcept {
+    std::size_t fit = min_capacity_;
+    // Powers of two, grown two-fold: four-fold paid fewer rebuilds but overshot — W1 (9.5M live
+    // keys) ended in a 64M-slot table instead of 32M, and the kernel's zeroing of the extra fresh
+    // pages cost more than the rebuilds saved (README, "Dedup table growth").
+    while (static_cast<double>(live + incoming(fit)) >
+           0.75 * options_.max_load * static_cast<double>(fit)) {
+      fit *= 2;
     }
-    return capacity;
+    if (fit >= capacity_ || 4 * fit <= capacity_) return fit;
+    return capacity_;
+  }
+  std::size_t capacity_for(std::size_t live, std::size_t incoming) const noexcept {
+    return capacity_for(live, [incoming](std::size_t) { return incoming; });
   }
 
   /// Before a batch of n rows: advances an incremental rebuild by one slice, or starts one, or
@@ -565,7 +585,7 @@ class dedup_set_impl final : public dedup_set {
       phase_ = growth_phase::counting;
       cursor_ = 0;
       counted_live_ = 0;
-      used_at_count_ = used_;
+      inserted_behind_ = 0;
     }
     if (phase_ == growth_phase::counting || phase_ == growth_phase::filling) {
       if (static_cast<double>(used_ + n) > limit) {  // the batch does not fit: give up, rebuild
@@ -585,12 +605,24 @@ class dedup_set_impl final : public dedup_set {
           live_slot_fn<Slot>{ref(), watermark}, std::uint64_t{0}, thrust::plus<std::uint64_t>());
       cursor_ = end;
       if (cursor_ < capacity_) return;
-      // Entries inserted while counting are live (some may have been counted too: an upper
-      // bound). The new table must also take the inserts of the fill and migrate phases.
-      const std::size_t live = counted_live_ + (used_ - used_at_count_);
-      // Until it is filled, the old table takes inserts, at most its room.
-      const std::size_t incoming = room(capacity_, used_, 0) + n;
-      fresh_capacity_ = capacity_for(live, incoming);
+      // Live: the counted entries (some expire before they move: an upper bound) and those
+      // inserted behind the cursor while counting (apply(); those ahead of it were counted).
+      const auto live = counted_live_ + static_cast<std::size_t>(inserted_behind_ + 0.5);
+      // The new table also takes what arrives until the migration ends: this batch and the
+      // fill's (into the old table, then migrated), the migration's. Each phase advances at
+      // least slots_per_row slots per row, so at most (its capacity + capacity_) / slots_per_row
+      // rows — not the old table's room, which grows with the table and so would ratchet it.
+      // A slow pace (few slots per row) is sped up to finish within the room a phase has
+      // (slice()), so count at most a quarter of the new table's max_load for it.
+      const std::size_t per_row = std::max<std::size_t>(1, options_.incremental_slots_per_row);
+      const std::size_t old_capacity = capacity_;
+      const double max_load = options_.max_load;
+      fresh_capacity_ = capacity_for(live, [=](std::size_t capacity) {
+        const std::size_t paced = (capacity + old_capacity) / per_row;
+        const auto bound =
+            static_cast<std::size_t>(0.25 * max_load * static_cast<double>(capacity));
+        return 2 * n + std::min(paced, bound);
+      });
       if (fresh_capacity_ * sizeof(Slot) > options_.max_bytes) {
         // Only a rebuild at the last moment (exact live count, one batch) may fit under the cap.
         phase_ = growth_phase::idle;
@@ -656,8 +688,8 @@ class dedup_set_impl final : public dedup_set {
     }
   }
 
-  /// At once: drops expired entries and grows so that the live entries plus the next batch stay
-  /// well under max_load.
+  /// At once: drops expired entries and grows (or shrinks, see capacity_for()) so that the live
+  /// entries plus the next batch stay well under max_load.
   void rebuild(std::int64_t watermark, std::size_t incoming) {
     const auto positions = thrust::counting_iterator<std::size_t>(0);
     const dedup_ref<Slot> old_ref = ref();
@@ -683,6 +715,7 @@ class dedup_set_impl final : public dedup_set {
   device_buffer candidates_;
   device_buffer entries_;  // collect_accepted(): the batch's new entries before the copy out
   std::size_t capacity_ = 0;
+  std::size_t min_capacity_ = 0;  // the initial capacity: a table never shrinks below it
   std::size_t used_ = 0;
   std::uint64_t rebuilds_ = 0;
   std::uint64_t blocking_rebuilds_ = 0;
@@ -691,7 +724,7 @@ class dedup_set_impl final : public dedup_set {
   bool incremental_blocked_ = false;  // the cap ruled an incremental rebuild out until a rebuild
   std::size_t cursor_ = 0;            // next slot of the phase's table
   std::size_t counted_live_ = 0;      // counting: live entries in slots_[0, cursor_)
-  std::size_t used_at_count_ = 0;     // counting: used_ when it began
+  double inserted_behind_ = 0;        // counting: slots inserted in [0, cursor_) since, expected
   device_buffer fresh_;               // filling: the new table
   std::size_t fresh_capacity_ = 0;
   device_buffer old_;  // migrating: the old table (frozen)

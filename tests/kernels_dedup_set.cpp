@@ -558,6 +558,128 @@ TYPED_TEST(DedupSetTest, IncrementalRebuildsMatchTheModel) {
   }
 }
 
+/// The least power of two at or above x.
+std::size_t pow2_at_least(double x) {
+  std::size_t p = 1;
+  while (static_cast<double>(p) < x) p *= 2;
+  return p;
+}
+
+/// A stream whose live key set is flat, then (when `shrink_to` is set) falls to that many new keys
+/// per batch: each batch brings `rate` new keys (some twice), a few re-sends of recent keys (live:
+/// duplicates) and of older ones (expired: accepted again), at event time 100 ms per batch with a
+/// watermark one batch behind. Every status is compared with the model's.
+struct flat_stream_trace {
+  std::vector<std::size_t> capacity, live, rebuilds;  // after each batch (live: the model's)
+};
+template <class Test>
+flat_stream_trace run_flat_stream(Test& test, const kernels::dedup_options& o, std::size_t rate,
+                                  std::size_t batches, std::size_t shrink_to, std::size_t shrink_at,
+                                  const std::string& context) {
+  auto set = test.be().make_dedup_set(o, {});
+  dedup_model model(o.ttl_ms);
+  std::mt19937_64 rng(rate + batches + (o.exact_64bit_keys ? 1 : 0));
+  flat_stream_trace trace;
+  std::vector<std::size_t>& capacity = trace.capacity;
+  std::vector<std::size_t>& live = trace.live;
+  std::vector<hash128> sent;  // every new key, in order
+  for (std::size_t b = 0; b < batches; ++b) {
+    const std::size_t fresh = shrink_to != 0 && b >= shrink_at ? shrink_to : rate;
+    const auto t = static_cast<std::int64_t>(b) * 100;
+    std::vector<hash128> keys;
+    std::vector<std::int64_t> times;
+    for (std::size_t i = 0; i < fresh; ++i) {
+      const hash128 k{rng(), o.exact_64bit_keys ? 0 : rng()};
+      sent.push_back(k);
+      keys.push_back(k);
+      if (i % 20 == 0) keys.push_back(k);  // a copy in the batch
+    }
+    // Re-sends from the last ~2 ttl of keys: the newer half live, the older half expired.
+    const std::size_t window =
+        std::min(sent.size(), 2 * fresh * static_cast<std::size_t>(o.ttl_ms / 100));
+    for (std::size_t i = 0; i < fresh / 10; ++i) {
+      keys.push_back(sent[sent.size() - 1 - rng() % window]);
+    }
+    std::shuffle(keys.begin(), keys.end(), rng);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      times.push_back(t + static_cast<std::int64_t>(rng() % 100));
+    }
+    test.check(*set, model, keys, times, t - 100, context + " batch " + std::to_string(b));
+    if (::testing::Test::HasFatalFailure()) return {};
+    capacity.push_back(set->stats().capacity);
+    trace.rebuilds.push_back(set->stats().rebuilds);
+    // The model counts live keys in one pass over all it saw: every 10th batch (it moves slowly).
+    live.push_back(b % 10 == 0 || live.empty() ? model.live(t - 100) : live.back());
+  }
+  return trace;
+}
+
+// bug: issue 15, memory at steady state — an incremental rebuild sized the new table for its live
+// count plus the old table's whole remaining room, and added the inserts made during the count on
+// top of the counted entries; capacities never shrank, so a flat live set (18M keys) ratcheted the
+// table up to 268M slots. A flat live set must settle at a capacity of at most one power of two
+// above live / max_load (headroom for the inserts during a rebuild), and stay there, over many
+// rebuilds, incremental or at once, with statuses equal to the model's.
+TYPED_TEST(DedupSetTest, FlatLiveSetKeepsASteadyCapacity) {
+  for (bool incremental : {true, false}) {
+    for (bool exact : {false, true}) {
+      if (!incremental && !exact) continue;  // the rebuild at once does not depend on the layout
+      const std::string context =
+          std::string(layout(exact)) + (incremental ? ", incremental" : ", at once");
+      kernels::dedup_options o;
+      o.ttl_ms = 2000;  // 20 batches: ~10k live keys
+      o.initial_capacity = 1024;
+      o.exact_64bit_keys = exact;
+      o.incremental_min_slots = incremental ? 0 : SIZE_MAX;
+      const std::size_t batches = 300;
+      const flat_stream_trace trace = run_flat_stream(*this, o, 500, batches, 0, 0, context);
+      const auto& [capacity, live, rebuilds] = trace;
+      if (::testing::Test::HasFatalFailure()) return;
+      // Flat from the second ttl on; the second half of the run is the steady state.
+      const std::size_t most_live = *std::max_element(live.begin() + 40, live.end());
+      const std::size_t least_live = *std::min_element(live.begin() + 40, live.end());
+      ASSERT_LT(most_live, least_live + least_live / 10) << context << ": the live set is not flat";
+      const std::size_t bound = 2 * pow2_at_least(static_cast<double>(most_live) / o.max_load);
+      const std::size_t half = batches / 2;
+      for (std::size_t b = half; b < batches; ++b) {
+        ASSERT_LE(capacity[b], bound)
+            << context << ": batch " << b << ", " << most_live << " live keys at most";
+        ASSERT_EQ(capacity[b], capacity[half]) << context << ": batch " << b << " changed capacity";
+      }
+      EXPECT_GE(rebuilds.back() - rebuilds[half], 5u) << context << ": too few rebuilds to tell";
+    }
+  }
+}
+
+// A live set that falls eight-fold gives memory back: the table shrinks to what the smaller set
+// needs (the same bound as a flat set's) and stays there, while statuses stay the model's.
+TYPED_TEST(DedupSetTest, FallingLiveSetShrinksTheTable) {
+  for (bool exact : {false, true}) {
+    const std::string context = layout(exact);
+    kernels::dedup_options o;
+    o.ttl_ms = 2000;
+    o.initial_capacity = 1024;
+    o.exact_64bit_keys = exact;
+    o.incremental_min_slots = 0;
+    // After the fall the table rebuilds (and shrinks) once its used slots, expired ones
+    // included, reach incremental_start_load: ~140 batches here.
+    const std::size_t batches = 440, shrink_at = 60;
+    const flat_stream_trace trace =
+        run_flat_stream(*this, o, 1000, batches, 125, shrink_at, context);
+    const auto& [capacity, live, rebuilds] = trace;
+    if (::testing::Test::HasFatalFailure()) return;
+    const std::size_t peak = capacity[shrink_at - 1];
+    const std::size_t most_live = *std::max_element(live.begin() + shrink_at + 40, live.end());
+    const std::size_t bound = 2 * pow2_at_least(static_cast<double>(most_live) / o.max_load);
+    ASSERT_GT(peak, bound) << context << ": the table never needed more than the small set";
+    for (std::size_t b = batches - 120; b < batches; ++b) {
+      ASSERT_LE(capacity[b], bound)
+          << context << ": batch " << b << ", " << most_live << " live keys at most";
+      ASSERT_EQ(capacity[b], capacity[batches - 120]) << context << ": batch " << b;
+    }
+  }
+}
+
 TYPED_TEST(DedupSetTest, MemoryCapThrowsBeforeTouchingTheBatch) {
   for (bool exact : {false, true}) {
     const std::size_t cap = 2048 * this->slot_bytes(exact);  // room for 2048 slots
