@@ -29,7 +29,7 @@ agg_layout make_agg_layout(const agg_options& options) {
       if (!(wanted & acc_bit(kind))) continue;
       layout.accs[layout.num_accs++] =
           acc_slot{kind, static_cast<std::uint8_t>(f), static_cast<std::uint16_t>(word)};
-      word += acc_words(kind);
+      word += acc_word_count(kind);
     }
   }
   layout.field_acc_begin[options.fields.size()] = static_cast<std::uint8_t>(layout.num_accs);

@@ -16,7 +16,7 @@
 namespace trove::kernels::detail {
 
 /// @brief 8-byte words an accumulator of `kind` takes in a slot.
-TROVE_HD constexpr std::uint32_t acc_words(acc_kind kind) noexcept {
+TROVE_HD constexpr std::uint32_t acc_word_count(acc_kind kind) noexcept {
   switch (kind) {
     case acc_kind::non_null:
       return non_null_acc::words;
