@@ -45,11 +45,10 @@ constexpr enum_entry<kafka_start> kafka_starts[] = {{"committed", kafka_start::c
                                                     {"latest", kafka_start::latest}};
 constexpr enum_entry<window_type> window_types[] = {{"tumbling", window_type::tumbling},
                                                     {"hopping", window_type::hopping}};
-constexpr enum_entry<aggregate_fn> aggregate_fns[] = {{"count", aggregate_fn::count},
-                                                      {"sum", aggregate_fn::sum},
-                                                      {"min", aggregate_fn::min},
-                                                      {"max", aggregate_fn::max},
-                                                      {"avg", aggregate_fn::avg}};
+constexpr enum_entry<aggregate_fn> aggregate_fns[] = {
+    {"count", aggregate_fn::count}, {"sum", aggregate_fn::sum},
+    {"min", aggregate_fn::min},     {"max", aggregate_fn::max},
+    {"avg", aggregate_fn::avg},     {"approx_count_distinct", aggregate_fn::approx_count_distinct}};
 constexpr enum_entry<compare_op> compare_ops[] = {
     {"==", compare_op::eq}, {"!=", compare_op::ne}, {"<", compare_op::lt},  {"<=", compare_op::le},
     {">", compare_op::gt},  {">=", compare_op::ge}, {"eq", compare_op::eq}, {"ne", compare_op::ne},
@@ -621,6 +620,7 @@ const std::vector<std::string> top_level_keys = {"source",
                                                  "batch",
                                                  "device",
                                                  "metrics",
+                                                 "sketch",
                                                  "log",
                                                  "shutdown_timeout",
                                                  "progress_interval",
@@ -1107,7 +1107,8 @@ void parse_aggregates(checker& check, const map_reader& top, const schema_info& 
                       const std::vector<std::string>& group_by, std::vector<aggregate_spec>& out) {
   const YAML::Node node = top.get("aggregates");
   constexpr std::string_view expected_list = "a non-empty list like [count, sum(amount)]";
-  const std::string expected = "count, sum(field), min(field), max(field) or avg(field)";
+  const std::string expected =
+      "count, sum(field), min(field), max(field), avg(field) or approx_count_distinct(field)";
   if (!present(node)) return;  // default [count]
   if (!(node.IsSequence() && node.size() > 0) && !(node.IsScalar() && !node.Scalar().empty())) {
     check.invalid("aggregates", node, std::string(expected_list));
@@ -1128,7 +1129,18 @@ void parse_aggregates(checker& check, const map_reader& top, const schema_info& 
       check.invalid(path, item, expected, reason);
       continue;
     }
-    if (aggregate.fn != aggregate_fn::count) {
+    if (aggregate.fn == aggregate_fn::approx_count_distinct) {
+      // Distinct values are counted by their hash: integers, timestamps and strings. A float's
+      // distinct bit patterns are rarely what is meant (-0.0, NaNs, rounding).
+      const io::field* field = resolve_field(check, schema, path, item, aggregate.field,
+                                             "an aggregate of a field declared in schema");
+      if (field != nullptr &&
+          (field->type == io::field_type::f64 || field->type == io::field_type::boolean)) {
+        check.invalid(path, item, "approx_count_distinct of an integer, timestamp or string field",
+                      fmt::format("'{}' is {}", field->name, io::to_string(field->type)));
+        continue;
+      }
+    } else if (aggregate.fn != aggregate_fn::count) {
       const io::field* field = resolve_field(check, schema, path, item, aggregate.field,
                                              "an aggregate of a field declared in schema");
       if (field != nullptr && !is_numeric(field->type)) {
@@ -1392,6 +1404,23 @@ void parse_batch(checker& check, const map_reader& top, batch_config& out) {
     out.max_string_bytes =
         std::min<std::uint64_t>(32 * out.max_events, std::numeric_limits<std::uint32_t>::max());
   }
+}
+
+void parse_sketch(checker& check, const map_reader& top, sketch_config& out) {
+  const YAML::Node node = top.get("sketch");
+  if (!present(node)) return;
+  if (!node.IsMap()) {
+    check.invalid("sketch", node, "a map like {hll_precision: 14}");
+    return;
+  }
+  map_reader reader(check, node, "sketch", {"hll_precision"});
+  if (const YAML::Node n = reader.get("hll_precision"); present(n)) {
+    std::uint64_t p = out.hll_precision;
+    if (read_u64(check, reader.path("hll_precision"), n, p, 4, 18)) {
+      out.hll_precision = static_cast<std::uint32_t>(p);
+    }
+  }
+  reader.finish();
 }
 
 void parse_metrics(checker& check, const map_reader& top, metrics_config& out) {
@@ -1782,6 +1811,7 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
     read_enum(check, "device", n, device_choices, config.device);
   }
   parse_metrics(check, top, config.metrics);
+  parse_sketch(check, top, config.sketch);
   parse_log(check, top, config.log);
   parse_checkpoint(check, top, config.source, config.checkpoint);
   check_delivery(check, top, config);
@@ -1959,6 +1989,9 @@ std::string to_yaml(const pipeline_config& config) {
   std::vector<std::string> aggregates;
   for (const auto& aggregate : config.aggregates) aggregates.push_back(to_string(aggregate));
   write_list(out, "aggregates", aggregates);
+  out << YAML::Key << "sketch" << YAML::Value << YAML::BeginMap;
+  write(out, "hll_precision", config.sketch.hll_precision);
+  out << YAML::EndMap;
 
   if (!config.filter.empty()) {
     out << YAML::Key << "filter" << YAML::Value << YAML::BeginSeq;

@@ -101,14 +101,20 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
         case aggregate_fn::avg:
           wanted |= kernels::acc_bit(kernels::acc_kind::sum);
           break;
+        case aggregate_fn::approx_count_distinct:
+          wanted |= kernels::acc_bit(kernels::acc_kind::hll);
+          break;
         case aggregate_fn::count:
           break;
       }
       const io::field_type type = schema.fields[static_cast<std::size_t>(column)].type;
-      out.type = spec.fn == aggregate_fn::avg ? io::field_type::f64 : type;
+      out.type = spec.fn == aggregate_fn::avg                     ? io::field_type::f64
+                 : spec.fn == aggregate_fn::approx_count_distinct ? io::field_type::u64
+                                                                  : type;
     }
     outputs_.push_back(out);
   }
+  agg.hll_precision = config.sketch.hll_precision;
   agg.window = {config.window.size_ms,
                 config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
   // With checkpoints the table lists the groups updated since the last one: what the next
@@ -503,6 +509,10 @@ void device_stage::convert(const kernels::agg_result& r, io::result_batch& out) 
       continue;
     }
     const kernels::result_field& f = r.fields[static_cast<std::size_t>(o.field_slot)];
+    if (o.fn == aggregate_fn::approx_count_distinct) {  // nulls are not values: 0 when all null
+      for (std::size_t row = 0; row < r.rows; ++row) dst.append_u64(f.approx_distinct[row]);
+      continue;
+    }
     for (std::size_t row = 0; row < r.rows; ++row) {
       if (f.non_null[row] == 0) {  // every value was null: no sum/min/max/avg
         dst.append_null();

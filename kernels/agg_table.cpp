@@ -20,8 +20,10 @@ agg_layout make_agg_layout(const agg_options& options) {
     layout.nullable[f] = f >= options.field_nullable.size() || options.field_nullable[f];
     std::uint8_t wanted =
         f < options.field_accumulators.size() ? options.field_accumulators[f] : acc_value_bits;
-    TROVE_EXPECTS((wanted & ~acc_value_bits) == 0,
-                  "agg_options::field_accumulators: only sum, min and max can be asked for");
+    TROVE_EXPECTS((wanted & ~(acc_value_bits | acc_bit(acc_kind::hll))) == 0,
+                  "agg_options::field_accumulators: only sum, min, max and hll can be asked for");
+    layout.field_hashed[f] = (wanted & acc_bit(acc_kind::hll)) != 0;
+    layout.hll_fields += layout.field_hashed[f] ? 1 : 0;
     if (layout.nullable[f]) wanted |= acc_bit(acc_kind::non_null);
     layout.field_acc_begin[f] = static_cast<std::uint8_t>(layout.num_accs);
     for (std::uint32_t k = 0; k < acc_kind_count; ++k) {
@@ -33,6 +35,10 @@ agg_layout make_agg_layout(const agg_options& options) {
     }
   }
   layout.field_acc_begin[options.fields.size()] = static_cast<std::uint8_t>(layout.num_accs);
+  TROVE_EXPECTS(
+      options.hll_precision >= hll_min_precision && options.hll_precision <= hll_max_precision,
+      "agg_options::hll_precision must be in 4..18");
+  layout.hll_precision = options.hll_precision;
   layout.acc_words = word;
   layout.stride = sizeof(agg_header) + std::size_t{word} * sizeof(std::uint64_t);
   return layout;
@@ -52,14 +58,20 @@ std::uint64_t layout_signature(const agg_layout& layout) {
     h = mix64(h ^ (static_cast<std::uint64_t>(acc.kind) | std::uint64_t{acc.field} << 8 |
                    std::uint64_t{acc.word} << 16));
   }
+  // Registers of another precision are another sketch (a layout without one keeps its signature).
+  if (layout.hll_fields > 0) h = mix64(h ^ (0x686c6cull << 8 | layout.hll_precision));
   return h == 0 ? 1 : h;
 }
 
 std::vector<unsigned char> convert_full_layout_slots(const agg_layout& layout,
                                                      const agg_snapshot& snapshot) {
-  // Formats 1 to 3 kept, after the header, four words per field in acc_kind order.
+  // Formats 1 to 3 kept, after the header, four words per field in acc_kind order (non_null, sum,
+  // min, max): no sketch existed then.
+  constexpr std::size_t full_kinds = 4;
+  TROVE_EXPECTS(layout.hll_fields == 0,
+                "checkpoint: aggregation slots of another layout (aggregates changed)");
   const std::size_t full_stride =
-      sizeof(agg_header) + std::size_t{layout.num_fields} * acc_kind_count * 8;
+      sizeof(agg_header) + std::size_t{layout.num_fields} * full_kinds * 8;
   TROVE_EXPECTS(snapshot.stride == full_stride,
                 "checkpoint: aggregation slots of another layout (aggregates changed)");
   TROVE_EXPECTS(snapshot.slots.size() == snapshot.rows * snapshot.stride,
@@ -72,7 +84,7 @@ std::vector<unsigned char> convert_full_layout_slots(const agg_layout& layout,
     for (std::uint32_t a = 0; a < layout.num_accs; ++a) {
       const acc_slot& acc = layout.accs[a];
       const std::size_t word =
-          std::size_t{acc.field} * acc_kind_count + static_cast<std::size_t>(acc.kind);
+          std::size_t{acc.field} * full_kinds + static_cast<std::size_t>(acc.kind);
       std::memcpy(to + sizeof(agg_header) + std::size_t{acc.word} * 8,
                   from + sizeof(agg_header) + word * 8, 8);
     }
@@ -123,6 +135,9 @@ agg_result decode_result(const agg_layout& layout, const window_spec& window,
           break;
         case acc_kind::max:
           values = &field.max;
+          break;
+        case acc_kind::hll:  // the extraction wrote the estimate into the first word
+          values = &field.approx_distinct;
           break;
       }
       values->resize(rows);

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <cuda/std/bit>
 #include <limits>
@@ -67,6 +68,9 @@ struct agg_layout {
   std::uint8_t field_acc_begin[max_agg_fields + 1] = {};
   std::uint32_t acc_words = 0;  ///< words after the header
   std::size_t stride = sizeof(agg_header);
+  bool field_hashed[max_agg_fields] = {};  ///< the field has an accumulator reading hashes (hll)
+  std::uint32_t hll_fields = 0;            ///< fields with an hll accumulator
+  std::uint32_t hll_precision = 14;
 };
 
 /// @brief The layout of a table with these options (host code, agg_table.cpp).
@@ -229,10 +233,12 @@ struct agg_ref {
   window_spec window;
   std::uint64_t* d_arena;
   // [0] arena words used, [1] slots inserted, [2] changelog list length, [3] cross-partition
-  // updates, [4] checkpoint list length
+  // updates, [4] checkpoint list length, [5] sketch arena words handed out (sketches.d_used),
+  // [6] sketch arena words of emitted groups (garbage until the next rebuild)
   std::uint64_t* d_counters;
   std::uint32_t* d_dirty_list;       // updated since the last extract_updated (agg_on_changelog)
   std::uint32_t* d_checkpoint_list;  // since the last snapshot_updated (agg_on_checkpoint_list)
+  sketch_arena_ref sketches;         // register blocks of groups past their inline entries
 
   TROVE_HD TROVE_FORCEINLINE agg_header& header(std::uint64_t pos) const noexcept {
     return *reinterpret_cast<agg_header*>(d_slots + pos * layout.stride);
@@ -393,15 +399,79 @@ TROVE_HD TROVE_FORCEINLINE void apply_row(const agg_ref& table, const column_vie
   for (std::uint32_t f = 0; f < table.layout.num_fields; ++f) {
     const column_view& col = fields[f];
     if (!col.valid(row)) continue;
-    const std::uint64_t value = col.d_values[row];
+    // A string field is read only by accumulators of hashes (approx_count_distinct).
+    const std::uint64_t value = col.is_string ? 0 : col.d_values[row];
+    const std::uint64_t hash = table.layout.field_hashed[f] ? hll_hash(col, row) : 0;
     const value_kind kind = table.layout.kinds[f];
     for (std::uint32_t a = table.layout.field_acc_begin[f]; a < table.layout.field_acc_begin[f + 1];
          ++a) {
       const acc_slot acc = table.layout.accs[a];
-      update_acc<Atomic>(acc.kind, words + acc.word, value, kind);
+      update_acc<Atomic>(acc.kind, words + acc.word, acc_reads_hash(acc.kind) ? hash : value, kind,
+                         table.sketches);
     }
   }
 }
+
+/// @brief Sketch-arena words of a slot's (or a snapshot row's) register blocks: one block per hll
+/// accumulator that is dense (in the table) or `in_record` (in a snapshot).
+TROVE_HD inline std::uint64_t sketch_words_of(const agg_layout& layout,
+                                              const std::uint64_t* acc_words) noexcept {
+  if (layout.hll_fields == 0) return 0;
+  std::uint64_t words = 0;
+  for (std::uint32_t a = 0; a < layout.num_accs; ++a) {
+    const acc_slot acc = layout.accs[a];
+    if (acc.kind != acc_kind::hll) continue;
+    const std::uint64_t state = acc_words[acc.word];
+    if (hll_acc::dense(state) || state == hll_acc::in_record) {
+      words += hll_block_words(layout.hll_precision);
+    }
+  }
+  return words;
+}
+
+/// @brief The batch's sketch updates again, alone (after the sketch arena was full and grown):
+/// every accepted row's hashes into each of its open windows' groups, which the update pass
+/// created. Idempotent (register maxima, a set of entries), so rows that did reach their sketch
+/// the first time change nothing.
+struct agg_sketch_pass {
+  agg_ref table;
+  const std::int64_t* d_event_time;
+  const std::uint8_t* d_status;
+  const hash128* d_fingerprints;
+  column_view fields[max_agg_fields];
+  std::int64_t emitted_watermark;
+  const std::int64_t* d_row_frontier = nullptr;
+
+  TROVE_HD void operator()(std::size_t row) const noexcept {
+    if (d_status[row] != status_accepted) return;
+    const std::int64_t frontier = row_frontier(emitted_watermark, d_row_frontier, row);
+    const hash128 key = d_fingerprints[row];
+    for (std::int64_t k = 0; k < table.window.windows_per_event(); ++k) {
+      const std::int64_t start = table.window.start(d_event_time[row], k);
+      if (start + table.window.size_ms <= frontier) break;
+      std::uint64_t pos = table.home(key, start);
+      while (true) {
+        const agg_header& h = table.header(pos);
+        if (h.state == agg_empty) return;  // not created: cannot happen after the update pass
+        if (h.state == agg_full && table.matches(h, key, start)) break;
+        pos = (pos + 1) & table.mask;
+      }
+      std::uint64_t* words = table.acc_words(pos);
+      for (std::uint32_t f = 0; f < table.layout.num_fields; ++f) {
+        if (!table.layout.field_hashed[f] || !fields[f].valid(row)) continue;
+        const std::uint64_t hash = hll_hash(fields[f], row);
+        for (std::uint32_t a = table.layout.field_acc_begin[f];
+             a < table.layout.field_acc_begin[f + 1]; ++a) {
+          const acc_slot acc = table.layout.accs[a];
+          if (acc_reads_hash(acc.kind)) {
+            update_acc<true>(acc.kind, words + acc.word, hash, table.layout.kinds[f],
+                             table.sketches);
+          }
+        }
+      }
+    }
+  }
+};
 
 /// @brief The CPU's owner-partitioned update pass (see cpu_exec): one thread applies, in arrival
 /// order, every (row, window) whose slot's home is in [lo, hi). One writer per slot: plain adds,
@@ -549,8 +619,11 @@ struct clear_checkpoint_mark_fn {
 struct record_words_fn {
   agg_ref table;
   const std::uint32_t* d_positions;
+  bool with_sketches = false;  // snapshots: the register blocks follow the key record
   TROVE_HD std::uint64_t operator()(std::size_t i) const noexcept {
-    return stored_record_words(table.layout, table.d_arena + table.header(d_positions[i]).key_ref);
+    const std::uint64_t pos = d_positions[i];
+    return stored_record_words(table.layout, table.d_arena + table.header(pos).key_ref) +
+           (with_sketches ? sketch_words_of(table.layout, table.acc_words(pos)) : 0);
   }
 };
 
@@ -564,6 +637,9 @@ struct gather_fn {
   std::uint32_t mark_state;  // agg_freed for extract_closed, agg_full (unchanged) otherwise
   bool mark = true;          // false: leave the slot exactly as it is (checkpoint snapshots)
   std::uint32_t keep_lists = 0;  // agg_on_* bits that stay (extract_updated keeps the other list)
+  // Snapshots: each register block after the key record, its state word `in_record`. Results
+  // (otherwise): each sketch's estimate, rounded, in its first word.
+  bool with_sketches = false;
 
   TROVE_HD void operator()(std::size_t i) const noexcept {
     const std::uint64_t pos = d_positions[i];
@@ -575,9 +651,35 @@ struct gather_fn {
     const std::uint64_t* record = table.d_arena + table.header(pos).key_ref;
     const std::uint64_t words = stored_record_words(table.layout, record);
     for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
+    if (table.layout.hll_fields) sketches(pos, i, d_out_records + d_record_offsets[i] + words);
     if (!mark) return;
     table.header(pos).dirty &= keep_lists;
     table.header(pos).state = mark_state;
+  }
+
+  TROVE_HD void sketches(std::uint64_t pos, std::size_t i, std::uint64_t* out) const noexcept {
+    const std::uint64_t* accs = table.acc_words(pos);
+    auto* dst = reinterpret_cast<std::uint64_t*>(d_out_slots + i * table.layout.stride +
+                                                 sizeof(agg_header));
+    const std::uint64_t block = hll_block_words(table.layout.hll_precision);
+    for (std::uint32_t a = 0; a < table.layout.num_accs; ++a) {
+      const acc_slot acc = table.layout.accs[a];
+      if (acc.kind != acc_kind::hll) continue;
+      const std::uint64_t state = accs[acc.word];
+      if (with_sketches) {
+        if (!hll_acc::dense(state)) continue;
+        const std::uint64_t* registers = table.sketches.d_words + (state - 1);
+        for (std::uint64_t w = 0; w < block; ++w) out[w] = registers[w];
+        out += block;
+        dst[acc.word] = hll_acc::in_record;
+        continue;
+      }
+      dst[acc.word] =
+          static_cast<std::uint64_t>(llround(hll_acc::estimate(accs + acc.word, table.sketches)));
+      if (mark && mark_state == agg_freed && hll_acc::dense(state)) {
+        fetch_add(table.d_counters[6], block);  // garbage until the next rebuild compacts
+      }
+    }
   }
 };
 
@@ -606,13 +708,36 @@ TROVE_HD inline std::uint64_t place_slot(const agg_ref& to, const agg_header& sr
   return pos;
 }
 
+/// @brief Copies the register blocks of a placed slot into `to`'s sketch arena from `at` on (a
+/// scan of sketch_words_of), reading each from `block_of(acc, k)`, and points its state words at
+/// them.
+template <class BlockOf>
+TROVE_HD void place_sketches(const agg_ref& to, std::uint64_t pos, std::uint64_t at,
+                             const BlockOf& block_of) noexcept {
+  std::uint64_t* accs = to.acc_words(pos);
+  const std::uint64_t block = hll_block_words(to.layout.hll_precision);
+  std::uint32_t k = 0;
+  for (std::uint32_t a = 0; a < to.layout.num_accs; ++a) {
+    const acc_slot acc = to.layout.accs[a];
+    if (acc.kind != acc_kind::hll) continue;
+    const std::uint64_t state = accs[acc.word];
+    if (!hll_acc::dense(state) && state != hll_acc::in_record) continue;
+    const std::uint64_t* from = block_of(state, k++);
+    for (std::uint64_t w = 0; w < block; ++w) to.sketches.d_words[at + w] = from[w];
+    accs[acc.word] = at + 1;
+    at += block;
+  }
+}
+
 /// @brief Inserts one slot of a snapshot (keys are distinct) with its record at the same arena
-/// offset it has in the snapshot's record array.
+/// offset it has in the snapshot's record array, and its register blocks (after the record) at
+/// d_sketch_refs[i] in the sketch arena.
 struct agg_restore_fn {
   agg_ref to;
   const unsigned char* d_slots;
   const std::uint64_t* d_records;
   const std::uint64_t* d_record_offsets;
+  const std::uint64_t* d_sketch_refs;  // exclusive scan of sketch_words_of (null: no sketches)
 
   TROVE_HD void operator()(std::size_t i) const noexcept {
     const auto& src = *reinterpret_cast<const agg_header*>(d_slots + i * to.layout.stride);
@@ -622,6 +747,12 @@ struct agg_restore_fn {
     const auto* accs =
         reinterpret_cast<const std::uint64_t*>(d_slots + i * to.layout.stride + sizeof(agg_header));
     const std::uint64_t pos = place_slot(to, src, accs, ref, 0);
+    if (d_sketch_refs) {
+      const std::uint64_t* blocks = d_records + ref + words;
+      const std::uint64_t block = hll_block_words(to.layout.hll_precision);
+      place_sketches(to, pos, d_sketch_refs[i],
+                     [&](std::uint64_t, std::uint32_t k) { return blocks + k * block; });
+    }
     agg_header& h = to.header(pos);
     store_release(h.state, agg_full);
   }
@@ -636,11 +767,21 @@ struct live_record_words_fn {
   }
 };
 
+/// @brief Sketch-arena words of each old slot that survives a rebuild (0 for the others).
+struct live_sketch_words_fn {
+  agg_ref table;
+  TROVE_HD std::uint64_t operator()(std::size_t pos) const noexcept {
+    return table.header(pos).state == agg_full ? sketch_words_of(table.layout, table.acc_words(pos))
+                                               : 0;
+  }
+};
+
 /// @brief Moves a live slot and its key record into the rebuilt table and arena.
 struct agg_rehash_fn {
   agg_ref from;
   agg_ref to;
-  const std::uint64_t* d_new_refs;  // exclusive scan of live_record_words_fn
+  const std::uint64_t* d_new_refs;     // exclusive scan of live_record_words_fn
+  const std::uint64_t* d_sketch_refs;  // exclusive scan of live_sketch_words_fn (null: none)
 
   TROVE_HD void operator()(std::size_t old_pos) const noexcept {
     const agg_header& old = from.header(old_pos);
@@ -650,6 +791,11 @@ struct agg_rehash_fn {
     const std::uint64_t ref = d_new_refs[old_pos];
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = record[w];
     const std::uint64_t pos = place_slot(to, old, from.acc_words(old_pos), ref, old.dirty);
+    if (d_sketch_refs) {
+      place_sketches(to, pos, d_sketch_refs[old_pos], [&](std::uint64_t state, std::uint32_t) {
+        return from.sketches.d_words + (state - 1);
+      });
+    }
     agg_header& h = to.header(pos);
     if (old.dirty & agg_on_changelog) {
       to.d_dirty_list[fetch_add(to.d_counters[2], std::uint64_t{1})] =
@@ -678,8 +824,8 @@ class agg_table_impl final : public agg_table {
     TROVE_EXPECTS(options.max_load > 0.0 && options.max_load < 1.0, "max_load must be in (0, 1)");
     layout_ = make_agg_layout(options);
     layout_signature_ = layout_signature(layout_);
-    counters_ = device_buffer(*exec_.be, 5 * sizeof(std::uint64_t), exec_.stream);
-    counters_staging_.reserve(*exec_.be, 5 * sizeof(std::uint64_t));
+    counters_ = device_buffer(*exec_.be, counter_count * sizeof(std::uint64_t), exec_.stream);
+    counters_staging_.reserve(*exec_.be, counter_count * sizeof(std::uint64_t));
     exec_.be->fill_bytes(counters_.data(), 0, counters_.size(), exec_.stream);
     // The initial capacity is a hint: a cap below it wins (the table then grows only when it
     // must), so that a small max_bytes does not fail every run at start-up.
@@ -694,6 +840,10 @@ class agg_table_impl final : public agg_table {
     capacity_ = capacity;
     arena_ = device_buffer(*exec_.be, arena_words * sizeof(std::uint64_t), exec_.stream);
     arena_words_ = arena_words;
+    if (layout_.hll_fields) {
+      sketch_block_ = hll_block_words(layout_.hll_precision);
+      set_sketch_arena(std::max<std::size_t>(64 * sketch_block_, 1024));
+    }
   }
 
   void aggregate(const agg_input& input, stream_view stream) override {
@@ -754,6 +904,17 @@ class agg_table_impl final : public agg_table {
       thrust::for_each(exec_.policy(), rows, rows + n, update);
     }
     read_counters();
+    // Groups that outgrew their inline sketch entries and found the sketch arena full were left
+    // as they were: grow the arena (or compact it, when most of it belongs to emitted groups) and
+    // apply the batch's sketch updates again.
+    while (sketch_used_ > sketch_words_) {
+      make_sketch_room();
+      agg_sketch_pass again{ref(), input.d_event_time, input.d_status,      d_fp,
+                            {},    emitted_wm_,        input.d_row_frontier};
+      for (std::size_t f = 0; f < options_.fields.size(); ++f) again.fields[f] = input.fields[f];
+      thrust::for_each(exec_.policy(), rows, rows + n, again);
+      read_counters();
+    }
     const time_range range = thrust::transform_reduce(
         exec_.policy(), rows, rows + n, time_range_fn{input.d_event_time, input.d_status},
         time_range{INT64_MAX, INT64_MIN}, time_range_merge{});
@@ -865,7 +1026,7 @@ class agg_table_impl final : public agg_table {
     device_buffer offsets(*exec_.be, (m + 1) * sizeof(std::uint64_t), stream);
     auto* d_offsets = offsets.template as<std::uint64_t>();
     thrust::transform(exec_.policy(), items, items + m, d_offsets,
-                      record_words_fn{ref(), d_positions});
+                      record_words_fn{ref(), d_positions, true});
     const std::size_t words =
         thrust::reduce(exec_.policy(), d_offsets, d_offsets + m, std::uint64_t{0});
     thrust::exclusive_scan(exec_.policy(), d_offsets, d_offsets + m, d_offsets);
@@ -874,7 +1035,7 @@ class agg_table_impl final : public agg_table {
     thrust::for_each(
         exec_.policy(), items, items + m,
         gather_fn{ref(), d_positions, d_offsets, out_slots.template as<unsigned char>(),
-                  out_records.template as<std::uint64_t>(), agg_full, false});
+                  out_records.template as<std::uint64_t>(), agg_full, false, 0, true});
     out.slots.resize(m * layout_.stride);
     out.records.resize(words);
     out.record_offsets.resize(m);
@@ -929,10 +1090,29 @@ class agg_table_impl final : public agg_table {
     if (snap.rows == 0) return;
     const std::size_t m = snap.rows;
     const std::size_t words = snap.records.size();
+    // Per row, its register blocks (after its key record) and where they go in the sketch arena.
+    std::vector<std::uint64_t> sketch_refs(layout_.hll_fields ? m : 0);
+    std::uint64_t sketch_total = 0;
     for (std::size_t i = 0; i < m; ++i) {  // every record must lie inside the record array
       const std::uint64_t at = snap.record_offsets[i];
       bool inside = at < words;
       std::uint64_t need = 1;
+      std::uint64_t blocks = 0;
+      if (layout_.hll_fields) {
+        std::vector<std::uint64_t> accs_copy(layout_.acc_words);
+        std::memcpy(accs_copy.data(), snap.slots.data() + i * snap.stride + sizeof(agg_header),
+                    layout_.acc_words * 8);
+        for (std::uint32_t a = 0; a < layout_.num_accs; ++a) {
+          const acc_slot acc = layout_.accs[a];
+          const std::uint64_t state = accs_copy[acc.word];
+          TROVE_EXPECTS(
+              acc.kind != acc_kind::hll || state == hll_acc::sparse || state == hll_acc::in_record,
+              "checkpoint: a sketch in an unknown state");
+        }
+        sketch_refs[i] = sketch_total;
+        blocks = sketch_words_of(layout_, accs_copy.data());
+        sketch_total += blocks;
+      }
       for (std::uint32_t c = 0; inside && c < layout_.num_keys; ++c) {
         if (layout_.key_is_string[c]) {
           inside = at + need < words && snap.records[at + need] <= (words << 3);
@@ -941,12 +1121,17 @@ class agg_table_impl final : public agg_table {
           need += 1;
         }
       }
-      TROVE_EXPECTS(inside && at + need <= words, "checkpoint: key record out of range");
+      TROVE_EXPECTS(inside && at + need + blocks <= words, "checkpoint: key record out of range");
     }
     live_ = m;  // capacity_for sizes for the live groups
     const std::size_t capacity = capacity_for(2 * m, capacity_);
+    // The register blocks stay in the key arena too (after their records, unused) until the next
+    // rebuild compacts it.
     const std::size_t arena_words = arena_size(words, std::max(arena_words_, 2 * words + 1024));
-    check_bytes(capacity, arena_words);
+    const std::size_t sketch_words =
+        layout_.hll_fields ? std::max<std::size_t>(sketch_words_, 2 * sketch_total) : 0;
+    check_bytes(capacity, arena_words, sketch_words);
+    if (sketch_words != sketch_words_) set_sketch_arena(sketch_words);
     if (capacity != capacity_) {
       next_ = device_buffer();
       next_capacity_ = 0;
@@ -965,19 +1150,31 @@ class agg_table_impl final : public agg_table {
     exec_.be->copy_to_device(d_records.data(), snap.records.data(), words * 8, stream);
     exec_.be->copy_to_device(d_offsets.data(), snap.record_offsets.data(), m * 8, stream);
     const auto items = thrust::counting_iterator<std::size_t>(0);
-    thrust::for_each(exec_.policy(), items, items + m,
-                     agg_restore_fn{ref(), d_slots.template as<unsigned char>(),
-                                    d_records.template as<std::uint64_t>(),
-                                    d_offsets.template as<std::uint64_t>()});
+    device_buffer d_sketch_refs(*exec_.be, std::max<std::size_t>(sketch_refs.size(), 1) * 8,
+                                stream);
+    if (!sketch_refs.empty()) {
+      exec_.be->copy_to_device(d_sketch_refs.data(), sketch_refs.data(), sketch_refs.size() * 8,
+                               stream);
+    }
+    thrust::for_each(
+        exec_.policy(), items, items + m,
+        agg_restore_fn{ref(), d_slots.template as<unsigned char>(),
+                       d_records.template as<std::uint64_t>(),
+                       d_offsets.template as<std::uint64_t>(),
+                       sketch_refs.empty() ? nullptr : d_sketch_refs.template as<std::uint64_t>()});
     // [3], the cross-partition updates, runs on since the table was made.
     const std::uint64_t counters[3] = {words, 0, 0};
     exec_.be->copy_to_device(counters_.data(), counters, sizeof(counters), stream);
     zero_counter(4);
+    set_counter(5, sketch_total);
+    zero_counter(6);
     exec_.be->synchronize(stream);
     used_ = m;
     live_after_rebuild_ = m;
     used_after_rebuild_ = m;
     arena_used_ = words;
+    sketch_used_ = sketch_total;
+    sketch_freed_ = 0;
     dirty_count_ = 0;
     checkpoint_count_ = 0;
     for (std::size_t i = 0; i < m; ++i) {
@@ -994,8 +1191,8 @@ class agg_table_impl final : public agg_table {
   }
 
   [[nodiscard]] table_stats stats() const override {
-    const std::size_t bytes =
-        (capacity_ + next_capacity_) * layout_.stride + arena_words_ * sizeof(std::uint64_t);
+    const std::size_t bytes = (capacity_ + next_capacity_) * layout_.stride +
+                              (arena_words_ + sketch_words_) * sizeof(std::uint64_t);
     return table_stats{live_, used_, capacity_, bytes, rebuilds_, rebuilds_};
   }
 
@@ -1008,14 +1205,17 @@ class agg_table_impl final : public agg_table {
   }
 
   agg_ref ref() const noexcept {
-    return agg_ref{slots_.template as<unsigned char>(),
-                   capacity_ - 1,
-                   layout_,
-                   options_.window,
-                   arena_.template as<std::uint64_t>(),
-                   counters_.template as<std::uint64_t>(),
-                   dirty_list_.template as<std::uint32_t>(),
-                   checkpoint_list_.template as<std::uint32_t>()};
+    return agg_ref{
+        slots_.template as<unsigned char>(),
+        capacity_ - 1,
+        layout_,
+        options_.window,
+        arena_.template as<std::uint64_t>(),
+        counters_.template as<std::uint64_t>(),
+        dirty_list_.template as<std::uint32_t>(),
+        checkpoint_list_.template as<std::uint32_t>(),
+        sketch_arena_ref{sketch_.template as<std::uint64_t>(), sketch_words_,
+                         counters_.template as<std::uint64_t>() + 5, layout_.hll_precision}};
   }
 
   agg_result empty_result() const {
@@ -1029,6 +1229,9 @@ class agg_table_impl final : public agg_table {
   }
 
   void check_bytes(std::size_t capacity, std::size_t arena_words) const {
+    check_bytes(capacity, arena_words, sketch_words_);
+  }
+  void check_bytes(std::size_t capacity, std::size_t arena_words, std::size_t sketch_words) const {
     if (arena_words > max_arena_words) {
       throw capacity_error(
           "aggregation table needs a key arena of " + std::to_string(arena_words) +
@@ -1037,12 +1240,16 @@ class agg_table_impl final : public agg_table {
           "whatever window.max_bytes allows; have fewer groups open at once: shorten "
           "window.size or lower window.allowed_lateness, or group by shorter keys");
     }
-    const std::size_t bytes = capacity * layout_.stride + arena_words * sizeof(std::uint64_t);
+    const std::size_t bytes =
+        capacity * layout_.stride + (arena_words + sketch_words) * sizeof(std::uint64_t);
     if (bytes > options_.max_bytes) {
       throw capacity_error(
           "aggregation table needs " + std::to_string(bytes) + " bytes (" +
           std::to_string(capacity) + " slots for " + std::to_string(live_) +
-          " open groups plus the next batch) but its cap is " + std::to_string(options_.max_bytes) +
+          " open groups plus the next batch" +
+          (sketch_words ? ", " + std::to_string(sketch_words * 8) + " of them sketch registers"
+                        : std::string()) +
+          ") but its cap is " + std::to_string(options_.max_bytes) +
           " bytes (window.max_bytes, 8 GiB by default); raise window.max_bytes, or have fewer "
           "groups open at once: shorten window.size or lower window.allowed_lateness");
     }
@@ -1073,7 +1280,8 @@ class agg_table_impl final : public agg_table {
   /// Whether a table holding `slots` groups stays under the memory cap.
   bool fits_under_cap(std::size_t slots) const noexcept {
     const std::size_t capacity = capacity_for(slots, capacity_);
-    return capacity * layout_.stride + arena_words_ * sizeof(std::uint64_t) <= options_.max_bytes;
+    return capacity * layout_.stride + (arena_words_ + sketch_words_) * sizeof(std::uint64_t) <=
+           options_.max_bytes;
   }
 
   /// Slots that may still be filled before the load passes max_load.
@@ -1156,7 +1364,8 @@ class agg_table_impl final : public agg_table {
                       share * static_cast<double>(at_rebuild > used_ ? at_rebuild - used_ : 0));
       const std::size_t capacity =
           capacity_for_live(live_at_rebuild, live_at_rebuild + 2 * incoming, capacity_);
-      if ((capacity_ + capacity) * layout_.stride + arena_words_ * sizeof(std::uint64_t) >
+      if ((capacity_ + capacity) * layout_.stride +
+              (arena_words_ + sketch_words_) * sizeof(std::uint64_t) >
           options_.max_bytes) {
         prefill_blocked_ = true;  // both tables at once would pass the cap: rebuild as before
         return;
@@ -1216,14 +1425,35 @@ class agg_table_impl final : public agg_table {
     thrust::exclusive_scan(exec_.policy(), d_new_refs, d_new_refs + capacity_, d_new_refs);
     const std::size_t arena_words =
         arena_size(live_words, std::max(arena_words_, 2 * live_words + 1024));
+    // The register blocks of the open groups, compacted (emitted groups' blocks dropped) into an
+    // arena with room for as many again.
+    device_buffer sketch_refs;
+    std::size_t live_sketch = 0;
+    std::size_t sketch_words = 0;
+    if (layout_.hll_fields) {
+      sketch_refs = device_buffer(*exec_.be, capacity_ * sizeof(std::uint64_t), exec_.stream);
+      auto* d_sketch_refs = sketch_refs.template as<std::uint64_t>();
+      thrust::transform(exec_.policy(), positions, positions + capacity_, d_sketch_refs,
+                        live_sketch_words_fn{old_ref});
+      live_sketch = thrust::reduce(exec_.policy(), d_sketch_refs, d_sketch_refs + capacity_,
+                                   std::uint64_t{0});
+      thrust::exclusive_scan(exec_.policy(), d_sketch_refs, d_sketch_refs + capacity_,
+                             d_sketch_refs);
+      sketch_words = std::max<std::size_t>(2 * live_sketch, 64 * sketch_block_);
+    }
     // The prefilled table, when it is large enough (up to twice as large: its prediction assumed
     // no window emitted meanwhile) and fits under the cap with the new arena.
     if (next_capacity_ >= capacity && next_capacity_ <= 2 * capacity &&
-        next_capacity_ * layout_.stride + arena_words * sizeof(std::uint64_t) <=
+        next_capacity_ * layout_.stride + (arena_words + sketch_words) * sizeof(std::uint64_t) <=
             options_.max_bytes) {
       capacity = next_capacity_;
     }
-    check_bytes(capacity, arena_words);
+    check_bytes(capacity, arena_words, sketch_words);
+    device_buffer old_sketches;
+    if (layout_.hll_fields) {
+      old_sketches = std::move(sketch_);
+      set_sketch_arena(sketch_words);  // the old ref still points at the old arena
+    }
 
     device_buffer slots = take_slots(capacity);
     device_buffer arena(*exec_.be, arena_words * sizeof(std::uint64_t), exec_.stream);
@@ -1244,8 +1474,14 @@ class agg_table_impl final : public agg_table {
     new_ref.d_arena = arena.template as<std::uint64_t>();
     new_ref.d_dirty_list = dirty.template as<std::uint32_t>();
     new_ref.d_checkpoint_list = checkpoint_list.template as<std::uint32_t>();
-    thrust::for_each(exec_.policy(), positions, positions + capacity_,
-                     agg_rehash_fn{old_ref, new_ref, d_new_refs});
+    new_ref.sketches.d_words = sketch_.template as<std::uint64_t>();
+    new_ref.sketches.capacity = sketch_words_;
+    set_counter(5, live_sketch);
+    zero_counter(6);
+    thrust::for_each(
+        exec_.policy(), positions, positions + capacity_,
+        agg_rehash_fn{old_ref, new_ref, d_new_refs,
+                      layout_.hll_fields ? sketch_refs.template as<std::uint64_t>() : nullptr});
     slots_ = std::move(slots);
     arena_ = std::move(arena);
     dirty_list_ = std::move(dirty);
@@ -1262,18 +1498,47 @@ class agg_table_impl final : public agg_table {
     prefill_blocked_ = false;
   }
 
-  /// Reads the device counters after a batch or a rebuild.
   /// Zeroes one device counter (d_counters[index]) on the work stream.
-  void zero_counter(std::size_t index) {
-    const std::uint64_t zero = 0;
-    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + index, &zero, sizeof(zero),
+  void zero_counter(std::size_t index) { set_counter(index, 0); }
+  void set_counter(std::size_t index, std::uint64_t value) {
+    // Staged in the table (not on the stack): the copy may still be in flight when this returns.
+    counter_values_[index] = value;
+    exec_.be->copy_to_device(counters_.template as<std::uint64_t>() + index,
+                             &counter_values_[index], sizeof(value), exec_.stream);
+  }
+
+  /// A zeroed sketch arena of `words` (the previous one dropped: callers copy what they keep).
+  void set_sketch_arena(std::size_t words) {
+    sketch_ = device_buffer(*exec_.be, words * sizeof(std::uint64_t), exec_.stream);
+    exec_.be->fill_bytes(sketch_.data(), 0, sketch_.size(), exec_.stream);
+    sketch_words_ = words;
+  }
+
+  /// After a pass in which groups found the sketch arena full: compacts it by a rebuild when
+  /// emitted groups' blocks are most of it, else doubles it (at least to what the pass asked
+  /// for), keeping the blocks handed out.
+  void make_sketch_room() {
+    const std::size_t valid = sketch_words_ / sketch_block_ * sketch_block_;
+    if (2 * sketch_freed_ >= valid) {
+      rebuild(0);  // the arena left has as much room as the open groups' blocks take
+      return;
+    }
+    const std::size_t kept = std::min(sketch_used_, valid);
+    const std::size_t words = std::max(2 * sketch_words_, sketch_used_ + sketch_words_);
+    check_bytes(capacity_, arena_words_, words);
+    device_buffer old = std::move(sketch_);
+    set_sketch_arena(words);
+    exec_.be->copy_on_device(sketch_.data(), old.data(), kept * sizeof(std::uint64_t),
                              exec_.stream);
+    set_counter(5, kept);
+    sketch_used_ = kept;
   }
 
   void read_counters() {
     // Pinned (allocated with the table): read after every batch.
     auto* counters = static_cast<std::uint64_t*>(counters_staging_.data());
-    exec_.be->copy_to_host(counters, counters_.data(), 5 * sizeof(std::uint64_t), exec_.stream);
+    exec_.be->copy_to_host(counters, counters_.data(), counter_count * sizeof(std::uint64_t),
+                           exec_.stream);
     exec_.be->synchronize(exec_.stream);
     arena_used_ = counters[0];
     used_ += counters[1] + owned_inserts_;
@@ -1282,6 +1547,8 @@ class agg_table_impl final : public agg_table {
     dirty_count_ = counters[2];
     cross_partition_rows_ = counters[3];
     checkpoint_count_ = counters[4];
+    sketch_used_ = counters[5];
+    sketch_freed_ = counters[6];
     if (counters[1]) {  // reset the insert counter; the others are running totals
       zero_counter(1);
     }
@@ -1342,6 +1609,8 @@ class agg_table_impl final : public agg_table {
     return decode_result(layout_, options_.window, h_slots, m, h_records, h_offsets);
   }
 
+  static constexpr std::size_t counter_count = 7;  // agg_ref::d_counters
+
   Exec exec_;
   agg_options options_;
   agg_layout layout_;
@@ -1359,6 +1628,12 @@ class agg_table_impl final : public agg_table {
   std::size_t live_ = 0;  // groups not yet emitted
   std::size_t arena_words_ = 0;
   std::size_t arena_used_ = 0;
+  device_buffer sketch_;          // register blocks of hll accumulators (sketch_arena_ref)
+  std::size_t sketch_words_ = 0;  // its capacity
+  std::size_t sketch_used_ = 0;   // device counter [5] as last read (may pass the capacity)
+  std::size_t sketch_freed_ = 0;  // device counter [6]: words of emitted groups' blocks
+  std::size_t sketch_block_ = 1;  // words per block
+  std::uint64_t counter_values_[counter_count] = {};
   std::size_t dirty_capacity_ = 0;
   std::size_t dirty_count_ = 0;
   std::size_t checkpoint_capacity_ = 0;

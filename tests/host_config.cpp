@@ -1115,6 +1115,37 @@ TEST(ConfigCheckpoint, DefaultsRoundTripAndErrorsNameTheKey) {
   EXPECT_EQ(first_key(parse_errors(yaml, {"checkpoint=5"})), "checkpoint");
 }
 
+TEST(ConfigSketch, ApproxCountDistinctOfIntegersAndStringsWithItsPrecision) {
+  std::string yaml(clickstream_yaml);
+  const pipeline_config config =
+      parse_ok(yaml, {"aggregates=[count, approx_count_distinct(user_id), "
+                      "approx_count_distinct(type)]"});
+  ASSERT_EQ(config.aggregates.size(), 3u);
+  EXPECT_EQ(config.aggregates[1].fn, aggregate_fn::approx_count_distinct);
+  EXPECT_EQ(config.aggregates[1].field, "user_id");
+  EXPECT_EQ(output_column(config.aggregates[1]), "approx_count_distinct_user_id");
+  EXPECT_EQ(output_column(config.aggregates[2]), "approx_count_distinct_type");
+  EXPECT_EQ(config.sketch.hll_precision, 14u);  // the default
+  expect_round_trip(config);
+  const pipeline_config tuned = parse_ok(yaml, {"sketch.hll_precision=18"});
+  EXPECT_EQ(tuned.sketch.hll_precision, 18u);
+  expect_round_trip(tuned);
+
+  auto first_key = [](const std::vector<config_error>& errors) {
+    return errors.empty() ? std::string("(none)") : errors.front().key;
+  };
+  EXPECT_EQ(first_key(parse_errors(yaml, {"sketch.hll_precision=3"})), "sketch.hll_precision");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"sketch.hll_precision=19"})), "sketch.hll_precision");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"sketch.hll_precison=12"})), "sketch.hll_precison");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"sketch=5"})), "sketch");
+  // A float's distinct bit patterns are not what a distinct count means.
+  const auto errors = parse_errors(yaml, {"aggregates=[approx_count_distinct(amount)]"});
+  EXPECT_EQ(first_key(errors), "aggregates[0]");
+  EXPECT_NE(messages(errors).find("integer, timestamp or string"), std::string::npos)
+      << messages(errors);
+  EXPECT_EQ(first_key(parse_errors(yaml, {"aggregates=[approx_count_distinct]"})), "aggregates[0]");
+}
+
 TEST(ConfigCheckpoint, StdinCannotResume) {
   std::string yaml(clickstream_yaml);
   yaml += "checkpoint: {dir: state}\n";

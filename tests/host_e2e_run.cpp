@@ -1866,3 +1866,66 @@ TEST(E2eRun, QuietStdinFlushesLingeringBatch) {
 }
 
 }  // namespace
+
+// approx_count_distinct end to end: distinct users and distinct event ids per (type, window)
+// against the exact counts of the accepted (deduplicated) events; groups of at most 6 distinct
+// values exactly, the others within three standard errors (1.04 / sqrt(2^p)) for nearly all.
+TEST(E2eRunSketch, ApproxCountDistinctMatchesExactCounts) {
+  for (const std::uint32_t precision : {14u, 8u}) {
+    SCOPED_TRACE("hll_precision " + std::to_string(precision));
+    e2e::temp_dir dir;
+    shape s;
+    s.events = 30000;
+    s.users = 5000;
+    s.step_ms = 20;  // 10 minutes
+    s.types = {"click", "view", "purchase", "rare"};
+    s.disorder_ms = 1000;
+    std::vector<event> events = make_events(s, 7);
+    // A type of few distinct users (exact while at most 6).
+    for (std::size_t i = 0; i < events.size(); i += 997) {
+      events[i].type = "tiny";
+      events[i].user = i % 5;
+    }
+    pipeline_spec spec = json_spec(dir, events);
+    spec.group_by = "[type]";
+    spec.aggregates = "[count, approx_count_distinct(user_id), approx_count_distinct(event_id)]";
+    spec.extra = "sketch: {hll_precision: " + std::to_string(precision) + "}\n";
+    const run_result run = run_trove(dir, spec.yaml(), {"--set", "batch.max_events=1000"});
+    ASSERT_RAN(run);
+
+    std::map<std::pair<std::string, std::int64_t>, std::set<std::uint64_t>> users, ids;
+    std::set<std::uint64_t> seen;
+    for (const event& e : events) {
+      if (!seen.insert(e.event_id).second) continue;  // a re-send: a duplicate
+      const std::int64_t start = floor_to(e.ts, minute);
+      users[{e.type, start}].insert(*e.user);
+      ids[{e.type, start}].insert(e.event_id);
+    }
+    const std::vector<e2e::json_row> rows = e2e::read_json_lines(spec.output);
+    ASSERT_EQ(rows.size(), users.size());
+    const double bound = 3 * 1.04 / std::sqrt(static_cast<double>(1u << precision));
+    std::size_t large = 0, outside = 0;
+    for (const e2e::json_row& row : rows) {
+      const std::pair<std::string, std::int64_t> id{e2e::as_string(row.at("type")),
+                                                    e2e::as_i64(row.at("window_start"))};
+      ASSERT_TRUE(users.count(id)) << id.first << " " << id.second;
+      for (const auto& [column, exact] :
+           {std::pair{"approx_count_distinct_user_id", users.at(id).size()},
+            std::pair{"approx_count_distinct_event_id", ids.at(id).size()}}) {
+        const auto got = static_cast<double>(e2e::as_i64(row.at(column)));
+        if (exact <= 6) {
+          EXPECT_EQ(got, static_cast<double>(exact)) << column << " of " << id.first;
+          continue;
+        }
+        ++large;
+        const double error =
+            std::abs(got - static_cast<double>(exact)) / static_cast<double>(exact);
+        outside += error > bound ? 1 : 0;
+        EXPECT_LE(error, 2 * bound)
+            << column << " of " << id.first << ": " << got << " for " << exact;
+      }
+    }
+    EXPECT_GT(large, 40u);
+    EXPECT_LE(outside, 1 + large / 100);
+  }
+}

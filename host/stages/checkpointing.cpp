@@ -1,6 +1,8 @@
 /// @file checkpointing.cpp
 /// @brief Checkpoints of a run: what must match to restore, the restore at start, the cut between
 /// two batches on the device thread, and the durable callback.
+#include <algorithm>
+
 #include "host/stages/pipeline_run.hpp"
 
 namespace trove::host::detail {
@@ -47,6 +49,14 @@ std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   keys.emplace_back("window.type", to_string(config_.window.type));
   keys.emplace_back("window.size", std::to_string(config_.window.size_ms) + "ms");
   keys.emplace_back("window.slide", std::to_string(config_.window.slide_ms) + "ms");
+  // Registers of another precision are another sketch (only pipelines that keep one say so, so
+  // checkpoints written before sketches existed stay compatible).
+  const bool sketches =
+      std::any_of(config_.aggregates.begin(), config_.aggregates.end(),
+                  [](const auto& a) { return a.fn == aggregate_fn::approx_count_distinct; });
+  if (sketches) {
+    keys.emplace_back("sketch.hll_precision", std::to_string(config_.sketch.hll_precision));
+  }
   return keys;
 }
 

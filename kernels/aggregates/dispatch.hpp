@@ -7,8 +7,10 @@
 #include <cstdint>
 
 #include "kernels/aggregates/accumulator.hpp"
+#include "kernels/aggregates/hll.hpp"
 #include "kernels/aggregates/min_max.hpp"
 #include "kernels/aggregates/non_null.hpp"
+#include "kernels/aggregates/sketch_arena.hpp"
 #include "kernels/aggregates/sum.hpp"
 #include "kernels/column_view.hpp"
 #include "kernels/macros.hpp"
@@ -26,6 +28,8 @@ TROVE_HD constexpr std::uint32_t acc_word_count(acc_kind kind) noexcept {
       return min_acc::words;
     case acc_kind::max:
       return max_acc::words;
+    case acc_kind::hll:
+      return hll_acc::words;
   }
   return 1;
 }
@@ -42,14 +46,18 @@ TROVE_HD TROVE_FORCEINLINE void init_acc(acc_kind kind, std::uint64_t* w,
       return min_acc::init(w, field);
     case acc_kind::max:
       return max_acc::init(w, field);
+    case acc_kind::hll:
+      return hll_acc::init(w, field);
   }
 }
 
 /// @brief Adds one present value: with atomics when rows update slots concurrently (the GPU, the
 /// CPU's atomic strategy), plain when the calling thread owns the slot (the CPU's owned passes).
+/// `value` is the field's 8-byte word, or its hll_hash for an accumulator that acc_reads_hash.
 template <bool Atomic>
 TROVE_HD TROVE_FORCEINLINE void update_acc(acc_kind kind, std::uint64_t* w, std::uint64_t value,
-                                           value_kind field) noexcept {
+                                           value_kind field,
+                                           const sketch_arena_ref& sketches) noexcept {
   switch (kind) {
     case acc_kind::non_null:
       return non_null_acc::update<Atomic>(w, value, field);
@@ -59,12 +67,15 @@ TROVE_HD TROVE_FORCEINLINE void update_acc(acc_kind kind, std::uint64_t* w, std:
       return min_acc::update<Atomic>(w, value, field);
     case acc_kind::max:
       return max_acc::update<Atomic>(w, value, field);
+    case acc_kind::hll:
+      return hll_acc::update<Atomic>(w, value, sketches);
   }
 }
 
 /// @brief w = the accumulator of both groups' values together (plain: one writer).
 TROVE_HD TROVE_FORCEINLINE void merge_acc(acc_kind kind, std::uint64_t* w,
-                                          const std::uint64_t* other, value_kind field) noexcept {
+                                          const std::uint64_t* other, value_kind field,
+                                          const sketch_arena_ref& sketches) noexcept {
   switch (kind) {
     case acc_kind::non_null:
       return non_null_acc::merge(w, other, field);
@@ -74,6 +85,8 @@ TROVE_HD TROVE_FORCEINLINE void merge_acc(acc_kind kind, std::uint64_t* w,
       return min_acc::merge(w, other, field);
     case acc_kind::max:
       return max_acc::merge(w, other, field);
+    case acc_kind::hll:
+      return hll_acc::merge(w, other, sketches);
   }
 }
 
