@@ -274,6 +274,66 @@ void BM_trove_aggregate(benchmark::State& state, target t) {
   report(state, w.n, ("aggregation table, " + be->description()).c_str());
 }
 
+/// @brief Per-aggregate cost: the aggregation step over W1's (user_id, type) groups with one
+/// aggregate besides the count. range(0): 0 count only, 1 sum(amount), 2 min(amount) + max(amount),
+/// 3 approx_count_distinct(event_id), 4 p50..p999(amount) (one DDSketch). Compare the rates of one
+/// run: the difference to 0 is the aggregate's cost per event.
+void BM_trove_aggregate_kind(benchmark::State& state, target t) {
+  bench_device dev(t);
+  if (!dev.be) {
+    state.SkipWithError("no usable CUDA device");
+    return;
+  }
+  kernels::backend* be = dev.be.get();
+  const kernels::stream_view stream = dev.stream;
+  device_w1 w(*be, stream);
+  be->fill_bytes(w.status.data(), kernels::status_accepted, w.n, stream);
+  const std::size_t batch = std::size_t{1} << 20;
+  const auto which = state.range(0);
+  kernels::agg_options o = w1_agg_options();
+  using kernels::acc_bit;
+  using kernels::acc_kind;
+  const char* names[] = {"count", "sum(amount)", "min+max(amount)",
+                         "approx_count_distinct(event_id)", "p50..p999(amount)"};
+  o.field_accumulators = {0};
+  switch (which) {
+    case 0:
+      o.fields.clear();
+      o.field_nullable.clear();
+      o.field_accumulators.clear();
+      break;
+    case 1:
+      o.field_accumulators = {acc_bit(acc_kind::sum)};
+      break;
+    case 2:
+      o.field_accumulators = {
+          static_cast<std::uint8_t>(acc_bit(acc_kind::min) | acc_bit(acc_kind::max))};
+      break;
+    case 3:
+      o.fields = {kernels::value_kind::u64};
+      o.field_accumulators = {acc_bit(acc_kind::hll)};
+      break;
+    default:
+      o.field_accumulators = {acc_bit(acc_kind::ddsketch)};
+      break;
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto agg = be->make_agg_table(o, stream);
+    be->synchronize(stream);
+    state.ResumeTiming();
+    for (std::size_t begin = 0; begin < w.n; begin += batch) {
+      kernels::agg_input in = agg_for(w, begin, std::min(batch, w.n - begin));
+      if (which == 3) in.fields[0] = w.fixed(w.event_id, begin);
+      agg->aggregate(in, stream);
+    }
+    be->synchronize(stream);
+  }
+  report(state, w.n,
+         (std::string("aggregation table, count + ") + names[which] + ", " + be->description())
+             .c_str());
+}
+
 }  // namespace
 }  // namespace trove::bench
 
@@ -314,6 +374,11 @@ BENCHMARK_CAPTURE(BM_trove_aggregate, cpu, target::cpu_owned)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_trove_aggregate, cpu_atomic, target::cpu_atomic)
     ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_trove_aggregate_kind, cpu, target::cpu_owned)
+    ->DenseRange(0, 4)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)
     ->UseRealTime();

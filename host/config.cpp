@@ -48,7 +48,10 @@ constexpr enum_entry<window_type> window_types[] = {{"tumbling", window_type::tu
 constexpr enum_entry<aggregate_fn> aggregate_fns[] = {
     {"count", aggregate_fn::count}, {"sum", aggregate_fn::sum},
     {"min", aggregate_fn::min},     {"max", aggregate_fn::max},
-    {"avg", aggregate_fn::avg},     {"approx_count_distinct", aggregate_fn::approx_count_distinct}};
+    {"avg", aggregate_fn::avg},     {"approx_count_distinct", aggregate_fn::approx_count_distinct},
+    {"p50", aggregate_fn::p50},     {"p90", aggregate_fn::p90},
+    {"p95", aggregate_fn::p95},     {"p99", aggregate_fn::p99},
+    {"p999", aggregate_fn::p999}};
 constexpr enum_entry<compare_op> compare_ops[] = {
     {"==", compare_op::eq}, {"!=", compare_op::ne}, {"<", compare_op::lt},  {"<=", compare_op::le},
     {">", compare_op::gt},  {">=", compare_op::ge}, {"eq", compare_op::eq}, {"ne", compare_op::ne},
@@ -1108,7 +1111,8 @@ void parse_aggregates(checker& check, const map_reader& top, const schema_info& 
   const YAML::Node node = top.get("aggregates");
   constexpr std::string_view expected_list = "a non-empty list like [count, sum(amount)]";
   const std::string expected =
-      "count, sum(field), min(field), max(field), avg(field) or approx_count_distinct(field)";
+      "count, sum(field), min(field), max(field), avg(field), approx_count_distinct(field) or "
+      "p50/p90/p95/p99/p999(field)";
   if (!present(node)) return;  // default [count]
   if (!(node.IsSequence() && node.size() > 0) && !(node.IsScalar() && !node.Scalar().empty())) {
     check.invalid("aggregates", node, std::string(expected_list));
@@ -1410,10 +1414,14 @@ void parse_sketch(checker& check, const map_reader& top, sketch_config& out) {
   const YAML::Node node = top.get("sketch");
   if (!present(node)) return;
   if (!node.IsMap()) {
-    check.invalid("sketch", node, "a map like {hll_precision: 14}");
+    check.invalid("sketch", node, "a map like {hll_precision: 14, quantile_accuracy: 0.01}");
     return;
   }
-  map_reader reader(check, node, "sketch", {"hll_precision"});
+  map_reader reader(check, node, "sketch", {"hll_precision", "quantile_accuracy"});
+  if (const YAML::Node n = reader.get("quantile_accuracy"); present(n)) {
+    read_f64(check, reader.path("quantile_accuracy"), n, out.quantile_accuracy, 0.001, 0.1,
+             "a relative accuracy from 0.001 to 0.1, like 0.01");
+  }
   if (const YAML::Node n = reader.get("hll_precision"); present(n)) {
     std::uint64_t p = out.hll_precision;
     if (read_u64(check, reader.path("hll_precision"), n, p, 4, 18)) {
@@ -1991,6 +1999,7 @@ std::string to_yaml(const pipeline_config& config) {
   write_list(out, "aggregates", aggregates);
   out << YAML::Key << "sketch" << YAML::Value << YAML::BeginMap;
   write(out, "hll_precision", config.sketch.hll_precision);
+  write(out, "quantile_accuracy", config.sketch.quantile_accuracy);
   out << YAML::EndMap;
 
   if (!config.filter.empty()) {

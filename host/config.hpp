@@ -55,7 +55,28 @@ enum class kafka_start : std::uint8_t { committed, earliest, latest };
 /// @brief Window assigner: tumbling(size) or hopping(size, slide), aligned to the epoch.
 enum class window_type : std::uint8_t { tumbling, hopping };
 /// @brief Aggregate function over a numeric field (count takes none).
-enum class aggregate_fn : std::uint8_t { count, sum, min, max, avg, approx_count_distinct };
+enum class aggregate_fn : std::uint8_t {
+  count,
+  sum,
+  min,
+  max,
+  avg,
+  approx_count_distinct,
+  p50,
+  p90,
+  p95,
+  p99,
+  p999
+};
+
+/// @brief Whether an aggregate is a quantile (p50 ... p999: one DDSketch per field).
+constexpr bool is_quantile(aggregate_fn fn) noexcept {
+  return fn >= aggregate_fn::p50 && fn <= aggregate_fn::p999;
+}
+/// @brief Which of the sketch's quantiles a quantile aggregate reads (0 = p50 ... 4 = p999).
+constexpr std::uint32_t quantile_index(aggregate_fn fn) noexcept {
+  return static_cast<std::uint32_t>(fn) - static_cast<std::uint32_t>(aggregate_fn::p50);
+}
 /// @brief Comparison of a filter predicate (field op value).
 enum class compare_op : std::uint8_t { eq, ne, lt, le, gt, ge };
 /// @brief When results are written: once per closed window, or as a changelog after every batch.
@@ -256,6 +277,9 @@ struct sketch_config {
   /// `hll_precision`: approx_count_distinct keeps 2^p one-byte registers per group (past its
   /// first 6 distinct values); relative standard error 1.04 / sqrt(2^p), 0.81% at 14
   std::uint32_t hll_precision = 14;
+  /// `quantile_accuracy`: p50 ... p999 are within this relative error of the exact value at their
+  /// rank (DDSketch; 0.001 to 0.1)
+  double quantile_accuracy = 0.01;
 
   bool operator==(const sketch_config&) const = default;
 };

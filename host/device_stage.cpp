@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -104,17 +105,25 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
         case aggregate_fn::approx_count_distinct:
           wanted |= kernels::acc_bit(kernels::acc_kind::hll);
           break;
+        case aggregate_fn::p50:
+        case aggregate_fn::p90:
+        case aggregate_fn::p95:
+        case aggregate_fn::p99:
+        case aggregate_fn::p999:
+          wanted |= kernels::acc_bit(kernels::acc_kind::ddsketch);
+          break;
         case aggregate_fn::count:
           break;
       }
       const io::field_type type = schema.fields[static_cast<std::size_t>(column)].type;
-      out.type = spec.fn == aggregate_fn::avg                     ? io::field_type::f64
-                 : spec.fn == aggregate_fn::approx_count_distinct ? io::field_type::u64
-                                                                  : type;
+      out.type = spec.fn == aggregate_fn::avg || is_quantile(spec.fn) ? io::field_type::f64
+                 : spec.fn == aggregate_fn::approx_count_distinct     ? io::field_type::u64
+                                                                      : type;
     }
     outputs_.push_back(out);
   }
   agg.hll_precision = config.sketch.hll_precision;
+  agg.quantile_accuracy = config.sketch.quantile_accuracy;
   agg.window = {config.window.size_ms,
                 config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
   // With checkpoints the table lists the groups updated since the last one: what the next
@@ -511,6 +520,18 @@ void device_stage::convert(const kernels::agg_result& r, io::result_batch& out) 
     const kernels::result_field& f = r.fields[static_cast<std::size_t>(o.field_slot)];
     if (o.fn == aggregate_fn::approx_count_distinct) {  // nulls are not values: 0 when all null
       for (std::size_t row = 0; row < r.rows; ++row) dst.append_u64(f.approx_distinct[row]);
+      continue;
+    }
+    if (is_quantile(o.fn)) {  // null when no value was counted (all null or NaN)
+      const std::vector<std::uint64_t>& q = f.quantiles[quantile_index(o.fn)];
+      for (std::size_t row = 0; row < r.rows; ++row) {
+        const double v = std::bit_cast<double>(q[row]);
+        if (std::isnan(v)) {
+          dst.append_null();
+        } else {
+          dst.append_f64(v);
+        }
+      }
       continue;
     }
     for (std::size_t row = 0; row < r.rows; ++row) {

@@ -20,10 +20,12 @@ agg_layout make_agg_layout(const agg_options& options) {
     layout.nullable[f] = f >= options.field_nullable.size() || options.field_nullable[f];
     std::uint8_t wanted =
         f < options.field_accumulators.size() ? options.field_accumulators[f] : acc_value_bits;
-    TROVE_EXPECTS((wanted & ~(acc_value_bits | acc_bit(acc_kind::hll))) == 0,
-                  "agg_options::field_accumulators: only sum, min, max and hll can be asked for");
+    TROVE_EXPECTS(
+        (wanted & ~(acc_value_bits | acc_bit(acc_kind::hll) | acc_bit(acc_kind::ddsketch))) == 0,
+        "agg_options::field_accumulators: only sum, min, max, hll and ddsketch can be asked for");
     layout.field_hashed[f] = (wanted & acc_bit(acc_kind::hll)) != 0;
     layout.hll_fields += layout.field_hashed[f] ? 1 : 0;
+    layout.dd_fields += (wanted & acc_bit(acc_kind::ddsketch)) != 0 ? 1 : 0;
     if (layout.nullable[f]) wanted |= acc_bit(acc_kind::non_null);
     layout.field_acc_begin[f] = static_cast<std::uint8_t>(layout.num_accs);
     for (std::uint32_t k = 0; k < acc_kind_count; ++k) {
@@ -39,6 +41,16 @@ agg_layout make_agg_layout(const agg_options& options) {
       options.hll_precision >= hll_min_precision && options.hll_precision <= hll_max_precision,
       "agg_options::hll_precision must be in 4..18");
   layout.hll_precision = options.hll_precision;
+  layout.sketch_accs = layout.hll_fields + layout.dd_fields;
+  if (layout.dd_fields) {
+    TROVE_EXPECTS(options.quantile_accuracy >= dd_min_accuracy &&
+                      options.quantile_accuracy <= dd_max_accuracy,
+                  "agg_options::quantile_accuracy must be in [0.001, 0.1]");
+    const dd_params dd = dd_params_for(options.quantile_accuracy);
+    layout.dd_log_gamma = dd.log_gamma;
+    layout.dd_key_min = dd.key_min;
+    layout.dd_buckets = dd.buckets;
+  }
   layout.acc_words = word;
   layout.stride = sizeof(agg_header) + std::size_t{word} * sizeof(std::uint64_t);
   return layout;
@@ -60,6 +72,11 @@ std::uint64_t layout_signature(const agg_layout& layout) {
   }
   // Registers of another precision are another sketch (a layout without one keeps its signature).
   if (layout.hll_fields > 0) h = mix64(h ^ (0x686c6cull << 8 | layout.hll_precision));
+  if (layout.dd_fields > 0) {
+    h = mix64(h ^ cuda::std::bit_cast<std::uint64_t>(layout.dd_log_gamma));
+    h = mix64(h ^ (static_cast<std::uint64_t>(static_cast<std::uint32_t>(layout.dd_key_min)) << 32 |
+                   layout.dd_buckets));
+  }
   return h == 0 ? 1 : h;
 }
 
@@ -68,7 +85,7 @@ std::vector<unsigned char> convert_full_layout_slots(const agg_layout& layout,
   // Formats 1 to 3 kept, after the header, four words per field in acc_kind order (non_null, sum,
   // min, max): no sketch existed then.
   constexpr std::size_t full_kinds = 4;
-  TROVE_EXPECTS(layout.hll_fields == 0,
+  TROVE_EXPECTS(layout.sketch_accs == 0,
                 "checkpoint: aggregation slots of another layout (aggregates changed)");
   const std::size_t full_stride =
       sizeof(agg_header) + std::size_t{layout.num_fields} * full_kinds * 8;
@@ -139,6 +156,13 @@ agg_result decode_result(const agg_layout& layout, const window_spec& window,
         case acc_kind::hll:  // the extraction wrote the estimate into the first word
           values = &field.approx_distinct;
           break;
+        case acc_kind::ddsketch:  // the extraction wrote the quantiles into its words
+          for (std::uint32_t q = 0; q < dd_quantile_count; ++q) {
+            field.quantiles[q].resize(rows);
+            accs.push_back(
+                {sizeof(agg_header) + (std::size_t{acc.word} + q) * 8, &field.quantiles[q]});
+          }
+          continue;
       }
       values->resize(rows);
       accs.push_back({sizeof(agg_header) + std::size_t{acc.word} * 8, values});

@@ -18,6 +18,7 @@
 /// pauses one batch, but its new table is allocated and zeroed ahead, over the batches before it
 /// (zeroing fresh pages was about half of a rebuild on the CPU).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -43,14 +44,17 @@ struct agg_options {
   /// Per field: may hold nulls (default: all nullable). A field that cannot be null needs no
   /// non-null counter (it equals count), which saves an atomic per row.
   std::vector<bool> field_nullable;
-  /// Per field: the accumulators to keep, a mask of acc_bit(sum | min | max | hll) (default, and
-  /// for fields past the end: acc_value_bits, all three). Only these exist in a slot, so a pipeline
-  /// that asks for sum(amount) keeps one word per group for it, and updates one. A nullable field
-  /// also keeps its count of non-null values.
+  /// Per field: the accumulators to keep, a mask of acc_bit(sum | min | max | hll | ddsketch)
+  /// (default, and for fields past the end: acc_value_bits, all three). Only these exist in a slot,
+  /// so a pipeline that asks for sum(amount) keeps one word per group for it, and updates one. A
+  /// nullable field also keeps its count of non-null values.
   std::vector<std::uint8_t> field_accumulators;
   /// HyperLogLog precision of the hll accumulators (4..18): 2^p registers, one byte each, for a
   /// group past 6 distinct values; relative standard error 1.04 / sqrt(2^p).
   std::uint32_t hll_precision = 14;
+  /// Relative accuracy of the ddsketch accumulators (0.001..0.1): every quantile within this
+  /// factor of the exact value at its rank.
+  double quantile_accuracy = 0.01;
   window_spec window;
   std::size_t initial_capacity = std::size_t{1} << 16;  ///< slots (rounded up to a power of 2)
   std::size_t max_bytes = std::size_t{8} << 30;         ///< cap on slots + key arena bytes
@@ -105,6 +109,8 @@ struct result_field {
   std::vector<std::uint64_t> min;  ///< meaningless when non_null == 0
   std::vector<std::uint64_t> max;
   std::vector<std::uint64_t> approx_distinct;  ///< hll: the estimate, rounded (nulls not counted)
+  /// ddsketch: p50, p90, p95, p99, p999 as doubles (bits; NaN when no value was counted).
+  std::array<std::vector<std::uint64_t>, dd_quantile_count> quantiles;
 };
 
 /// @brief Rows emitted by the table, ordered by (window_start, group fingerprint) so the same

@@ -70,8 +70,19 @@ struct agg_layout {
   std::size_t stride = sizeof(agg_header);
   bool field_hashed[max_agg_fields] = {};  ///< the field has an accumulator reading hashes (hll)
   std::uint32_t hll_fields = 0;            ///< fields with an hll accumulator
+  std::uint32_t dd_fields = 0;             ///< fields with a ddsketch accumulator
+  std::uint32_t sketch_accs = 0;           ///< hll_fields + dd_fields
   std::uint32_t hll_precision = 14;
+  double dd_log_gamma = 0;  // dd_params of agg_options::quantile_accuracy
+  std::int32_t dd_key_min = 0;
+  std::uint32_t dd_buckets = 0;
 };
+
+/// @brief 8-byte words of the arena block of a sketch accumulator of `kind` in this layout.
+TROVE_HD inline std::uint64_t sketch_block_words(const agg_layout& layout, acc_kind kind) noexcept {
+  return kind == acc_kind::hll ? hll_block_words(layout.hll_precision)
+                               : dd_block_words(layout.dd_buckets);
+}
 
 /// @brief The layout of a table with these options (host code, agg_table.cpp).
 agg_layout make_agg_layout(const agg_options& options);
@@ -234,7 +245,8 @@ struct agg_ref {
   std::uint64_t* d_arena;
   // [0] arena words used, [1] slots inserted, [2] changelog list length, [3] cross-partition
   // updates, [4] checkpoint list length, [5] sketch arena words handed out (sketches.d_used),
-  // [6] sketch arena words of emitted groups (garbage until the next rebuild)
+  // [6] sketch arena words of emitted groups (garbage until the next rebuild), [7] DDSketch
+  // additions deferred (sketches.d_pending_count)
   std::uint64_t* d_counters;
   std::uint32_t* d_dirty_list;       // updated since the last extract_updated (agg_on_changelog)
   std::uint32_t* d_checkpoint_list;  // since the last snapshot_updated (agg_on_checkpoint_list)
@@ -412,22 +424,32 @@ TROVE_HD TROVE_FORCEINLINE void apply_row(const agg_ref& table, const column_vie
   }
 }
 
-/// @brief Sketch-arena words of a slot's (or a snapshot row's) register blocks: one block per hll
+/// @brief Sketch-arena words of a slot's (or a snapshot row's) blocks: one block per sketch
 /// accumulator that is dense (in the table) or `in_record` (in a snapshot).
 TROVE_HD inline std::uint64_t sketch_words_of(const agg_layout& layout,
                                               const std::uint64_t* acc_words) noexcept {
-  if (layout.hll_fields == 0) return 0;
+  if (layout.sketch_accs == 0) return 0;
   std::uint64_t words = 0;
   for (std::uint32_t a = 0; a < layout.num_accs; ++a) {
     const acc_slot acc = layout.accs[a];
-    if (acc.kind != acc_kind::hll) continue;
+    if (!acc_is_sketch(acc.kind)) continue;
     const std::uint64_t state = acc_words[acc.word];
-    if (hll_acc::dense(state) || state == hll_acc::in_record) {
-      words += hll_block_words(layout.hll_precision);
+    if (sketch_dense(state) || state == sketch_in_record) {
+      words += sketch_block_words(layout, acc.kind);
     }
   }
   return words;
 }
+
+/// @brief Adds again each DDSketch addition that found the sketch arena full (it has room now).
+struct sketch_pending_fn {
+  sketch_arena_ref sketches;
+  const sketch_pending* d_pending;
+  TROVE_HD void operator()(std::size_t i) const noexcept {
+    const sketch_pending p = d_pending[i];
+    ddsketch_acc::add<true>(p.w, p.counter, p.n, sketches);
+  }
+};
 
 /// @brief The batch's sketch updates again, alone (after the sketch arena was full and grown):
 /// every accepted row's hashes into each of its open windows' groups, which the update pass
@@ -637,8 +659,8 @@ struct gather_fn {
   std::uint32_t mark_state;  // agg_freed for extract_closed, agg_full (unchanged) otherwise
   bool mark = true;          // false: leave the slot exactly as it is (checkpoint snapshots)
   std::uint32_t keep_lists = 0;  // agg_on_* bits that stay (extract_updated keeps the other list)
-  // Snapshots: each register block after the key record, its state word `in_record`. Results
-  // (otherwise): each sketch's estimate, rounded, in its first word.
+  // Snapshots: each sketch's block after the key record, its state word `in_record`. Results
+  // (otherwise): each sketch finished (finalize_sketch) in its words.
   bool with_sketches = false;
 
   TROVE_HD void operator()(std::size_t i) const noexcept {
@@ -651,7 +673,7 @@ struct gather_fn {
     const std::uint64_t* record = table.d_arena + table.header(pos).key_ref;
     const std::uint64_t words = stored_record_words(table.layout, record);
     for (std::uint64_t w = 0; w < words; ++w) d_out_records[d_record_offsets[i] + w] = record[w];
-    if (table.layout.hll_fields) sketches(pos, i, d_out_records + d_record_offsets[i] + words);
+    if (table.layout.sketch_accs) sketches(pos, i, d_out_records + d_record_offsets[i] + words);
     if (!mark) return;
     table.header(pos).dirty &= keep_lists;
     table.header(pos).state = mark_state;
@@ -661,22 +683,21 @@ struct gather_fn {
     const std::uint64_t* accs = table.acc_words(pos);
     auto* dst = reinterpret_cast<std::uint64_t*>(d_out_slots + i * table.layout.stride +
                                                  sizeof(agg_header));
-    const std::uint64_t block = hll_block_words(table.layout.hll_precision);
     for (std::uint32_t a = 0; a < table.layout.num_accs; ++a) {
       const acc_slot acc = table.layout.accs[a];
-      if (acc.kind != acc_kind::hll) continue;
+      if (!acc_is_sketch(acc.kind)) continue;
       const std::uint64_t state = accs[acc.word];
+      const std::uint64_t block = sketch_block_words(table.layout, acc.kind);
       if (with_sketches) {
-        if (!hll_acc::dense(state)) continue;
-        const std::uint64_t* registers = table.sketches.d_words + (state - 1);
-        for (std::uint64_t w = 0; w < block; ++w) out[w] = registers[w];
+        if (!sketch_dense(state)) continue;
+        const std::uint64_t* from = table.sketches.d_words + (state - 1);
+        for (std::uint64_t w = 0; w < block; ++w) out[w] = from[w];
         out += block;
-        dst[acc.word] = hll_acc::in_record;
+        dst[acc.word] = sketch_in_record;
         continue;
       }
-      dst[acc.word] =
-          static_cast<std::uint64_t>(llround(hll_acc::estimate(accs + acc.word, table.sketches)));
-      if (mark && mark_state == agg_freed && hll_acc::dense(state)) {
+      finalize_sketch(acc.kind, accs + acc.word, table.sketches, dst + acc.word);
+      if (mark && mark_state == agg_freed && sketch_dense(state)) {
         fetch_add(table.d_counters[6], block);  // garbage until the next rebuild compacts
       }
     }
@@ -708,24 +729,25 @@ TROVE_HD inline std::uint64_t place_slot(const agg_ref& to, const agg_header& sr
   return pos;
 }
 
-/// @brief Copies the register blocks of a placed slot into `to`'s sketch arena from `at` on (a
-/// scan of sketch_words_of), reading each from `block_of(acc, k)`, and points its state words at
-/// them.
+/// @brief Copies the sketch blocks of a placed slot into `to`'s sketch arena from `at` on (a scan
+/// of sketch_words_of), reading each from `block_of(state, words of the blocks before it)`, and
+/// points its state words at them.
 template <class BlockOf>
 TROVE_HD void place_sketches(const agg_ref& to, std::uint64_t pos, std::uint64_t at,
                              const BlockOf& block_of) noexcept {
   std::uint64_t* accs = to.acc_words(pos);
-  const std::uint64_t block = hll_block_words(to.layout.hll_precision);
-  std::uint32_t k = 0;
+  std::uint64_t before = 0;
   for (std::uint32_t a = 0; a < to.layout.num_accs; ++a) {
     const acc_slot acc = to.layout.accs[a];
-    if (acc.kind != acc_kind::hll) continue;
+    if (!acc_is_sketch(acc.kind)) continue;
     const std::uint64_t state = accs[acc.word];
-    if (!hll_acc::dense(state) && state != hll_acc::in_record) continue;
-    const std::uint64_t* from = block_of(state, k++);
+    if (!sketch_dense(state) && state != sketch_in_record) continue;
+    const std::uint64_t block = sketch_block_words(to.layout, acc.kind);
+    const std::uint64_t* from = block_of(state, before);
     for (std::uint64_t w = 0; w < block; ++w) to.sketches.d_words[at + w] = from[w];
     accs[acc.word] = at + 1;
     at += block;
+    before += block;
   }
 }
 
@@ -749,9 +771,8 @@ struct agg_restore_fn {
     const std::uint64_t pos = place_slot(to, src, accs, ref, 0);
     if (d_sketch_refs) {
       const std::uint64_t* blocks = d_records + ref + words;
-      const std::uint64_t block = hll_block_words(to.layout.hll_precision);
       place_sketches(to, pos, d_sketch_refs[i],
-                     [&](std::uint64_t, std::uint32_t k) { return blocks + k * block; });
+                     [&](std::uint64_t, std::uint64_t before) { return blocks + before; });
     }
     agg_header& h = to.header(pos);
     store_release(h.state, agg_full);
@@ -792,7 +813,7 @@ struct agg_rehash_fn {
     for (std::uint64_t w = 0; w < words; ++w) to.d_arena[ref + w] = record[w];
     const std::uint64_t pos = place_slot(to, old, from.acc_words(old_pos), ref, old.dirty);
     if (d_sketch_refs) {
-      place_sketches(to, pos, d_sketch_refs[old_pos], [&](std::uint64_t state, std::uint32_t) {
+      place_sketches(to, pos, d_sketch_refs[old_pos], [&](std::uint64_t state, std::uint64_t) {
         return from.sketches.d_words + (state - 1);
       });
     }
@@ -840,8 +861,13 @@ class agg_table_impl final : public agg_table {
     capacity_ = capacity;
     arena_ = device_buffer(*exec_.be, arena_words * sizeof(std::uint64_t), exec_.stream);
     arena_words_ = arena_words;
-    if (layout_.hll_fields) {
-      sketch_block_ = hll_block_words(layout_.hll_precision);
+    if (layout_.sketch_accs) {
+      for (std::uint32_t a = 0; a < layout_.num_accs; ++a) {
+        if (acc_is_sketch(layout_.accs[a].kind)) {
+          sketch_block_ = std::max<std::size_t>(sketch_block_,
+                                                sketch_block_words(layout_, layout_.accs[a].kind));
+        }
+      }
       set_sketch_arena(std::max<std::size_t>(64 * sketch_block_, 1024));
     }
   }
@@ -907,12 +933,25 @@ class agg_table_impl final : public agg_table {
     // Groups that outgrew their inline sketch entries and found the sketch arena full were left
     // as they were: grow the arena (or compact it, when most of it belongs to emitted groups) and
     // apply the batch's sketch updates again.
-    while (sketch_used_ > sketch_words_) {
-      make_sketch_room();
-      agg_sketch_pass again{ref(), input.d_event_time, input.d_status,      d_fp,
-                            {},    emitted_wm_,        input.d_row_frontier};
-      for (std::size_t f = 0; f < options_.fields.size(); ++f) again.fields[f] = input.fields[f];
-      thrust::for_each(exec_.policy(), rows, rows + n, again);
+    while (sketch_used_ > sketch_words_ || pending_count_ > 0) {
+      if (sketch_used_ > sketch_words_) make_sketch_room();
+      if (layout_.hll_fields) {
+        agg_sketch_pass again{ref(), input.d_event_time, input.d_status,      d_fp,
+                              {},    emitted_wm_,        input.d_row_frontier};
+        for (std::size_t f = 0; f < options_.fields.size(); ++f) again.fields[f] = input.fields[f];
+        thrust::for_each(exec_.policy(), rows, rows + n, again);
+      }
+      if (pending_count_ > 0) {  // DDSketch additions left out: once each (from a copy, so that
+        // additions that find the arena full again go on the emptied list)
+        const std::size_t count = pending_count_;
+        device_buffer work(*exec_.be, count * sizeof(sketch_pending), exec_.stream);
+        exec_.be->copy_on_device(work.data(), pending_.data(), count * sizeof(sketch_pending),
+                                 exec_.stream);
+        zero_counter(7);
+        const auto items = thrust::counting_iterator<std::size_t>(0);
+        thrust::for_each(exec_.policy(), items, items + count,
+                         sketch_pending_fn{ref().sketches, work.template as<sketch_pending>()});
+      }
       read_counters();
     }
     const time_range range = thrust::transform_reduce(
@@ -1091,14 +1130,14 @@ class agg_table_impl final : public agg_table {
     const std::size_t m = snap.rows;
     const std::size_t words = snap.records.size();
     // Per row, its register blocks (after its key record) and where they go in the sketch arena.
-    std::vector<std::uint64_t> sketch_refs(layout_.hll_fields ? m : 0);
+    std::vector<std::uint64_t> sketch_refs(layout_.sketch_accs ? m : 0);
     std::uint64_t sketch_total = 0;
     for (std::size_t i = 0; i < m; ++i) {  // every record must lie inside the record array
       const std::uint64_t at = snap.record_offsets[i];
       bool inside = at < words;
       std::uint64_t need = 1;
       std::uint64_t blocks = 0;
-      if (layout_.hll_fields) {
+      if (layout_.sketch_accs) {
         std::vector<std::uint64_t> accs_copy(layout_.acc_words);
         std::memcpy(accs_copy.data(), snap.slots.data() + i * snap.stride + sizeof(agg_header),
                     layout_.acc_words * 8);
@@ -1106,7 +1145,7 @@ class agg_table_impl final : public agg_table {
           const acc_slot acc = layout_.accs[a];
           const std::uint64_t state = accs_copy[acc.word];
           TROVE_EXPECTS(
-              acc.kind != acc_kind::hll || state == hll_acc::sparse || state == hll_acc::in_record,
+              !acc_is_sketch(acc.kind) || state == sketch_sparse || state == sketch_in_record,
               "checkpoint: a sketch in an unknown state");
         }
         sketch_refs[i] = sketch_total;
@@ -1129,7 +1168,7 @@ class agg_table_impl final : public agg_table {
     // rebuild compacts it.
     const std::size_t arena_words = arena_size(words, std::max(arena_words_, 2 * words + 1024));
     const std::size_t sketch_words =
-        layout_.hll_fields ? std::max<std::size_t>(sketch_words_, 2 * sketch_total) : 0;
+        layout_.sketch_accs ? std::max<std::size_t>(sketch_words_, 2 * sketch_total) : 0;
     check_bytes(capacity, arena_words, sketch_words);
     if (sketch_words != sketch_words_) set_sketch_arena(sketch_words);
     if (capacity != capacity_) {
@@ -1205,17 +1244,19 @@ class agg_table_impl final : public agg_table {
   }
 
   agg_ref ref() const noexcept {
-    return agg_ref{
-        slots_.template as<unsigned char>(),
-        capacity_ - 1,
-        layout_,
-        options_.window,
-        arena_.template as<std::uint64_t>(),
-        counters_.template as<std::uint64_t>(),
-        dirty_list_.template as<std::uint32_t>(),
-        checkpoint_list_.template as<std::uint32_t>(),
-        sketch_arena_ref{sketch_.template as<std::uint64_t>(), sketch_words_,
-                         counters_.template as<std::uint64_t>() + 5, layout_.hll_precision}};
+    return agg_ref{slots_.template as<unsigned char>(),
+                   capacity_ - 1,
+                   layout_,
+                   options_.window,
+                   arena_.template as<std::uint64_t>(),
+                   counters_.template as<std::uint64_t>(),
+                   dirty_list_.template as<std::uint32_t>(),
+                   checkpoint_list_.template as<std::uint32_t>(),
+                   sketch_arena_ref{sketch_.template as<std::uint64_t>(), sketch_words_,
+                                    counters_.template as<std::uint64_t>() + 5,
+                                    layout_.hll_precision, layout_.dd_log_gamma, layout_.dd_key_min,
+                                    layout_.dd_buckets, pending_.template as<sketch_pending>(),
+                                    counters_.template as<std::uint64_t>() + 7}};
   }
 
   agg_result empty_result() const {
@@ -1314,6 +1355,11 @@ class agg_table_impl final : public agg_table {
     }
     const std::size_t incoming = rows * windows;
     if (options_.track_updates) reserve_list(dirty_list_, dirty_capacity_, dirty_count_, incoming);
+    // Each (row, window, quantile field) defers at most one addition.
+    if (layout_.dd_fields && pending_capacity_ < incoming * layout_.dd_fields) {
+      pending_capacity_ = std::max(2 * pending_capacity_, incoming * layout_.dd_fields);
+      pending_ = device_buffer(*exec_.be, pending_capacity_ * sizeof(sketch_pending), exec_.stream);
+    }
     if (options_.track_checkpoint) {
       reserve_list(checkpoint_list_, checkpoint_capacity_, checkpoint_count_, incoming);
     }
@@ -1430,7 +1476,7 @@ class agg_table_impl final : public agg_table {
     device_buffer sketch_refs;
     std::size_t live_sketch = 0;
     std::size_t sketch_words = 0;
-    if (layout_.hll_fields) {
+    if (layout_.sketch_accs) {
       sketch_refs = device_buffer(*exec_.be, capacity_ * sizeof(std::uint64_t), exec_.stream);
       auto* d_sketch_refs = sketch_refs.template as<std::uint64_t>();
       thrust::transform(exec_.policy(), positions, positions + capacity_, d_sketch_refs,
@@ -1450,7 +1496,7 @@ class agg_table_impl final : public agg_table {
     }
     check_bytes(capacity, arena_words, sketch_words);
     device_buffer old_sketches;
-    if (layout_.hll_fields) {
+    if (layout_.sketch_accs) {
       old_sketches = std::move(sketch_);
       set_sketch_arena(sketch_words);  // the old ref still points at the old arena
     }
@@ -1481,7 +1527,7 @@ class agg_table_impl final : public agg_table {
     thrust::for_each(
         exec_.policy(), positions, positions + capacity_,
         agg_rehash_fn{old_ref, new_ref, d_new_refs,
-                      layout_.hll_fields ? sketch_refs.template as<std::uint64_t>() : nullptr});
+                      layout_.sketch_accs ? sketch_refs.template as<std::uint64_t>() : nullptr});
     slots_ = std::move(slots);
     arena_ = std::move(arena);
     dirty_list_ = std::move(dirty);
@@ -1514,16 +1560,13 @@ class agg_table_impl final : public agg_table {
     sketch_words_ = words;
   }
 
-  /// After a pass in which groups found the sketch arena full: compacts it by a rebuild when
-  /// emitted groups' blocks are most of it, else doubles it (at least to what the pass asked
-  /// for), keeping the blocks handed out.
+  /// After a pass in which groups found the sketch arena full: at least doubles it (and by as
+  /// much as the pass asked for), keeping the blocks handed out. Every block that was handed out
+  /// lies below the old capacity, so copying that much keeps them all (the rest of it is zero);
+  /// emitted groups' blocks are dropped by the next rebuild. Never a rebuild here: the pending
+  /// list points into the slots.
   void make_sketch_room() {
-    const std::size_t valid = sketch_words_ / sketch_block_ * sketch_block_;
-    if (2 * sketch_freed_ >= valid) {
-      rebuild(0);  // the arena left has as much room as the open groups' blocks take
-      return;
-    }
-    const std::size_t kept = std::min(sketch_used_, valid);
+    const std::size_t kept = std::min(sketch_used_, sketch_words_);
     const std::size_t words = std::max(2 * sketch_words_, sketch_used_ + sketch_words_);
     check_bytes(capacity_, arena_words_, words);
     device_buffer old = std::move(sketch_);
@@ -1549,6 +1592,9 @@ class agg_table_impl final : public agg_table {
     checkpoint_count_ = counters[4];
     sketch_used_ = counters[5];
     sketch_freed_ = counters[6];
+    pending_count_ = counters[7];
+    TROVE_EXPECTS(pending_count_ <= pending_capacity_,
+                  "agg_table: more deferred sketch additions than the batch can make");
     if (counters[1]) {  // reset the insert counter; the others are running totals
       zero_counter(1);
     }
@@ -1609,7 +1655,7 @@ class agg_table_impl final : public agg_table {
     return decode_result(layout_, options_.window, h_slots, m, h_records, h_offsets);
   }
 
-  static constexpr std::size_t counter_count = 7;  // agg_ref::d_counters
+  static constexpr std::size_t counter_count = 8;  // agg_ref::d_counters
 
   Exec exec_;
   agg_options options_;
@@ -1632,7 +1678,10 @@ class agg_table_impl final : public agg_table {
   std::size_t sketch_words_ = 0;  // its capacity
   std::size_t sketch_used_ = 0;   // device counter [5] as last read (may pass the capacity)
   std::size_t sketch_freed_ = 0;  // device counter [6]: words of emitted groups' blocks
-  std::size_t sketch_block_ = 1;  // words per block
+  std::size_t sketch_block_ = 1;  // words of the largest block
+  device_buffer pending_;         // sketch_pending: DDSketch additions deferred (arena full)
+  std::size_t pending_capacity_ = 0;
+  std::size_t pending_count_ = 0;  // device counter [7] as last read
   std::uint64_t counter_values_[counter_count] = {};
   std::size_t dirty_capacity_ = 0;
   std::size_t dirty_count_ = 0;

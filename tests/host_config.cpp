@@ -1146,6 +1146,33 @@ TEST(ConfigSketch, ApproxCountDistinctOfIntegersAndStringsWithItsPrecision) {
   EXPECT_EQ(first_key(parse_errors(yaml, {"aggregates=[approx_count_distinct]"})), "aggregates[0]");
 }
 
+TEST(ConfigSketch, QuantilesOfNumericFieldsWithTheirAccuracy) {
+  std::string yaml(clickstream_yaml);
+  const pipeline_config config =
+      parse_ok(yaml, {"aggregates=[count, p50(amount), p90(amount), p95(amount), p99(amount), "
+                      "p999(amount), p99(user_id)]"});
+  ASSERT_EQ(config.aggregates.size(), 7u);
+  EXPECT_EQ(config.aggregates[1].fn, aggregate_fn::p50);
+  EXPECT_EQ(config.aggregates[5].fn, aggregate_fn::p999);
+  EXPECT_EQ(output_column(config.aggregates[4]), "p99_amount");
+  EXPECT_EQ(output_column(config.aggregates[5]), "p999_amount");
+  EXPECT_EQ(output_column(config.aggregates[6]), "p99_user_id");
+  EXPECT_EQ(config.sketch.quantile_accuracy, 0.01);  // the default
+  expect_round_trip(config);
+  const pipeline_config tuned = parse_ok(yaml, {"sketch.quantile_accuracy=0.002"});
+  EXPECT_EQ(tuned.sketch.quantile_accuracy, 0.002);
+  expect_round_trip(tuned);
+  auto first_key = [](const std::vector<config_error>& errors) {
+    return errors.empty() ? std::string("(none)") : errors.front().key;
+  };
+  EXPECT_EQ(first_key(parse_errors(yaml, {"sketch.quantile_accuracy=0.5"})),
+            "sketch.quantile_accuracy");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"sketch.quantile_accuracy=0"})),
+            "sketch.quantile_accuracy");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"aggregates=[p99(type)]"})), "aggregates[0]");
+  EXPECT_EQ(first_key(parse_errors(yaml, {"aggregates=[p98(amount)]"})), "aggregates[0]");
+}
+
 TEST(ConfigCheckpoint, StdinCannotResume) {
   std::string yaml(clickstream_yaml);
   yaml += "checkpoint: {dir: state}\n";

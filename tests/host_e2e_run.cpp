@@ -1929,3 +1929,65 @@ TEST(E2eRunSketch, ApproxCountDistinctMatchesExactCounts) {
     EXPECT_LE(outside, 1 + large / 100);
   }
 }
+
+// p50 ... p999 end to end, per (type, window) against the exact quantile of the accepted amounts
+// at rank floor(q (n - 1)): within sketch.quantile_accuracy (relative). Null amounts are not
+// values; a group of only null amounts has null quantiles.
+TEST(E2eRunSketch, QuantilesMatchExactValuesWithinTheAccuracy) {
+  for (const double accuracy : {0.01, 0.05}) {
+    SCOPED_TRACE("quantile_accuracy " + std::to_string(accuracy));
+    e2e::temp_dir dir;
+    shape s;
+    s.events = 20000;
+    s.step_ms = 20;
+    s.null_amount = 0.05;
+    s.types = {"click", "view", "purchase"};
+    std::vector<event> events = make_events(s, 11);
+    for (std::size_t i = 0; i < events.size(); i += 1009) {  // a type of only null amounts
+      events[i].type = "nulls";
+      events[i].amount.reset();
+    }
+    pipeline_spec spec = json_spec(dir, events);
+    spec.schema = "{event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: \"f64?\"}";
+    spec.group_by = "[type]";
+    spec.aggregates = "[count, p50(amount), p90(amount), p95(amount), p99(amount), p999(amount)]";
+    spec.extra = "sketch: {quantile_accuracy: " + std::to_string(accuracy) + "}\n";
+    const run_result run = run_trove(dir, spec.yaml(), {"--set", "batch.max_events=700"});
+    ASSERT_RAN(run);
+
+    std::map<std::pair<std::string, std::int64_t>, std::vector<double>> amounts;
+    std::set<std::uint64_t> seen;
+    for (const event& e : events) {
+      if (!seen.insert(e.event_id).second) continue;
+      auto& v = amounts[{e.type, floor_to(e.ts, minute)}];
+      if (e.amount) v.push_back(*e.amount);
+    }
+    const std::vector<e2e::json_row> rows = e2e::read_json_lines(spec.output);
+    ASSERT_EQ(rows.size(), amounts.size());
+    const std::pair<const char*, double> columns[] = {{"p50_amount", 0.5},
+                                                      {"p90_amount", 0.9},
+                                                      {"p95_amount", 0.95},
+                                                      {"p99_amount", 0.99},
+                                                      {"p999_amount", 0.999}};
+    std::size_t checked = 0;
+    for (const e2e::json_row& row : rows) {
+      const std::pair<std::string, std::int64_t> id{e2e::as_string(row.at("type")),
+                                                    e2e::as_i64(row.at("window_start"))};
+      ASSERT_TRUE(amounts.count(id)) << id.first;
+      std::vector<double> v = amounts.at(id);
+      std::sort(v.begin(), v.end());
+      for (const auto& [column, q] : columns) {
+        if (v.empty()) {
+          EXPECT_TRUE(e2e::is_null(row.at(column))) << column << " of " << id.first;
+          continue;
+        }
+        const double exact = v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
+        const double got = e2e::as_double(row.at(column));
+        EXPECT_LE(std::abs(got - exact), accuracy * (1 + 1e-6) * std::abs(exact) + 1e-9)
+            << column << " of " << id.first << ": " << got << " exact " << exact;
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 100u);
+  }
+}

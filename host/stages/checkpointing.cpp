@@ -57,6 +57,12 @@ std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   if (sketches) {
     keys.emplace_back("sketch.hll_precision", std::to_string(config_.sketch.hll_precision));
   }
+  const bool quantiles = std::any_of(config_.aggregates.begin(), config_.aggregates.end(),
+                                     [](const auto& a) { return is_quantile(a.fn); });
+  if (quantiles) {
+    keys.emplace_back("sketch.quantile_accuracy",
+                      fmt::format("{}", config_.sketch.quantile_accuracy));
+  }
   return keys;
 }
 

@@ -6,9 +6,9 @@
 /// A user-facing aggregate is built from accumulators: sum(f) from `sum`, avg(f) from `sum` and
 /// `non_null`, count from the slot header's counter. A table keeps only the accumulators its
 /// pipeline asked for (agg_options::field_accumulators), each in its own file beside this one
-/// (non_null.hpp, sum.hpp, min_max.hpp, hll.hpp: words, identity, single-source update, merge;
-/// a sketch keeps what outgrows its slot in the table's sketch arena, sketch_arena.hpp);
-/// dispatch.hpp is the one switch that maps a kind to its file.
+/// (non_null.hpp, sum.hpp, min_max.hpp, hll.hpp, ddsketch.hpp: words, identity, single-source
+/// update, merge; a sketch keeps what outgrows its slot in the table's sketch arena,
+/// sketch_arena.hpp); dispatch.hpp is the one switch that maps a kind to its file.
 
 #include <cstdint>
 
@@ -20,11 +20,20 @@ enum class acc_kind : std::uint8_t {
   sum,       ///< integer sums exact modulo 2^64, float sums in the order of the additions
   min,
   max,
-  hll,  ///< HyperLogLog registers of the values' hashes (approx_count_distinct; hll.hpp)
+  hll,       ///< HyperLogLog registers of the values' hashes (approx_count_distinct; hll.hpp)
+  ddsketch,  ///< DDSketch bucket counters of the values (p50 ... p999; ddsketch.hpp)
 };
 
 /// @brief Number of acc_kind values.
-inline constexpr std::uint32_t acc_kind_count = 5;
+inline constexpr std::uint32_t acc_kind_count = 6;
+
+/// @brief Whether an accumulator is a sketch (keeps what outgrows its slot in the sketch arena).
+constexpr bool acc_is_sketch(acc_kind kind) noexcept {
+  return kind == acc_kind::hll || kind == acc_kind::ddsketch;
+}
+
+/// @brief Quantiles a ddsketch accumulator reports (p50, p90, p95, p99, p999).
+inline constexpr std::uint32_t dd_quantile_count = 5;
 
 /// @brief Whether an accumulator reads the hash of a value (hll_hash) rather than the value.
 constexpr bool acc_reads_hash(acc_kind kind) noexcept {

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/aggregates/accumulator.hpp"
+#include "kernels/aggregates/ddsketch.hpp"
 #include "kernels/aggregates/hll.hpp"
 #include "kernels/aggregates/min_max.hpp"
 #include "kernels/aggregates/non_null.hpp"
@@ -30,6 +31,8 @@ TROVE_HD constexpr std::uint32_t acc_word_count(acc_kind kind) noexcept {
       return max_acc::words;
     case acc_kind::hll:
       return hll_acc::words;
+    case acc_kind::ddsketch:
+      return ddsketch_acc::words;
   }
   return 1;
 }
@@ -48,6 +51,8 @@ TROVE_HD TROVE_FORCEINLINE void init_acc(acc_kind kind, std::uint64_t* w,
       return max_acc::init(w, field);
     case acc_kind::hll:
       return hll_acc::init(w, field);
+    case acc_kind::ddsketch:
+      return ddsketch_acc::init(w, field);
   }
 }
 
@@ -69,6 +74,8 @@ TROVE_HD TROVE_FORCEINLINE void update_acc(acc_kind kind, std::uint64_t* w, std:
       return max_acc::update<Atomic>(w, value, field);
     case acc_kind::hll:
       return hll_acc::update<Atomic>(w, value, sketches);
+    case acc_kind::ddsketch:
+      return ddsketch_acc::update<Atomic>(w, value, field, sketches);
   }
 }
 
@@ -87,7 +94,33 @@ TROVE_HD TROVE_FORCEINLINE void merge_acc(acc_kind kind, std::uint64_t* w,
       return max_acc::merge(w, other, field);
     case acc_kind::hll:
       return hll_acc::merge(w, other, sketches);
+    case acc_kind::ddsketch:
+      return ddsketch_acc::merge(w, other, sketches);
   }
+}
+
+}  // namespace trove::kernels::detail
+
+namespace trove::kernels::detail {
+
+/// @brief 8-byte words of a sketch accumulator's block in the sketch arena.
+TROVE_HD constexpr std::uint64_t sketch_block_words(acc_kind kind,
+                                                    const sketch_arena_ref& a) noexcept {
+  return kind == acc_kind::hll ? hll_block_words(a.hll_precision) : dd_block_words(a.dd_buckets);
+}
+
+/// @brief A finished sketch in the words of an extracted row: hll its estimate, rounded (u64);
+/// ddsketch its dd_quantile_count quantiles (doubles, NaN when it counted no value).
+TROVE_HD inline void finalize_sketch(acc_kind kind, const std::uint64_t* w,
+                                     const sketch_arena_ref& a, std::uint64_t* out) noexcept {
+  if (kind == acc_kind::hll) {
+    out[0] = static_cast<std::uint64_t>(llround(hll_acc::estimate(w, a)));
+    return;
+  }
+  double q[dd_quantile_count];
+  ddsketch_acc::quantiles(w, a, q);
+  for (std::uint32_t i = 0; i < dd_quantile_count; ++i)
+    out[i] = cuda::std::bit_cast<std::uint64_t>(q[i]);
 }
 
 }  // namespace trove::kernels::detail

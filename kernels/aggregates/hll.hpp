@@ -144,9 +144,9 @@ struct hll_acc {
   static constexpr acc_kind kind = acc_kind::hll;
   static constexpr std::uint32_t inline_entries = 6;
   static constexpr std::uint32_t words = 1 + inline_entries / 2;
-  static constexpr std::uint64_t sparse = 0;
-  static constexpr std::uint64_t locked = ~std::uint64_t{0};
-  static constexpr std::uint64_t in_record = ~std::uint64_t{0} - 1;
+  static constexpr std::uint64_t sparse = sketch_sparse;
+  static constexpr std::uint64_t locked = sketch_locked;
+  static constexpr std::uint64_t in_record = sketch_in_record;
 
   TROVE_HD static void init(std::uint64_t* w, value_kind) noexcept {
     for (std::uint32_t i = 0; i < words; ++i) w[i] = 0;
@@ -154,7 +154,7 @@ struct hll_acc {
 
   /// @brief Whether the group's registers are in the arena (w[0] = 1 + their offset).
   TROVE_HD TROVE_FORCEINLINE static bool dense(std::uint64_t state) noexcept {
-    return state != sparse && state != locked && state != in_record;
+    return sketch_dense(state);
   }
 
   TROVE_HD TROVE_FORCEINLINE static std::uint32_t* entries(std::uint64_t* w) noexcept {

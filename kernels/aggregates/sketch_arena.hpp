@@ -6,7 +6,12 @@
 ///
 /// Taking a block can fail: the counter passes the capacity. The accumulator then leaves the
 /// group as it was, and the table, seeing the counter past the capacity after the pass, grows the
-/// arena and applies the batch's sketch updates again (they are idempotent: a register maximum).
+/// arena and applies what was left out: HyperLogLog the batch's sketch updates again (idempotent:
+/// register maxima), DDSketch the values it put on the pending list (counts: once each).
+///
+/// A sketch's state word (its first) is shared by every sketch kind: sketch_sparse while it lives
+/// in its slot, sketch_locked while a thread moves it to a block, sketch_in_record in a snapshot
+/// (its block follows the group's key record), otherwise 1 + its block's word offset.
 
 #include <cstdint>
 
@@ -15,12 +20,41 @@
 
 namespace trove::kernels::detail {
 
+inline constexpr std::uint64_t sketch_sparse = 0;
+inline constexpr std::uint64_t sketch_locked = ~std::uint64_t{0};
+inline constexpr std::uint64_t sketch_in_record = ~std::uint64_t{0} - 1;
+
+/// @brief Whether a sketch's state word points at a block of the arena.
+TROVE_HD constexpr bool sketch_dense(std::uint64_t state) noexcept {
+  return state != sketch_sparse && state != sketch_locked && state != sketch_in_record;
+}
+
+/// @brief A DDSketch addition deferred because the arena was full: n values of one counter for
+/// the sketch whose words start at `w`.
+struct sketch_pending {
+  std::uint64_t* w;
+  std::uint32_t counter;
+  std::uint32_t n;
+};
+
 /// @brief Non-owning view of the sketch arena and the sketch parameters of a table.
 struct sketch_arena_ref {
   std::uint64_t* d_words = nullptr;
   std::uint64_t capacity = 0;       ///< words
   std::uint64_t* d_used = nullptr;  ///< words handed out (past capacity: some could not be)
   std::uint32_t hll_precision = 14;
+  // DDSketch: ln gamma, the key of bucket 0, buckets per sign (dd_params).
+  double dd_log_gamma = 0;
+  std::int32_t dd_key_min = 0;
+  std::uint32_t dd_buckets = 0;
+  sketch_pending* d_pending = nullptr;  ///< room for every addition of a batch
+  std::uint64_t* d_pending_count = nullptr;
+
+  /// @brief Puts an addition on the pending list (the arena was full).
+  TROVE_HD TROVE_FORCEINLINE void defer(std::uint64_t* w, std::uint32_t counter,
+                                        std::uint32_t n) const noexcept {
+    d_pending[fetch_add(*d_pending_count, std::uint64_t{1})] = sketch_pending{w, counter, n};
+  }
 
   /// @brief The word offset of a fresh (zeroed) block of `words`, or UINT64_MAX when the arena
   /// is full.
