@@ -166,6 +166,7 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   agg_capacity_.store(state.agg.capacity, relaxed);
   agg_used_.store(state.agg.used, relaxed);
   agg_bytes_.store(state.agg.bytes, relaxed);
+  agg_sketch_bytes_.store(state.agg.sketch_bytes, relaxed);
   agg_rebuilds_.store(state.agg.rebuilds, relaxed);
   agg_blocking_rebuilds_.store(state.agg.blocking_rebuilds, relaxed);
   watermark_.store(state.watermark, relaxed);
@@ -378,6 +379,10 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
   w.family("trove_table_bytes", "gauge", "Device memory held by each state table.");
   w.sample("trove_table_bytes", "table=\"dedup\"", dedup_bytes_.load(relaxed));
   w.sample("trove_table_bytes", "table=\"aggregation\"", agg_bytes_.load(relaxed));
+  w.family("trove_sketch_bytes", "gauge",
+           "Of the aggregation table's bytes: the sketch arena (approx_count_distinct and quantile "
+           "groups past their inline entries).");
+  w.sample("trove_sketch_bytes", "", agg_sketch_bytes_.load(relaxed));
   w.family("trove_table_rebuilds_total", "counter", "Rebuilds (rehash, growth) of each table.");
   w.sample("trove_table_rebuilds_total", "table=\"dedup\"", dedup_rebuilds_.load(relaxed));
   w.sample("trove_table_rebuilds_total", "table=\"aggregation\"", agg_rebuilds_.load(relaxed));

@@ -98,7 +98,7 @@ class metrics_registry final : public run_observer {
   std::atomic<std::uint64_t> dedup_entries_{0}, dedup_capacity_{0}, dedup_used_{0}, dedup_bytes_{0},
       dedup_rebuilds_{0}, dedup_blocking_rebuilds_{0};
   std::atomic<std::uint64_t> agg_entries_{0}, agg_capacity_{0}, agg_used_{0}, agg_bytes_{0},
-      agg_rebuilds_{0}, agg_blocking_rebuilds_{0};
+      agg_sketch_bytes_{0}, agg_rebuilds_{0}, agg_blocking_rebuilds_{0};
   std::atomic<std::int64_t> watermark_{INT64_MIN};
   std::atomic<std::int64_t> max_event_time_{INT64_MIN};
   std::atomic<std::uint64_t> cross_partition_rows_{0};

@@ -246,7 +246,7 @@ struct agg_ref {
   // [0] arena words used, [1] slots inserted, [2] changelog list length, [3] cross-partition
   // updates, [4] checkpoint list length, [5] sketch arena words handed out (sketches.d_used),
   // [6] sketch arena words of emitted groups (garbage until the next rebuild), [7] DDSketch
-  // additions deferred (sketches.d_pending_count)
+  // additions deferred (sketches.d_pending_count), [8] the sketch arena was full (sketches.d_full)
   std::uint64_t* d_counters;
   std::uint32_t* d_dirty_list;       // updated since the last extract_updated (agg_on_changelog)
   std::uint32_t* d_checkpoint_list;  // since the last snapshot_updated (agg_on_checkpoint_list)
@@ -933,8 +933,8 @@ class agg_table_impl final : public agg_table {
     // Groups that outgrew their inline sketch entries and found the sketch arena full were left
     // as they were: grow the arena (or compact it, when most of it belongs to emitted groups) and
     // apply the batch's sketch updates again.
-    while (sketch_used_ > sketch_words_ || pending_count_ > 0) {
-      if (sketch_used_ > sketch_words_) make_sketch_room();
+    while (sketch_full_ || pending_count_ > 0) {
+      if (sketch_full_) make_sketch_room();
       if (layout_.hll_fields) {
         agg_sketch_pass again{ref(), input.d_event_time, input.d_status,      d_fp,
                               {},    emitted_wm_,        input.d_row_frontier};
@@ -1232,7 +1232,9 @@ class agg_table_impl final : public agg_table {
   [[nodiscard]] table_stats stats() const override {
     const std::size_t bytes = (capacity_ + next_capacity_) * layout_.stride +
                               (arena_words_ + sketch_words_) * sizeof(std::uint64_t);
-    return table_stats{live_, used_, capacity_, bytes, rebuilds_, rebuilds_};
+    table_stats stats{live_, used_, capacity_, bytes, rebuilds_, rebuilds_};
+    stats.sketch_bytes = sketch_words_ * sizeof(std::uint64_t);
+    return stats;
   }
 
  private:
@@ -1254,6 +1256,7 @@ class agg_table_impl final : public agg_table {
                    checkpoint_list_.template as<std::uint32_t>(),
                    sketch_arena_ref{sketch_.template as<std::uint64_t>(), sketch_words_,
                                     counters_.template as<std::uint64_t>() + 5,
+                                    counters_.template as<std::uint64_t>() + 8,
                                     layout_.hll_precision, layout_.dd_log_gamma, layout_.dd_key_min,
                                     layout_.dd_buckets, pending_.template as<sketch_pending>(),
                                     counters_.template as<std::uint64_t>() + 7}};
@@ -1566,15 +1569,17 @@ class agg_table_impl final : public agg_table {
   /// emitted groups' blocks are dropped by the next rebuild. Never a rebuild here: the pending
   /// list points into the slots.
   void make_sketch_room() {
-    const std::size_t kept = std::min(sketch_used_, sketch_words_);
-    const std::size_t words = std::max(2 * sketch_words_, sketch_used_ + sketch_words_);
+    const std::size_t kept = sketch_used_;
+    const std::size_t words = 2 * sketch_words_;  // again, while a pass still finds it full
     check_bytes(capacity_, arena_words_, words);
     device_buffer old = std::move(sketch_);
     set_sketch_arena(words);
     exec_.be->copy_on_device(sketch_.data(), old.data(), kept * sizeof(std::uint64_t),
                              exec_.stream);
     set_counter(5, kept);
+    zero_counter(8);
     sketch_used_ = kept;
+    sketch_full_ = false;
   }
 
   void read_counters() {
@@ -1593,6 +1598,7 @@ class agg_table_impl final : public agg_table {
     sketch_used_ = counters[5];
     sketch_freed_ = counters[6];
     pending_count_ = counters[7];
+    sketch_full_ = counters[8] != 0;
     TROVE_EXPECTS(pending_count_ <= pending_capacity_,
                   "agg_table: more deferred sketch additions than the batch can make");
     if (counters[1]) {  // reset the insert counter; the others are running totals
@@ -1655,7 +1661,7 @@ class agg_table_impl final : public agg_table {
     return decode_result(layout_, options_.window, h_slots, m, h_records, h_offsets);
   }
 
-  static constexpr std::size_t counter_count = 8;  // agg_ref::d_counters
+  static constexpr std::size_t counter_count = 9;  // agg_ref::d_counters
 
   Exec exec_;
   agg_options options_;
@@ -1676,7 +1682,8 @@ class agg_table_impl final : public agg_table {
   std::size_t arena_used_ = 0;
   device_buffer sketch_;          // register blocks of hll accumulators (sketch_arena_ref)
   std::size_t sketch_words_ = 0;  // its capacity
-  std::size_t sketch_used_ = 0;   // device counter [5] as last read (may pass the capacity)
+  std::size_t sketch_used_ = 0;   // device counter [5] as last read
+  bool sketch_full_ = false;      // device counter [8]: a block could not be handed out
   std::size_t sketch_freed_ = 0;  // device counter [6]: words of emitted groups' blocks
   std::size_t sketch_block_ = 1;  // words of the largest block
   device_buffer pending_;         // sketch_pending: DDSketch additions deferred (arena full)

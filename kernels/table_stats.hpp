@@ -16,6 +16,8 @@ struct table_stats {
   std::uint64_t rebuilds = 0;
   /// Rebuilds done at once, before one batch (the others were spread over several batches).
   std::uint64_t blocking_rebuilds = 0;
+  /// Of bytes: the sketch arena (aggregation table; 0 without sketch aggregates).
+  std::size_t sketch_bytes = 0;
   [[nodiscard]] double load_factor() const noexcept {
     return capacity ? static_cast<double>(used) / static_cast<double>(capacity) : 0.0;
   }

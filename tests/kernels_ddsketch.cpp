@@ -237,6 +237,26 @@ TYPED_TEST(DdSketchTest, ManyGroupsPastTheirInlineEntriesInOneBatch) {
   }
 }
 
+// The bug of HllTest.TheArenaGrowsWithTheGroupsNotWithTheRowsThatWaitForThem, for DDSketch
+// blocks (and their deferred additions).
+TYPED_TEST(DdSketchTest, TheArenaGrowsWithTheGroupsNotWithTheRowsThatWaitForThem) {
+  auto o = this->options(value_kind::f64, 1000, 1000);
+  auto table = this->be().make_agg_table(o, this->stream());
+  const std::size_t empty = table->stats().sketch_bytes;
+  std::mt19937_64 rng(3);
+  std::vector<qrow> rows(200000);
+  for (auto& r : rows) {
+    r = qrow{rng() % 100, 5, true,
+             std::bit_cast<std::uint64_t>(1.0 + static_cast<double>(rng() % 100000))};
+  }
+  this->aggregate(*table, rows);
+  const kernels::detail::dd_params dd = kernels::detail::dd_params_for(0.01);
+  const std::size_t need = 100 * kernels::detail::dd_block_words(dd.buckets) * 8;  // 2.5 MB
+  EXPECT_LE(table->stats().sketch_bytes, empty + 4 * need);
+  expect_within(exact_of(rows, value_kind::f64, 1000, 1000),
+                quantiles_of(table->extract_closed(INT64_MAX, this->stream())), 0.01, "");
+}
+
 TYPED_TEST(DdSketchTest, SnapshotAndRestoreKeepEverySketch) {
   std::mt19937_64 rng(9);
   const std::int64_t size = 1000;
@@ -366,11 +386,12 @@ TEST(DdSketchMerge, MergeOfTwoSketchesIsTheSketchOfTheUnion) {
     const kernels::detail::dd_params dd = kernels::detail::dd_params_for(0.01);
     const std::uint64_t block = kernels::detail::dd_block_words(dd.buckets);
     std::vector<std::uint64_t> arena(block * 4, 0);
-    std::uint64_t used = 0, pending = 0;
+    std::uint64_t used = 0, pending = 0, full = 0;
     kernels::detail::sketch_arena_ref ref;
     ref.d_words = arena.data();
     ref.capacity = arena.size();
     ref.d_used = &used;
+    ref.d_full = &full;
     ref.dd_log_gamma = dd.log_gamma;
     ref.dd_key_min = dd.key_min;
     ref.dd_buckets = dd.buckets;

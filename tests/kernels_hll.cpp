@@ -228,6 +228,23 @@ TYPED_TEST(HllTest, ManyDenseGroupsGrowTheSketchArenaAndSurviveRebuilds) {
   EXPECT_EQ(table->stats().entries, 0u);
 }
 
+// Bug (W1 with approx_count_distinct and p99 per (type, 1m): 1.3 GB for 40 groups): a full arena
+// counted every refused block, and every row of a group waiting for one asked again, so the
+// arena grew by the rows, not the groups. 100 groups past their inline entries, 200k rows.
+TYPED_TEST(HllTest, TheArenaGrowsWithTheGroupsNotWithTheRowsThatWaitForThem) {
+  auto o = this->options(false, 1000, 1000, 14);
+  auto table = this->be().make_agg_table(o, this->stream());
+  const std::size_t empty = table->stats().sketch_bytes;
+  std::mt19937_64 rng(3);
+  std::vector<hrow> rows(200000);
+  for (auto& r : rows) r = hrow{rng() % 100, 5, true, rng(), {}};
+  this->aggregate(*table, rows, false);
+  const std::size_t need = 100 * kernels::detail::hll_block_words(14) * 8;  // 1.6 MB
+  EXPECT_LE(table->stats().sketch_bytes, empty + 4 * need);
+  const auto got = estimates(table->extract_closed(INT64_MAX, this->stream()));
+  EXPECT_EQ(got.size(), 100u);
+}
+
 TYPED_TEST(HllTest, SnapshotAndRestoreKeepEverySketch) {
   std::mt19937_64 rng(5);
   const std::int64_t size = 1000;
@@ -355,8 +372,8 @@ TEST(HllSketch, MergeOfTwoSketchesIsTheSketchOfTheUnion) {
     std::mt19937_64 rng(seed);
     const std::uint32_t p = 4 + static_cast<std::uint32_t>(seed % 15);
     std::vector<std::uint64_t> arena(hll_block_words(p) * 8 + 8, 0);
-    std::uint64_t used = 0;
-    const kernels::detail::sketch_arena_ref ref{arena.data(), arena.size(), &used, p};
+    std::uint64_t used = 0, full = 0;
+    const kernels::detail::sketch_arena_ref ref{arena.data(), arena.size(), &used, &full, p};
     std::uint64_t whole[hll_acc::words], left[hll_acc::words], right[hll_acc::words];
     hll_acc::init(whole, value_kind::u64);
     hll_acc::init(left, value_kind::u64);
@@ -398,8 +415,8 @@ TEST(HllSketch, EstimatorIsUnbiasedWithTheDocumentedError) {
     const int sketches = 200;
     for (int s = 0; s < sketches; ++s) {
       std::vector<std::uint64_t> arena(hll_block_words(p), 0);
-      std::uint64_t used = 0;
-      const kernels::detail::sketch_arena_ref ref{arena.data(), arena.size(), &used, p};
+      std::uint64_t used = 0, full = 0;
+      const kernels::detail::sketch_arena_ref ref{arena.data(), arena.size(), &used, &full, p};
       std::uint64_t w[hll_acc::words];
       hll_acc::init(w, value_kind::u64);
       for (std::size_t i = 0; i < n; ++i) {

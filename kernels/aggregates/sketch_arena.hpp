@@ -4,8 +4,8 @@
 /// blocks of 8-byte words in one device array, handed out by bumping a counter. A block is taken
 /// once per group and never reused; the table compacts the arena when it rebuilds.
 ///
-/// Taking a block can fail: the counter passes the capacity. The accumulator then leaves the
-/// group as it was, and the table, seeing the counter past the capacity after the pass, grows the
+/// Taking a block can fail: the arena is full (the table's flag d_full says so). The accumulator
+/// then leaves the group as it was, and the table, seeing the flag after the pass, doubles the
 /// arena and applies what was left out: HyperLogLog the batch's sketch updates again (idempotent:
 /// register maxima), DDSketch the values it put on the pending list (counts: once each).
 ///
@@ -41,7 +41,8 @@ struct sketch_pending {
 struct sketch_arena_ref {
   std::uint64_t* d_words = nullptr;
   std::uint64_t capacity = 0;       ///< words
-  std::uint64_t* d_used = nullptr;  ///< words handed out (past capacity: some could not be)
+  std::uint64_t* d_used = nullptr;  ///< words handed out (never past capacity)
+  std::uint64_t* d_full = nullptr;  ///< set when a block could not be handed out
   std::uint32_t hll_precision = 14;
   // DDSketch: ln gamma, the key of bucket 0, buckets per sign (dd_params).
   double dd_log_gamma = 0;
@@ -58,9 +59,21 @@ struct sketch_arena_ref {
 
   /// @brief The word offset of a fresh (zeroed) block of `words`, or UINT64_MAX when the arena
   /// is full.
+  /// A CAS, not a fetch_add: a full arena must not count the blocks it refused, or every row of
+  /// a group waiting for one would ask again and the growth would follow the attempts (bug: 1.3 GB
+  /// for 40 groups of W1), not the groups.
   TROVE_HD TROVE_FORCEINLINE std::uint64_t allocate(std::uint64_t words) const noexcept {
-    const std::uint64_t at = fetch_add(*d_used, words);
-    return at + words <= capacity ? at : UINT64_MAX;
+    std::uint64_t at = load_relaxed(*d_used);
+    while (true) {
+      if (at + words > capacity) {
+        store_relaxed(*d_full, std::uint64_t{1});
+        return UINT64_MAX;
+      }
+      if (atomic_ref<std::uint64_t>(*d_used).compare_exchange_weak(
+              at, at + words, cuda::std::memory_order_relaxed)) {
+        return at;
+      }
+    }
   }
 };
 
