@@ -979,9 +979,19 @@ void parse_dedup(checker& check, const map_reader& top, const schema_info& schem
   out = std::move(dedup);
 }
 
+/// Whether the document asks for no aggregation at all (then the accepted events are forwarded).
+bool forwards(const map_reader& top) {
+  for (const char* key : {"window", "group_by", "aggregates", "emit", "late"}) {
+    if (present(top.get(key))) return false;
+  }
+  return true;
+}
+
 void parse_window(checker& check, const map_reader& top, window_config& out) {
   const YAML::Node node = top.get("window");
-  constexpr std::string_view expected = "a map like {type: tumbling, size: 1m}";
+  constexpr std::string_view expected =
+      "a map like {type: tumbling, size: 1m} (group_by, aggregates, emit and late need a window; "
+      "without any of them the accepted events themselves are forwarded to the sink)";
   if (!present(node)) {
     top.missing("window", std::string(expected));
     return;
@@ -1276,7 +1286,7 @@ void parse_filter(checker& check, const map_reader& top, const schema_info& sche
 }
 
 void parse_sink(checker& check, const map_reader& top, const source_config& source,
-                const std::vector<std::string>& group_by, sink_config& out) {
+                const std::vector<std::string>& group_by, bool forward, sink_config& out) {
   const YAML::Node node = top.get("sink");
   if (!present(node)) return;  // stdout, json
   if (!node.IsMap()) {
@@ -1323,7 +1333,9 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
     } else {
       reader.missing("topic", "a topic name");
     }
-    if (const YAML::Node n = reader.get("key"); present(n)) {
+    if (const YAML::Node n = reader.get("key"); forward) {
+      // check_forwarding() refuses a key: forwarded records keep their own
+    } else if (present(n)) {
       std::vector<YAML::Node> items;
       if (read_name_list(check, reader.path("key"), n, kafka.key, &items)) {
         for (std::size_t index = 0; index < kafka.key.size(); ++index) {
@@ -1358,6 +1370,28 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
     }
   }
   reader.finish();
+}
+
+/// A forwarding pipeline writes records as received: the sink takes the source's format, and a
+/// Kafka record keeps its message key.
+void check_forwarding(checker& check, const map_reader& top, pipeline_config& config) {
+  const YAML::Node sink = top.get("sink");
+  const data_format records =
+      config.source.type == source_type::synthetic ? data_format::json : config.source.format;
+  if (present(sink) && sink.IsMap()) {
+    const YAML::Node format = sink["format"];
+    if (present(format) && config.sink.format != records) {
+      check.invalid("sink.format", format,
+                    fmt::format("{} (the source's format) or nothing", to_string(records)),
+                    "without a window the accepted records are forwarded as received");
+    }
+    const YAML::Node key = sink["key"];
+    if (present(key)) {
+      check.invalid("sink.key", key, "no key",
+                    "forwarded records keep their Kafka message key (none from a file)");
+    }
+  }
+  config.sink.format = records;
 }
 
 void parse_dead_letter(checker& check, const map_reader& top, dead_letter_config& out) {
@@ -1741,6 +1775,7 @@ io::synthetic_options to_synthetic_options(const synthetic_source_config& config
 }
 
 std::vector<std::string> output_columns(const pipeline_config& config) {
+  if (config.forward) return {};  // records as received
   std::vector<std::string> columns = config.group_by;
   columns.emplace_back(window_start_column);
   columns.emplace_back(window_end_column);
@@ -1802,9 +1837,17 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   const schema_info schema = parse_schema(check, top, config.schema);
   parse_event_time(check, top, schema, config.event_time);
   parse_dedup(check, top, schema, config.dedup);
-  parse_window(check, top, config.window);
-  parse_group_by(check, top, schema, config.group_by);
-  parse_aggregates(check, top, schema, config.group_by, config.aggregates);
+  config.forward = forwards(top);
+  if (config.forward) {
+    // No window: a 1 ms tumbling one that no row is ever late for keeps the watermark (dedup
+    // expiry) and every window computation well defined.
+    config.aggregates.clear();
+    config.window.size_ms = config.window.slide_ms = 1;
+  } else {
+    parse_window(check, top, config.window);
+    parse_group_by(check, top, schema, config.group_by);
+    parse_aggregates(check, top, schema, config.group_by, config.aggregates);
+  }
   parse_filter(check, top, schema, config.filter);
   if (const YAML::Node n = top.get("emit"); present(n)) {
     read_enum(check, "emit", n, emit_modes, config.emit);
@@ -1812,7 +1855,8 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   if (const YAML::Node n = top.get("late"); present(n)) {
     read_enum(check, "late", n, late_policies, config.late);
   }
-  parse_sink(check, top, config.source, config.group_by, config.sink);
+  parse_sink(check, top, config.source, config.group_by, config.forward, config.sink);
+  if (config.forward) check_forwarding(check, top, config);
   parse_dead_letter(check, top, config.dead_letter);
   parse_batch(check, top, config.batch);
   if (const YAML::Node n = top.get("device"); present(n)) {
@@ -1916,6 +1960,26 @@ pipeline_config load_config_file(const std::string& path, const std::vector<std:
   return load_impl(text.str(), path, overrides, errors);
 }
 
+/// The window, group_by and aggregates of an aggregating pipeline.
+static void write_aggregation(YAML::Emitter& out, const pipeline_config& config) {
+  out << YAML::Key << "window" << YAML::Value << YAML::BeginMap;
+  write(out, "type", to_string(config.window.type));
+  write(out, "size", format_duration(config.window.size_ms));
+  if (config.window.type == window_type::hopping) {
+    write(out, "slide", format_duration(config.window.slide_ms));
+  }
+  write(out, "allowed_lateness", format_duration(config.window.allowed_lateness_ms));
+  write(out, "idle_timeout", format_duration(config.window.idle_timeout_ms));
+  write(out, "initial_capacity", config.window.initial_capacity);
+  write(out, "max_bytes", format_size(config.window.max_bytes));
+  out << YAML::EndMap;
+
+  write_list(out, "group_by", config.group_by);
+  std::vector<std::string> aggregates;
+  for (const auto& aggregate : config.aggregates) aggregates.push_back(to_string(aggregate));
+  write_list(out, "aggregates", aggregates);
+}
+
 std::string to_yaml(const pipeline_config& config) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -1981,22 +2045,7 @@ std::string to_yaml(const pipeline_config& config) {
     out << YAML::EndMap;
   }
 
-  out << YAML::Key << "window" << YAML::Value << YAML::BeginMap;
-  write(out, "type", to_string(config.window.type));
-  write(out, "size", format_duration(config.window.size_ms));
-  if (config.window.type == window_type::hopping) {
-    write(out, "slide", format_duration(config.window.slide_ms));
-  }
-  write(out, "allowed_lateness", format_duration(config.window.allowed_lateness_ms));
-  write(out, "idle_timeout", format_duration(config.window.idle_timeout_ms));
-  write(out, "initial_capacity", config.window.initial_capacity);
-  write(out, "max_bytes", format_size(config.window.max_bytes));
-  out << YAML::EndMap;
-
-  write_list(out, "group_by", config.group_by);
-  std::vector<std::string> aggregates;
-  for (const auto& aggregate : config.aggregates) aggregates.push_back(to_string(aggregate));
-  write_list(out, "aggregates", aggregates);
+  if (!config.forward) write_aggregation(out, config);
   out << YAML::Key << "sketch" << YAML::Value << YAML::BeginMap;
   write(out, "hll_precision", config.sketch.hll_precision);
   write(out, "quantile_accuracy", config.sketch.quantile_accuracy);
@@ -2019,8 +2068,10 @@ std::string to_yaml(const pipeline_config& config) {
     out << YAML::EndSeq;
   }
 
-  write(out, "emit", to_string(config.emit));
-  write(out, "late", to_string(config.late));
+  if (!config.forward) {
+    write(out, "emit", to_string(config.emit));
+    write(out, "late", to_string(config.late));
+  }
 
   const auto& sink = config.sink;
   out << YAML::Key << "sink" << YAML::Value << YAML::BeginMap;
@@ -2030,7 +2081,7 @@ std::string to_yaml(const pipeline_config& config) {
   if (sink.type == sink_type::kafka) {
     write(out, "brokers", sink.kafka.brokers);
     write(out, "topic", sink.kafka.topic);
-    write_list(out, "key", sink.kafka.key);
+    if (!config.forward) write_list(out, "key", sink.kafka.key);
     write(out, "delivery",
           sink.kafka.delivery == delivery_mode::exactly_once ? "exactly_once" : "at_least_once");
     if (!sink.kafka.properties.empty()) write_map(out, "properties", sink.kafka.properties);

@@ -306,6 +306,9 @@ struct pipeline_config {
   io::schema schema;       ///< fields in the order of the YAML map
   std::string event_time;  ///< a required timestamp_ms, i64 or u64 field
   std::optional<dedup_config> dedup;
+  /// No `window`, `group_by`, `aggregates`, `emit` or `late`: the output is the accepted events
+  /// themselves, each record's bytes as received, in arrival order (per source partition).
+  bool forward = false;
   window_config window;
   std::vector<std::string> group_by;                         ///< empty: one global group per window
   std::vector<aggregate_spec> aggregates{aggregate_spec{}};  ///< default [count]
@@ -382,7 +385,7 @@ pipeline_config load_config_string(std::string_view yaml, const std::vector<std:
 [[nodiscard]] io::synthetic_options to_synthetic_options(const synthetic_source_config& config);
 
 /// @brief Columns of an output row, in order: group_by fields, window_start, window_end, then
-/// one column per aggregate.
+/// one column per aggregate (none for a forwarding pipeline: its rows are records as received).
 [[nodiscard]] std::vector<std::string> output_columns(const pipeline_config& config);
 
 /// @brief The format a path's extension implies: csv for ".csv", json otherwise.

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <variant>
 
+#include "io/encoder.hpp"
 #include "kernels/error.hpp"
 
 namespace trove::host {
@@ -396,8 +397,22 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     }
     agg.d_event_time = in.d_event_time;
     agg.d_status = d_status;
-    agg_->aggregate(agg, stream_);
+    if (!config_.forward) agg_->aggregate(agg, stream_);
     backend_.count_status(d_status, n, out.status_counts, stream_);
+    if (config_.forward && out.status_counts[kernels::status_accepted] > 0) {
+      // The forwarded rows: a compaction of the accept mask on the device, only their indices
+      // come back (the record bytes stay on the host).
+      if (selected_.size() < n * sizeof(std::uint32_t)) {
+        selected_ = kernels::device_buffer(backend_, n * 2 * sizeof(std::uint32_t), stream_);
+      }
+      const std::size_t count = backend_.select_rows(d_status, n, kernels::status_accepted,
+                                                     selected_.as<std::uint32_t>(), stream_);
+      out.forwarded_rows.resize(count);
+      backend_.copy_to_host(out.forwarded_rows.data(), selected_.data(),
+                            count * sizeof(std::uint32_t), stream_);
+      backend_.synchronize(stream_);
+      forward(batch, out);
+    }
     // Rows that must reach the dead-letter file: event times out of range (always) and late rows
     // (with late: dead_letter). Statuses come back only when there are some.
     const bool late_rows =
@@ -421,8 +436,12 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     current_ = nullptr;
   }
   const auto start = clock_type::now();
-  if (config_.emit == emit_mode::update && n > 0) emit(agg_->extract_updated(stream_), out, true);
-  emit(agg_->extract_closed(after, stream_), out, config_.emit == emit_mode::final);
+  if (!config_.forward) {
+    if (config_.emit == emit_mode::update && n > 0) {
+      emit(agg_->extract_updated(stream_), out, true);
+    }
+    emit(agg_->extract_closed(after, stream_), out, config_.emit == emit_mode::final);
+  }
   timings_.extract = seconds_since(start);
   return out;
 }
@@ -467,6 +486,7 @@ void device_stage::reset_state() {
 step_output device_stage::close_windows(std::int64_t watermark) {
   step_output out;
   out.rows = empty_result();
+  if (config_.forward) return out;  // nothing is held back
   if (config_.emit == emit_mode::update) emit(agg_->extract_updated(stream_), out, true);
   emit(agg_->extract_closed(watermark, stream_), out, config_.emit == emit_mode::final);
   return out;
@@ -479,8 +499,24 @@ void device_stage::emit(kernels::agg_result&& result, step_output& out, bool row
   if (!rows || config_.emit == emit_mode::final) out.windows_emitted += result.windows;
 }
 
+void device_stage::forward(const io::host_batch& batch, step_output& out) const {
+  io::result_batch& rows = out.rows;
+  if (batch.has_records()) {
+    rows.record_header = batch.record_header();
+    for (std::uint32_t row : out.forwarded_rows) {
+      rows.append_record(batch.record(row), batch.record_key(row));
+    }
+  } else {  // generated events: their fields as JSON
+    for (std::uint32_t row : out.forwarded_rows) rows.append_record(io::row_as_json(batch, row));
+  }
+}
+
 io::result_batch device_stage::empty_result() const {
   io::result_batch batch;
+  if (config_.forward) {
+    batch.forwarded = true;
+    return batch;
+  }
   for (int c : group_columns_) {
     const io::field& f = config_.schema.fields[static_cast<std::size_t>(c)];
     batch.add_column(f.name, f.type);

@@ -30,6 +30,7 @@ struct step_output {
   std::uint64_t windows_emitted = 0;     ///< windows closed by this step
   std::vector<std::uint32_t> late_rows;  ///< filled when late: dead_letter
   std::vector<std::uint32_t> bad_rows;   ///< event time out of range (dead-lettered)
+  std::vector<std::uint32_t> forwarded_rows;  ///< forwarding pipelines: the accepted rows, in order
 };
 
 /// @brief Per-stage timings of the last step, in seconds (for metrics and the load harness).
@@ -133,6 +134,8 @@ class device_stage {
   void stage(const io::host_batch& batch, staged_batch& slot, bool on_copy_stream);
   kernels::column_view column(const io::host_batch& batch, int index);
   void convert(const kernels::agg_result& result, io::result_batch& out) const;
+  /// Forwarding: the accepted rows' records (as received) into out.rows.
+  void forward(const io::host_batch& batch, step_output& out) const;
   void emit(kernels::agg_result&& result, step_output& out, bool rows);
 
   struct aggregate_output {
@@ -168,6 +171,7 @@ class device_stage {
   kernels::device_buffer keys_;
   kernels::device_buffer row_frontier_;  // upload path: the batch's row frontiers
   kernels::device_buffer filter_strings_;
+  kernels::device_buffer selected_;  // forwarding: indices of the accepted rows
   step_timings timings_;
   bool collect_ = false;
   // Not a vector: a batch's entries are written by the copy out, never initialised first.

@@ -26,6 +26,7 @@ pipeline::pipeline(const pipeline_config& config, const run_options& options)
   for (std::uint32_t i = 0; i < config.batch.buffers; ++i) {
     pool_.push_back(std::make_unique<io::host_batch>(config.schema, config.batch.max_events,
                                                      config.batch.max_string_bytes, allocator_));
+    pool_.back()->keep_records(config.forward);
     free_.push(pool_.back().get());
   }
   ts_column_ = static_cast<std::size_t>(config.schema.index_of(config.event_time));

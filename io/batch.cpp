@@ -152,6 +152,8 @@ host_batch::~host_batch() {
 
 void host_batch::clear() noexcept {
   rows_ = 0;
+  records_.clear();
+  keys_.clear();
   for (column_storage& column : columns_) {
     column.pending_end = 0;
     if (column.offsets != nullptr) column.offsets[0] = 0;
@@ -259,6 +261,17 @@ void host_batch::commit_row(source_position position) noexcept {
   }
   positions_[rows_] = position;
   ++rows_;
+}
+
+void host_batch::set_record(std::string_view text, std::string_view key) {
+  assert(keep_records_ && rows_ > 0);
+  // A row without text (never expected) would shift every later one: pad to the row first.
+  while (records_.size() + 1 < rows_) {
+    records_.push_back({});
+    keys_.push_back({});
+  }
+  records_.push_back(text);
+  keys_.push_back(key);
 }
 
 void host_batch::abort_row() noexcept {

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "io/record_list.hpp"
+
 namespace trove::io {
 
 /// @brief Type of a schema field.
@@ -108,6 +110,28 @@ class host_batch {
   void commit_row(source_position position) noexcept;
   void abort_row() noexcept;
 
+  // ---- records as received (forwarding outputs) ----
+  // The raw bytes never go to the device: they live in ordinary heap memory beside the columns.
+  /// @brief Keep each committed row's record text (set_record() after commit_row()).
+  void keep_records(bool on) noexcept { keep_records_ = on; }
+  [[nodiscard]] bool keeps_records() const noexcept { return keep_records_; }
+  /// @brief The text of the row just committed (the last one), as the source received it, and
+  /// its message key (Kafka; empty: none).
+  void set_record(std::string_view text, std::string_view key = {});
+  /// @brief Whether every row has its record text (a source that reads records; the synthetic
+  /// generator writes columns only).
+  [[nodiscard]] bool has_records() const noexcept {
+    return keep_records_ && rows_ > 0 && records_.size() == rows_;
+  }
+  /// @brief A row's record text (has_records() must hold).
+  [[nodiscard]] std::string_view record(std::size_t row) const noexcept { return records_[row]; }
+  /// @brief A row's message key (empty: none).
+  [[nodiscard]] std::string_view record_key(std::size_t row) const noexcept { return keys_[row]; }
+  /// @brief The line before the records that a reader needs to read them (a CSV header); set by
+  /// the source, kept across clear().
+  void set_record_header(std::string_view header) { record_header_ = header; }
+  [[nodiscard]] const std::string& record_header() const noexcept { return record_header_; }
+
  private:
   struct column_storage {
     std::uint64_t* values = nullptr;   // fixed-width
@@ -123,6 +147,10 @@ class host_batch {
   std::size_t rows_ = 0;
   std::vector<column_storage> columns_;
   source_position* positions_ = nullptr;
+  bool keep_records_ = false;
+  record_list records_;
+  record_list keys_;
+  std::string record_header_;
   void* block_ = nullptr;
   std::size_t block_bytes_ = 0;
 };

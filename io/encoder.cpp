@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <bit>
 #include <cassert>
 #include <charconv>
 #include <cmath>
@@ -105,6 +106,40 @@ bool append_fixed_value(std::string& out, field_type type, std::uint64_t bits) {
 }
 
 }  // namespace
+
+std::string row_as_json(const host_batch& batch, std::size_t row) {
+  std::string out = "{";
+  const auto& fields = batch.schema().fields;
+  for (std::size_t c = 0; c < fields.size(); ++c) {
+    if (c) out += ',';
+    append_json_string(out, fields[c].name);
+    out += ':';
+    if (!batch.is_valid(c, row)) {
+      out += "null";
+      continue;
+    }
+    const std::uint64_t v = batch.fixed(c) ? batch.fixed(c)[row] : 0;
+    switch (fields[c].type) {
+      case field_type::string:
+        append_json_string(out, batch.string_at(c, row));
+        break;
+      case field_type::u64:
+        out += fmt::format("{}", v);
+        break;
+      case field_type::f64:
+        out += fmt::format("{}", std::bit_cast<double>(v));
+        break;
+      case field_type::boolean:
+        out += v ? "true" : "false";
+        break;
+      default:
+        out += fmt::format("{}", static_cast<std::int64_t>(v));
+        break;
+    }
+  }
+  out += '}';
+  return out;
+}
 
 void append_json_string(std::string& out, std::string_view text) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());

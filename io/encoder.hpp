@@ -21,12 +21,17 @@
 #include <string_view>
 #include <vector>
 
+#include "io/batch.hpp"
 #include "io/result_batch.hpp"
 
 namespace trove::io {
 
 /// @brief Appends text as a quoted JSON string (escaping rules in the file comment).
 void append_json_string(std::string& out, std::string_view text);
+
+/// @brief A decoded row as a JSON object of its schema fields (nulls written as null): for
+/// records without their original text (dead letters of late rows, generated events).
+[[nodiscard]] std::string row_as_json(const host_batch& batch, std::size_t row);
 
 /// @brief Appends text as one CSV field, quoted only when needed (an empty text becomes "").
 void append_csv_field(std::string& out, std::string_view text);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/batch.hpp"  // field_type
+#include "io/record_list.hpp"
 
 namespace trove::io {
 
@@ -104,10 +105,22 @@ struct result_column {
   }
 };
 
-/// @brief Output rows as columns; every column holds `rows` values.
+/// @brief Output rows as columns; every column holds `rows` values. A forwarding output's batch
+/// (`forwarded`) has no columns: its rows are records as received, written as they are.
 struct result_batch {
   std::vector<result_column> columns;
   std::size_t rows = 0;
+  bool forwarded = false;     ///< rows are `records`, not columns
+  record_list records;        ///< forwarded: the records' bytes as received
+  record_list record_keys;    ///< forwarded: their message keys (Kafka; empty: none)
+  std::string record_header;  ///< forwarded: the line a file needs before them (a CSV header)
+
+  /// @brief Appends a forwarded record and its message key (empty: none).
+  void append_record(std::string_view text, std::string_view key = {}) {
+    records.push_back(text);
+    record_keys.push_back(key);
+    ++rows;
+  }
 
   /// @brief Adds an empty column and returns it (valid until the next add_column(): the
   /// columns live in a vector).
@@ -117,10 +130,13 @@ struct result_batch {
   /// @brief Drops every row, keeping the columns.
   void clear() noexcept {
     for (result_column& column : columns) column.clear();
+    records.clear();
+    record_keys.clear();
     rows = 0;
   }
   /// @brief Whether every column holds exactly `rows` values (and `valid` is empty or sized).
   [[nodiscard]] bool consistent() const noexcept {
+    if (forwarded) return columns.empty() && records.size() == rows;
     for (const result_column& column : columns) {
       if (column.size() != rows) return false;
       if (!column.valid.empty() && column.valid.size() != rows) return false;

@@ -63,6 +63,10 @@ result_sink::~result_sink() {
   if (owned_ && file_) std::fclose(file_);
 }
 void result_sink::write(const result_batch& rows, double& encode_seconds, double& write_seconds) {
+  if (rows.forwarded) {
+    write_records(rows, write_seconds);
+    return;
+  }
   if (producer_) {
     write_messages(rows, encode_seconds, write_seconds);
     return;
@@ -87,6 +91,36 @@ void result_sink::write(const result_batch& rows, double& encode_seconds, double
     throw std::runtime_error("writing to sink '" + path_ + "' failed: " + std::strerror(errno));
   }
 }
+void result_sink::write_records(const result_batch& rows, double& write_seconds) {
+  const auto begin = clock_type::now();
+  struct add_on_exit {
+    double& to;
+    clock_type::time_point from;
+    ~add_on_exit() { to += std::chrono::duration<double>(clock_type::now() - from).count(); }
+  } timed_write{write_seconds, begin};
+  if (producer_) {
+    producer_->poll();
+    for (std::size_t row = 0; row < rows.rows; ++row)
+      producer_->produce(rows.record_keys[row], rows.records[row]);
+    return;
+  }
+  buffer_.clear();
+  if (!wrote_header_ && !rows.record_header.empty()) {
+    buffer_.append(rows.record_header);
+    buffer_ += '\n';
+  }
+  if (rows.rows == 0 && buffer_.empty()) return;
+  wrote_header_ = true;
+  buffer_.reserve(buffer_.size() + rows.records.bytes() + rows.rows);
+  for (std::size_t row = 0; row < rows.rows; ++row) {
+    buffer_.append(rows.records[row]);
+    buffer_ += '\n';
+  }
+  if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+    throw std::runtime_error("writing to sink '" + path_ + "' failed: " + std::strerror(errno));
+  }
+}
+
 std::uint64_t result_sink::length() {
   if (producer_ || !owned_ || !regular_) return 0;
   struct stat st {};

@@ -65,6 +65,7 @@ class result_sink {
 
  private:
   void write_messages(const result_batch& rows, double& encode_seconds, double& write_seconds);
+  void write_records(const result_batch& rows, double& write_seconds);
 
   bool csv_format_;
   std::vector<std::string> key_names_;

@@ -106,6 +106,11 @@ class backend {
   virtual void count_status(const std::uint8_t* d_status, std::size_t n, std::uint64_t* counts,
                             stream_view stream) = 0;
 
+  /// @brief Stream compaction of the status mask: writes the indices of the rows whose status is
+  /// `status` to d_rows (room for n), in row order, and returns how many (forwarded outputs).
+  virtual std::size_t select_rows(const std::uint8_t* d_status, std::size_t n, std::uint8_t status,
+                                  std::uint32_t* d_rows, stream_view stream) = 0;
+
   /// @brief Creates an empty device-resident dedup set whose work runs on `stream` (like cuco's
   /// containers): its memory is allocated, zeroed and freed there and its kernels run there, so
   /// nothing it does can race the work of another stream; every call must pass this stream.

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 #include <sys/mman.h>
+#include <thrust/copy.h>
 #include <thrust/reduce.h>
 
 #include <cstdint>
@@ -139,6 +140,15 @@ class cpu_backend final : public backend {
         thrust::transform_reduce(thrust::omp::par, rows, rows + n, detail::status_one_fn{d_status},
                                  detail::status_counts{}, detail::status_merge_fn{});
     for (int s = 0; s < status_count; ++s) counts[s] = total.counts[s];
+  }
+  std::size_t select_rows(const std::uint8_t* d_status, std::size_t n, std::uint8_t status,
+                          std::uint32_t* d_rows, stream_view stream) override {
+    note(backend_op::kind::kernel, stream, nullptr);
+    const auto rows = thrust::counting_iterator<std::uint32_t>(0);
+    std::uint32_t* end =
+        thrust::copy_if(thrust::omp::par, rows, rows + static_cast<std::uint32_t>(n), d_status,
+                        d_rows, detail::status_is_fn{status});
+    return static_cast<std::size_t>(end - d_rows);
   }
   std::unique_ptr<dedup_set> make_dedup_set(const dedup_options& options,
                                             stream_view stream) override {

@@ -140,6 +140,11 @@ struct status_one_fn {
     return c;
   }
 };
+/// @brief Whether a row's status is `status` (the stencil of select_rows).
+struct status_is_fn {
+  std::uint8_t status;
+  TROVE_HD bool operator()(std::uint8_t s) const noexcept { return s == status; }
+};
 struct status_merge_fn {
   TROVE_HD status_counts operator()(const status_counts& a, const status_counts& b) const noexcept {
     status_counts c;

@@ -100,6 +100,7 @@ void expect_same(const pipeline_config& a, const pipeline_config& b) {
   }
   EXPECT_EQ(a.event_time, b.event_time);
   EXPECT_EQ(a.dedup, b.dedup);
+  EXPECT_EQ(a.forward, b.forward);
   EXPECT_EQ(a.window, b.window);
   EXPECT_EQ(a.group_by, b.group_by);
   EXPECT_EQ(a.aggregates, b.aggregates);
@@ -890,7 +891,8 @@ TEST(HostConfigErrors, MissingRequiredSections) {
     keys.push_back(error.key);
     EXPECT_EQ(error.what, config_error::kind::missing_key);
   }
-  EXPECT_EQ(keys, (std::vector<std::string>{"source", "schema", "event_time", "window"}));
+  // No window (nor group_by, aggregates, emit, late) is a forwarding pipeline, not an error.
+  EXPECT_EQ(keys, (std::vector<std::string>{"source", "schema", "event_time"}));
 }
 
 TEST(HostConfigErrors, DuplicateKeys) {
@@ -1076,6 +1078,58 @@ TEST(HostConfigYaml, RoundTripsEveryKind) {
   EXPECT_NE(text.find("max_bytes: 4GiB"), std::string::npos) << text;
   EXPECT_NE(text.find("ttl: 10m"), std::string::npos) << text;
   EXPECT_NE(text.find("aggregates: [count, sum(amount)"), std::string::npos) << text;
+}
+
+// ---- forwarding (no window) --------------------------------------------------------------------
+
+constexpr std::string_view forward_yaml = R"(
+source: { type: file, path: events.jsonl }
+schema: { event_id: u64, type: string, ts: timestamp_ms }
+event_time: ts
+dedup: { key: [event_id], ttl: 10m }
+sink: { type: kafka, brokers: embedded, topic: clean }
+)";
+
+TEST(ConfigForward, NoWindowNoGroupingNoAggregatesForwardsTheAcceptedEvents) {
+  const pipeline_config config = parse_ok(forward_yaml);
+  EXPECT_TRUE(config.forward);
+  EXPECT_TRUE(config.aggregates.empty());
+  EXPECT_TRUE(config.group_by.empty());
+  EXPECT_TRUE(output_columns(config).empty());
+  EXPECT_TRUE(config.sink.kafka.key.empty());
+  // Written out without an aggregation, and read back the same.
+  const std::string text = to_yaml(config);
+  EXPECT_EQ(text.find("window:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("aggregates:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("emit:"), std::string::npos) << text;
+  expect_round_trip(config);
+  // Each of these asks for an aggregation, so the window is required again, named as missing.
+  for (const char* aggregation :
+       {"group_by=[type]", "aggregates=[count]", "emit=update", "late=dead_letter"}) {
+    const std::vector<config_error> errors = parse_errors(forward_yaml, {aggregation});
+    ASSERT_EQ(errors.size(), 1u) << aggregation << ": " << messages(errors);
+    EXPECT_EQ(errors[0].key, "window") << aggregation;
+    EXPECT_EQ(errors[0].what, config_error::kind::missing_key) << aggregation;
+    EXPECT_NE(errors[0].message().find("forwarded"), std::string::npos) << errors[0].message();
+  }
+  EXPECT_FALSE(parse_ok(forward_yaml, {"window={type: tumbling, size: 1m}"}).forward);
+}
+
+TEST(ConfigForward, RecordsKeepTheirFormatAndKeyNamingTheKeyOtherwise) {
+  // A file sink takes the source's format whatever its extension says.
+  EXPECT_EQ(parse_ok(forward_yaml, {"sink={type: file, path: clean.csv}"}).sink.format,
+            data_format::json);
+  EXPECT_EQ(parse_ok(forward_yaml, {"source.format=csv", "sink={type: file, path: clean.jsonl}"})
+                .sink.format,
+            data_format::csv);
+  const auto format = parse_errors(forward_yaml, {"sink.format=csv"});
+  ASSERT_EQ(format.size(), 1u) << messages(format);
+  EXPECT_EQ(format[0].key, "sink.format");
+  EXPECT_NE(format[0].message().find("json (the source's format)"), std::string::npos)
+      << format[0].message();
+  const auto key = parse_errors(forward_yaml, {"sink.key=[event_id]"});
+  ASSERT_EQ(key.size(), 1u) << messages(key);
+  EXPECT_EQ(key[0].key, "sink.key");
 }
 
 TEST(HostConfigYaml, EnumSpellings) {

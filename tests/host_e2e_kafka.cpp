@@ -137,7 +137,7 @@ std::vector<message> consume_all(const dev_broker& broker, const std::string& to
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!consumer.at_end() && std::chrono::steady_clock::now() < deadline) {
     consumer.poll(1000, 100, [&](const trove::io::kafka_record& r) {
-      out.push_back({"", std::string(r.payload)});
+      out.push_back({std::string(r.key), std::string(r.payload)});
     });
   }
   EXPECT_TRUE(consumer.at_end()) << "could not read topic " << topic << " to its end";
@@ -278,6 +278,45 @@ TEST(E2eKafka, MessageKeysAreTheGroupKeyAndCsvValuesHaveNoHeader) {
     });
   }
   EXPECT_EQ(rows, ref.size());
+}
+
+TEST(E2eKafka, ForwardingKeepsEachFirstCopyItsKeyAndItsPartitionOrder) {
+  // No window: the accepted events themselves go to the sink, each message as received, with its
+  // key (user_id here, so the topic stays partitioned by user), the first copy of each event_id.
+  dev_broker broker(1, {{"events", 4}, {"clean", 4}});
+  const auto events = make_events(5000, 40, 9);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  std::string config =
+      config_text(broker.bootstrap_servers(), "g-forward", "sink: {type: kafka, topic: clean}");
+  for (const char* line :
+       {"window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n", "group_by: [user_id, type]\n",
+        "aggregates: [count, sum(amount), min(amount), max(amount)]\n"}) {
+    const auto at = config.find(line);
+    ASSERT_NE(at, std::string::npos) << line;
+    config.erase(at, std::string(line).size());
+  }
+  e2e::write_file(dir.file("k.yaml"), config);
+  const auto r =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Reference: per user (one input partition each), the first copies in production order.
+  std::set<std::uint64_t> seen;
+  std::map<std::string, std::vector<std::string>> expected;
+  std::size_t accepted = 0;
+  for (const auto& e : events) {
+    if (!seen.insert(e.event_id).second) continue;
+    expected[std::to_string(e.user)].push_back(to_json(e));
+    ++accepted;
+  }
+  std::map<std::string, std::vector<std::string>> got;
+  const std::vector<message> messages = consume_all(broker, "clean");
+  for (const message& m : messages) got[m.key].push_back(m.value);
+  EXPECT_EQ(messages.size(), accepted);
+  EXPECT_EQ(got, expected);
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size());
+  EXPECT_EQ(e2e::as_i64(stats.at("rows_out")), static_cast<std::int64_t>(accepted));
 }
 
 /// A child trove process that the test stops with a signal.

@@ -107,6 +107,41 @@ TEST(IoBatch, OneAllocationAllSubArraysAligned) {
   EXPECT_EQ(allocator.deallocated_bytes, allocator.allocated_bytes);
 }
 
+TEST(IoBatch, KeptRecordsFollowTheirRowsAndClearWithTheBatch) {
+  host_batch batch(mixed_schema(), 8, 256);
+  EXPECT_FALSE(batch.has_records());  // records are kept only when asked for
+  batch.keep_records(true);
+  EXPECT_FALSE(batch.has_records());  // no rows yet
+  std::vector<std::string> texts;
+  std::vector<std::string> keys;
+  std::mt19937_64 rng(2);
+  for (int row = 0; row < 8; ++row) {
+    batch.set_u64(0, static_cast<std::uint64_t>(row));
+    if (row == 3) {  // a bad record: aborted, leaves no text behind
+      batch.abort_row();
+      continue;
+    }
+    batch.commit_row({row % 2, row});
+    texts.push_back(std::string(rng() % 40, static_cast<char>('a' + row)));
+    keys.push_back(row % 3 ? "k" + std::to_string(row) : "");
+    batch.set_record(texts.back(), keys.back());
+  }
+  ASSERT_TRUE(batch.has_records());
+  ASSERT_EQ(batch.size(), texts.size());
+  for (std::size_t row = 0; row < batch.size(); ++row) {
+    EXPECT_EQ(batch.record(row), texts[row]) << row;
+    EXPECT_EQ(batch.record_key(row), keys[row]) << row;
+  }
+  batch.set_record_header("id,name");
+  batch.clear();
+  EXPECT_FALSE(batch.has_records());
+  EXPECT_EQ(batch.record_header(), "id,name");  // a source's header outlives its batches
+  batch.commit_row({0, 0});
+  batch.set_record("again");
+  EXPECT_EQ(batch.record(0), "again");
+  EXPECT_EQ(batch.record_key(0), "");
+}
+
 TEST(IoBatch, RejectsBadSizes) {
   EXPECT_THROW(host_batch(mixed_schema(), 0, 16), std::invalid_argument);
   EXPECT_THROW(host_batch(mixed_schema(), 4, std::size_t{1} << 33), std::invalid_argument);

@@ -547,5 +547,41 @@ TYPED_TEST(ClassifyTest, EmptyBatchWritesNothing) {
   EXPECT_EQ(this->count({}), std::vector<std::uint64_t>(kernels::status_count, 0));
 }
 
+TYPED_TEST(ClassifyTest, SelectRowsListsTheRowsOfAStatusInRowOrder) {
+  // The forwarded rows of a batch: a compaction of the status mask. Checked against a plain loop
+  // on random masks of several densities and sizes (including empty, none and all selected).
+  std::mt19937_64 rng(3);
+  for (const std::size_t n :
+       {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{4096}, std::size_t{100'003}}) {
+    for (const unsigned density : {0u, 1u, 50u, 99u, 100u}) {
+      std::vector<std::uint8_t> status(n);
+      for (auto& s : status) {
+        s = rng() % 100 < density
+                ? accepted
+                : static_cast<std::uint8_t>(1 + rng() % (kernels::status_count - 1));
+      }
+      std::vector<std::uint32_t> expected;
+      for (std::size_t row = 0; row < n; ++row) {
+        if (status[row] == accepted) expected.push_back(static_cast<std::uint32_t>(row));
+      }
+      auto d_status = this->upload(status);
+      kernels::device_buffer d_rows(this->be(),
+                                    std::max<std::size_t>(n, 1) * sizeof(std::uint32_t));
+      const std::size_t count =
+          this->be().select_rows(d_status.template as<std::uint8_t>(), n, accepted,
+                                 d_rows.template as<std::uint32_t>(), this->stream());
+      ASSERT_EQ(count, expected.size()) << "n " << n << ", density " << density;
+      EXPECT_EQ(this->template download<std::uint32_t>(d_rows, count), expected)
+          << "n " << n << ", density " << density;
+      // Any other status selects its own rows.
+      const std::size_t late_rows =
+          this->be().select_rows(d_status.template as<std::uint8_t>(), n, late,
+                                 d_rows.template as<std::uint32_t>(), this->stream());
+      EXPECT_EQ(late_rows,
+                static_cast<std::size_t>(std::count(status.begin(), status.end(), late)));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace trove::test

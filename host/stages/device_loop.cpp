@@ -5,44 +5,6 @@
 #include "host/stages/pipeline_run.hpp"
 
 namespace trove::host::detail {
-namespace {
-
-/// Re-encodes a decoded row as JSON (for late records sent to the dead-letter file).
-std::string row_as_json(const io::host_batch& batch, std::size_t row) {
-  std::string out = "{";
-  const auto& fields = batch.schema().fields;
-  for (std::size_t c = 0; c < fields.size(); ++c) {
-    if (c) out += ',';
-    io::append_json_string(out, fields[c].name);
-    out += ':';
-    if (!batch.is_valid(c, row)) {
-      out += "null";
-      continue;
-    }
-    const std::uint64_t v = batch.fixed(c) ? batch.fixed(c)[row] : 0;
-    switch (fields[c].type) {
-      case io::field_type::string:
-        io::append_json_string(out, batch.string_at(c, row));
-        break;
-      case io::field_type::u64:
-        out += fmt::format("{}", v);
-        break;
-      case io::field_type::f64:
-        out += fmt::format("{}", std::bit_cast<double>(v));
-        break;
-      case io::field_type::boolean:
-        out += v ? "true" : "false";
-        break;
-      default:
-        out += fmt::format("{}", static_cast<std::int64_t>(v));
-        break;
-    }
-  }
-  out += '}';
-  return out;
-}
-
-}  // namespace
 
 /// Per row of a batch, its partition's frontier where partitions are ahead of the table (empty
 /// otherwise, the common case); partitions the table's frontier has passed are forgotten.
@@ -196,14 +158,14 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
       const auto [source, where] = locate(batch->positions()[row]);
       dead_letter_.write(fmt::format("event time out of range [{}, {}] ms", kernels::min_event_time,
                                      kernels::max_event_time),
-                         source, where, row_as_json(*batch, row));
+                         source, where, io::row_as_json(*batch, row));
     }
     for (std::uint32_t row : out.late_rows) {
       const auto [source, where] = locate(batch->positions()[row]);
       dead_letter_.write(fmt::format("late: every window of the record was already emitted "
                                      "(watermark {})",
                                      stats_.watermark),
-                         source, where, row_as_json(*batch, row));
+                         source, where, io::row_as_json(*batch, row));
     }
   }
   // Every batch passes through the sink queue (its report travels with its rows), even

@@ -217,7 +217,8 @@ class pipeline {
   /// to the device and taking a fresh one first when needed; bad records are dead-lettered.
   /// Returns false (batch null) once the pipeline is stopping.
   bool decode_into(std::string_view text, io::source_position pos, io::csv_decoder* csvd,
-                   io::json_decoder& json, io::host_batch*& batch, clock_type::time_point& opened);
+                   io::json_decoder& json, io::host_batch*& batch, clock_type::time_point& opened,
+                   std::string_view key = {});
   void bad_record(std::string_view reason, io::source_position pos, std::string_view text,
                   std::size_t original_bytes = 0);
   std::string source_name() const;
@@ -266,6 +267,9 @@ class pipeline {
   std::unique_ptr<io::dev_broker> dev_broker_;  // `brokers: embedded`
   std::string source_brokers_;
   std::string sink_brokers_;
+  // The CSV source's header line (set by the source thread before its first batch): a file that
+  // forwarded CSV records starts with it.
+  std::string csv_header_;
   std::unique_ptr<io::kafka_consumer> consumer_;  // Kafka source (created by the source thread)
   // Checkpoints (checkpoint section): the store, the writer, the checkpoint restored at start.
   std::unique_ptr<checkpoint_store> store_;

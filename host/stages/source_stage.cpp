@@ -119,7 +119,7 @@ void pipeline::hand_over_last(io::host_batch*& batch, clock_type::time_point ope
 /// Returns false (batch null) once the pipeline is stopping.
 bool pipeline::decode_into(std::string_view text, io::source_position pos, io::csv_decoder* csvd,
                            io::json_decoder& json, io::host_batch*& batch,
-                           clock_type::time_point& opened) {
+                           clock_type::time_point& opened, std::string_view key) {
   auto decode = [&] {
     return csvd ? csvd->decode(text, *batch, pos) : json.decode(text, *batch, pos);
   };
@@ -129,6 +129,10 @@ bool pipeline::decode_into(std::string_view text, io::source_position pos, io::c
     if (!push_batch(batch, opened) || !(batch = fresh_batch())) return false;
     opened = clock_type::now();
     r = decode();
+  }
+  if (r.status == io::decode_status::ok && batch->keeps_records()) {
+    batch->set_record(text, key);
+    if (csvd && batch->record_header().empty()) batch->set_record_header(csv_header_);
   }
   if (r.status == io::decode_status::bad) {
     bad_record(r.reason, pos, text);
@@ -202,6 +206,7 @@ void pipeline::read_kafka() {
     }
     const auto r = csvd.set_header(header);
     if (!r.ok()) throw logic_error("CSV header from the schema: " + r.reason);
+    csv_header_ = header;
   }
   io::host_batch* batch = fresh_batch();
   auto opened = clock_type::now();
@@ -234,7 +239,8 @@ void pipeline::read_kafka() {
                  record.position, record.payload.substr(0, max_bytes), record.payload.size());
       return;
     }
-    if (!decode_into(record.payload, record.position, csv ? &csvd : nullptr, json, batch, opened)) {
+    if (!decode_into(record.payload, record.position, csv ? &csvd : nullptr, json, batch, opened,
+                     record.key)) {
       return;
     }
     if (batch->full()) {
@@ -307,6 +313,7 @@ void pipeline::read_lines() {
         if (first.text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
         const auto r = csvd.set_header(first.text);
         if (!r.ok()) throw logic_error("CSV header of " + source_name() + ": " + r.reason);
+        csv_header_ = first.text;
         break;
       }
     }
@@ -344,6 +351,7 @@ void pipeline::read_lines() {
     if (csv && !csvd.has_header()) {
       const auto r = csvd.set_header(line.text);
       if (!r.ok()) throw logic_error("CSV header of " + source_name() + ": " + r.reason);
+      csv_header_ = line.text;
       handled();
       continue;
     }
