@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "host/duration.hpp"
+#include "io/route.hpp"
 
 namespace trove::host {
 namespace {
@@ -1285,8 +1286,37 @@ void parse_filter(checker& check, const map_reader& top, const schema_info& sche
   }
 }
 
+/// `{field}` placeholders of sink.topic: fields a row has a value of (a forwarded record: string
+/// or integer schema fields; a result row: its group_by fields).
+void check_route(checker& check, const std::string& key, const YAML::Node& node,
+                 const std::string& text, const schema_info& schema,
+                 const std::vector<std::string>& group_by, bool forward) {
+  std::string error;
+  const std::optional<io::route_template> route = io::route_template::parse(text, error);
+  if (!route) {
+    check.invalid(key, node, "a topic name, optionally with {field} placeholders", error);
+    return;
+  }
+  for (const std::string& name : route->fields()) {
+    if (!forward && std::find(group_by.begin(), group_by.end(), name) == group_by.end()) {
+      check.invalid(key, node, "placeholders naming group_by fields",
+                    fmt::format("'{{{}}}' is not a group_by field (result rows are routed by "
+                                "their group key){}",
+                                name, group_by.empty() ? "" : ": " + join(group_by, ", ")));
+      continue;
+    }
+    const io::field* f =
+        resolve_field(check, schema, key, node, name, "placeholders naming schema fields");
+    if (f && (f->type == io::field_type::f64 || f->type == io::field_type::boolean)) {
+      check.invalid(key, node, "placeholders naming string or integer fields",
+                    fmt::format("'{}' is {}", name, io::to_string(f->type)));
+    }
+  }
+}
+
 void parse_sink(checker& check, const map_reader& top, const source_config& source,
-                const std::vector<std::string>& group_by, bool forward, sink_config& out) {
+                const schema_info& schema, const std::vector<std::string>& group_by, bool forward,
+                sink_config& out) {
   const YAML::Node node = top.get("sink");
   if (!present(node)) return;  // stdout, json
   if (!node.IsMap()) {
@@ -1296,7 +1326,7 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
   const keys_by_type types = {
       {"file", {"path", "format"}},
       {"stdout", {"format"}},
-      {"kafka", {"brokers", "topic", "key", "format", "properties", "delivery"}}};
+      {"kafka", {"brokers", "topic", "max_topics", "key", "format", "properties", "delivery"}}};
   map_reader reader(check, node, "sink", all_keys(types, {"type"}));
   if (const YAML::Node n = reader.get("type"); present(n)) {
     if (!read_enum(check, reader.path("type"), n, sink_types, out.type)) {
@@ -1312,7 +1342,12 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
   }
   if (out.type == sink_type::file) {
     if (const YAML::Node n = reader.get("path"); present(n)) {
-      read_string(check, reader.path("path"), n, out.path, "a file path");
+      if (read_string(check, reader.path("path"), n, out.path, "a file path") &&
+          out.path.find_first_of("{}") != std::string::npos) {
+        check.invalid(reader.path("path"), n, "a file path without { }",
+                      "routing a file sink by a field is not built yet; a Kafka sink's topic "
+                      "can be routed");
+      }
     } else {
       reader.missing("path", "a file path like out.jsonl");
     }
@@ -1329,9 +1364,17 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
       reader.missing("brokers", brokers_expected + " (required when the source is not kafka)");
     }
     if (const YAML::Node n = reader.get("topic"); present(n)) {
-      read_string(check, reader.path("topic"), n, kafka.topic, "a topic name");
+      if (read_string(check, reader.path("topic"), n, kafka.topic, "a topic name")) {
+        check_route(check, reader.path("topic"), n, kafka.topic, schema, group_by, forward);
+      }
     } else {
       reader.missing("topic", "a topic name");
+    }
+    if (const YAML::Node n = reader.get("max_topics"); present(n)) {
+      std::uint64_t max_topics = 0;
+      if (read_u64(check, reader.path("max_topics"), n, max_topics, 1, 100'000)) {
+        kafka.max_topics = static_cast<std::uint32_t>(max_topics);
+      }
     }
     if (const YAML::Node n = reader.get("key"); forward) {
       // check_forwarding() refuses a key: forwarded records keep their own
@@ -1855,7 +1898,7 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   if (const YAML::Node n = top.get("late"); present(n)) {
     read_enum(check, "late", n, late_policies, config.late);
   }
-  parse_sink(check, top, config.source, config.group_by, config.forward, config.sink);
+  parse_sink(check, top, config.source, schema, config.group_by, config.forward, config.sink);
   if (config.forward) check_forwarding(check, top, config);
   parse_dead_letter(check, top, config.dead_letter);
   parse_batch(check, top, config.batch);
@@ -2081,6 +2124,9 @@ std::string to_yaml(const pipeline_config& config) {
   if (sink.type == sink_type::kafka) {
     write(out, "brokers", sink.kafka.brokers);
     write(out, "topic", sink.kafka.topic);
+    if (sink.kafka.topic.find('{') != std::string::npos) {
+      write(out, "max_topics", sink.kafka.max_topics);
+    }
     if (!config.forward) write_list(out, "key", sink.kafka.key);
     write(out, "delivery",
           sink.kafka.delivery == delivery_mode::exactly_once ? "exactly_once" : "at_least_once");

@@ -224,7 +224,10 @@ enum class delivery_mode : std::uint8_t {
 
 struct kafka_sink_config {
   std::string brokers;           ///< required unless the source is kafka (then its brokers)
-  std::string topic;             ///< required
+  /// required; `{field}` placeholders route each row to the topic its values name (`events.{type}`:
+  /// string or integer schema fields; for an aggregation, group_by fields only)
+  std::string topic;
+  std::uint32_t max_topics = 1000;  ///< `max_topics`: distinct routed topics a run may write
   std::vector<std::string> key;  ///< message key columns; default: group_by
   std::map<std::string, std::string> properties;
   delivery_mode delivery = delivery_mode::at_least_once;

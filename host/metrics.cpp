@@ -152,8 +152,9 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   constexpr auto relaxed = std::memory_order_relaxed;
   {
     std::lock_guard lock(counts_mutex_);  // once per batch: uncontended but for a scrape
-    counts_ = {stats.in,       stats.accepted, stats.duplicate, stats.late,
-               stats.filtered, stats.bad,      stats.rows_out,  stats.windows_emitted};
+    counts_ = {stats.in,       stats.accepted,        stats.duplicate,
+               stats.late,     stats.filtered,        stats.bad,
+               stats.rows_out, stats.windows_emitted, stats.routes_rewritten};
   }
   batches_processed_.store(stats.batches, relaxed);
   dedup_entries_.store(state.dedup.entries, relaxed);
@@ -223,8 +224,9 @@ void metrics_registry::on_batch(const batch_report& report) noexcept {
 void metrics_registry::on_finished(const run_stats& stats) noexcept {
   {
     std::lock_guard lock(counts_mutex_);
-    counts_ = {stats.in,       stats.accepted, stats.duplicate, stats.late,
-               stats.filtered, stats.bad,      stats.rows_out,  stats.windows_emitted};
+    counts_ = {stats.in,       stats.accepted,        stats.duplicate,
+               stats.late,     stats.filtered,        stats.bad,
+               stats.rows_out, stats.windows_emitted, stats.routes_rewritten};
   }
   finished_ = true;
 }
@@ -328,6 +330,9 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
   w.sample("trove_records_total", "status=\"bad\"", counts.bad);
   w.family("trove_rows_out_total", "counter", "Result rows written to the sink.");
   w.sample("trove_rows_out_total", "", counts.rows_out);
+  w.family("trove_routes_rewritten_total", "counter",
+           "Rows of a routed sink whose target the unsafe-value rule rewrote.");
+  w.sample("trove_routes_rewritten_total", "", counts.routes_rewritten);
   w.family("trove_windows_emitted_total", "counter", "Windows closed and emitted.");
   w.sample("trove_windows_emitted_total", "", counts.windows_emitted);
   w.family("trove_batches_total", "counter", "Micro-batches by stage reached.");

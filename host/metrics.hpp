@@ -88,6 +88,7 @@ class metrics_registry final : public run_observer {
   struct record_counts {
     std::uint64_t in = 0, accepted = 0, duplicate = 0, late = 0, filtered = 0, bad = 0;
     std::uint64_t rows_out = 0, windows_emitted = 0;
+    std::uint64_t routes_rewritten = 0;
   };
   mutable std::mutex counts_mutex_;
   record_counts counts_;

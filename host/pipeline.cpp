@@ -16,6 +16,7 @@ pipeline::pipeline(const pipeline_config& config, const run_options& options)
       selected_(select_backend(config.device)),
       allocator_(*selected_.backend),
       stage_(config, *selected_.backend),
+      router_(config),
       watermark_(config.window.allowed_lateness_ms, idle_timeout_of(config)),
       free_(config.batch.buffers),
       ready_(config.batch.buffers),
@@ -126,12 +127,12 @@ std::string run_stats::to_json() const {
       "\"interrupted\":{},\"checkpoints\":{},\"restored_checkpoint\":{},"
       "\"restore_seconds\":{:.6f},\"checkpoints_delayed\":{},\"checkpoint_bytes\":{},"
       "\"checkpoint_max_cut_seconds\":{:.6f},\"checkpoint_max_write_seconds\":{:.6f},"
-      "\"transactions_committed\":{},\"transactions_aborted\":{}}}",
+      "\"transactions_committed\":{},\"transactions_aborted\":{},\"routes_rewritten\":{}}}",
       in, accepted, duplicate, late, filtered, bad, rows_out, windows_emitted, batches, seconds,
       events_per_second, device_json, watermark, open_groups, interrupted ? "true" : "false",
       checkpoints, restored_checkpoint, restore_seconds, checkpoints_delayed, checkpoint_bytes,
       checkpoint_max_cut_seconds, checkpoint_max_write_seconds, transactions_committed,
-      transactions_aborted);
+      transactions_aborted, routes_rewritten);
 }
 
 run_stats run_pipeline(const pipeline_config& config, const run_options& options) {

@@ -52,6 +52,9 @@ struct run_stats {
   /// exactly_once: transactions aborted (each followed by a restart from the last committed
   /// checkpoint inside the same `trove run`)
   std::uint64_t transactions_aborted = 0;
+  /// routed sink (`{field}` in sink.topic): rows whose target the unsafe-value rule rewrote (null,
+  /// empty or all-dots values, bytes a topic name cannot hold, names over 249 bytes), this run
+  std::uint64_t routes_rewritten = 0;
 
   /// @brief The stats as one JSON object (the --stats-json file).
   [[nodiscard]] std::string to_json() const;

@@ -17,6 +17,7 @@ namespace trove::io {
 struct kafka_producer::impl {
   rd_kafka_t* handle = nullptr;
   rd_kafka_topic_t* topic = nullptr;
+  std::map<std::string, rd_kafka_topic_t*, std::less<>> routed;  // routed: topics opened so far
   std::atomic<std::uint64_t> delivered{0};
   std::atomic<std::uint64_t> failed{0};
   std::mutex error_mutex;
@@ -109,8 +110,11 @@ kafka_producer::kafka_producer(const kafka_producer_options& options)
   if (!impl_->handle) {
     throw std::invalid_argument(std::string("sink.properties: ") + errstr);
   }
-  impl_->topic = rd_kafka_topic_new(impl_->handle, options.topic.c_str(), nullptr);
-  if (!impl_->topic) {
+  max_topics_ = options.max_topics;
+  // A routed producer opens each topic when a message first names it (produce_to).
+  if (!options.routed)
+    impl_->topic = rd_kafka_topic_new(impl_->handle, options.topic.c_str(), nullptr);
+  if (!options.routed && !impl_->topic) {
     const std::string error = rd_kafka_err2str(rd_kafka_last_error());
     rd_kafka_destroy(impl_->handle);
     throw std::runtime_error("kafka producer: topic '" + options.topic + "': " + error);
@@ -123,7 +127,7 @@ kafka_producer::kafka_producer(const kafka_producer_options& options)
           [this](int timeout) { return rd_kafka_init_transactions(impl_->handle, timeout); },
           false);
     } catch (...) {
-      rd_kafka_topic_destroy(impl_->topic);
+      if (impl_->topic) rd_kafka_topic_destroy(impl_->topic);
       rd_kafka_destroy(impl_->handle);
       throw;
     }
@@ -140,21 +144,50 @@ kafka_producer::~kafka_producer() {
     }
     rd_kafka_flush(impl_->handle, 10'000);
     if (impl_->topic) rd_kafka_topic_destroy(impl_->topic);
+    for (auto& [name, handle] : impl_->routed) rd_kafka_topic_destroy(handle);
     rd_kafka_destroy(impl_->handle);
   }
 }
 
 void kafka_producer::produce(std::string_view key, std::string_view value, std::int32_t partition) {
+  produce_on(impl_->topic, topic_, key, value, partition);
+}
+
+void kafka_producer::produce_to(std::string_view topic, std::string_view key,
+                                std::string_view value) {
+  auto it = impl_->routed.find(topic);
+  if (it == impl_->routed.end()) {
+    if (impl_->routed.size() >= max_topics_) {
+      throw std::runtime_error(
+          "kafka producer: topic '" + std::string(topic) + "' would be one more than the " +
+          std::to_string(max_topics_) +
+          " distinct topics sink.max_topics allows: the routing field has more values than "
+          "expected; raise sink.max_topics, or route by a field with fewer values");
+    }
+    const std::string name(topic);
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(impl_->handle, name.c_str(), nullptr);
+    if (!handle) {
+      throw std::runtime_error("kafka producer: topic '" + name +
+                               "': " + rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    it = impl_->routed.emplace(name, handle).first;
+  }
+  produce_on(it->second, topic, key, value, -1);
+}
+
+void kafka_producer::produce_on(void* topic, std::string_view name, std::string_view key,
+                                std::string_view value, std::int32_t partition) {
+  auto* handle = static_cast<rd_kafka_topic_t*>(topic);
   for (;;) {
     const int rc =
-        rd_kafka_produce(impl_->topic, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
+        rd_kafka_produce(handle, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
                          RD_KAFKA_MSG_F_COPY, const_cast<char*>(value.data()), value.size(),
                          key.empty() ? nullptr : key.data(), key.size(), nullptr);
     if (rc == 0) break;
     const rd_kafka_resp_err_t err = rd_kafka_last_error();
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      throw std::runtime_error("kafka producer: cannot queue a message for topic '" + topic_ +
-                               "': " + rd_kafka_err2str(err));
+      throw std::runtime_error("kafka producer: cannot queue a message for topic '" +
+                               std::string(name) + "': " + rd_kafka_err2str(err));
     }
     // Backpressure: the local queue is full until the cluster acknowledges older messages.
     rd_kafka_poll(impl_->handle, 50);

@@ -29,6 +29,10 @@ struct kafka_producer_options {
   std::string transactional_id;
   /// How long init/commit/abort of a transaction may take before it counts as failed.
   int transaction_timeout_ms = 60'000;
+  /// `topic` is a template (routing): messages name their topic (produce_to), at most
+  /// `max_topics` distinct ones.
+  bool routed = false;
+  std::uint32_t max_topics = 1000;
 };
 
 /// @brief A transaction did not commit. abortable(): it was aborted, and everything produced in
@@ -58,6 +62,10 @@ class kafka_producer {
   /// chosen by the partitioner from the key.
   /// @throws std::runtime_error after a failed delivery (no later message is queued past a loss)
   void produce(std::string_view key, std::string_view value, std::int32_t partition = -1);
+  /// @brief Queues one message to the topic named (a routed producer).
+  /// @throws std::runtime_error as produce(), and when the topic would be one more than
+  /// max_topics distinct topics (naming sink.max_topics)
+  void produce_to(std::string_view topic, std::string_view key, std::string_view value);
 
   /// @brief Serves delivery reports without waiting.
   void poll();
@@ -92,10 +100,13 @@ class kafka_producer {
 
  private:
   void throw_if_failed();
+  void produce_on(void* topic, std::string_view name, std::string_view key, std::string_view value,
+                  std::int32_t partition);
 
   struct impl;
   std::unique_ptr<impl> impl_;
   std::string topic_;
+  std::uint32_t max_topics_ = 1000;
 };
 
 }  // namespace trove::io

@@ -114,6 +114,7 @@ struct result_batch {
   record_list records;        ///< forwarded: the records' bytes as received
   record_list record_keys;    ///< forwarded: their message keys (Kafka; empty: none)
   std::string record_header;  ///< forwarded: the line a file needs before them (a CSV header)
+  record_list targets;        ///< a routed sink: each row's target (topic); empty otherwise
 
   /// @brief Appends a forwarded record and its message key (empty: none).
   void append_record(std::string_view text, std::string_view key = {}) {
@@ -132,6 +133,7 @@ struct result_batch {
     for (result_column& column : columns) column.clear();
     records.clear();
     record_keys.clear();
+    targets.clear();
     rows = 0;
   }
   /// @brief Whether every column holds exactly `rows` values (and `valid` is empty or sized).

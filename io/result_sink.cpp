@@ -100,8 +100,14 @@ void result_sink::write_records(const result_batch& rows, double& write_seconds)
   } timed_write{write_seconds, begin};
   if (producer_) {
     producer_->poll();
-    for (std::size_t row = 0; row < rows.rows; ++row)
-      producer_->produce(rows.record_keys[row], rows.records[row]);
+    const bool routed = rows.targets.size() == rows.rows;
+    for (std::size_t row = 0; row < rows.rows; ++row) {
+      if (routed) {
+        producer_->produce_to(rows.targets[row], rows.record_keys[row], rows.records[row]);
+      } else {
+        producer_->produce(rows.record_keys[row], rows.records[row]);
+      }
+    }
     return;
   }
   buffer_.clear();
@@ -200,7 +206,11 @@ void result_sink::write_messages(const result_batch& rows, double& encode_second
       key = keys_text.substr(key_begin, key_ends_[row] - key_begin - 1);
       key_begin = key_ends_[row];
     }
-    producer_->produce(key, value);
+    if (rows.targets.size() == rows.rows) {
+      producer_->produce_to(rows.targets[row], key, value);
+    } else {
+      producer_->produce(key, value);
+    }
   }
   write_seconds += std::chrono::duration<double>(clock_type::now() - encoded).count();
 }

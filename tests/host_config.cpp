@@ -1132,6 +1132,49 @@ TEST(ConfigForward, RecordsKeepTheirFormatAndKeyNamingTheKeyOtherwise) {
   EXPECT_EQ(key[0].key, "sink.key");
 }
 
+TEST(ConfigRouting, TopicPlaceholdersNameFieldsARowHasAValueOf) {
+  // Forwarded records: string or integer schema fields.
+  const pipeline_config forward = parse_ok(forward_yaml, {"sink.topic=clean.{type}.{event_id}"});
+  EXPECT_EQ(forward.sink.kafka.topic, "clean.{type}.{event_id}");
+  EXPECT_EQ(forward.sink.kafka.max_topics, 1000u);
+  expect_round_trip(parse_ok(forward_yaml, {"sink.topic=clean.{type}", "sink.max_topics=20"}));
+  EXPECT_NE(to_yaml(parse_ok(forward_yaml, {"sink.topic=c.{type}"})).find("max_topics"),
+            std::string::npos);
+  for (const auto& [override_text, why] : std::vector<std::pair<std::string, std::string>>{
+           {"sink.topic=clean.{typo}", "schema"},
+           {"sink.topic=clean.{type", "not closed"},
+           {"sink.topic=clean.{}", "empty placeholder"},
+           {"sink.max_topics=0", "from 1 to 100000"}}) {
+    const auto errors = parse_errors(forward_yaml, {override_text});
+    ASSERT_EQ(errors.size(), 1u) << override_text << ": " << messages(errors);
+    EXPECT_EQ(errors[0].key, override_text.substr(0, override_text.find('=')));
+    EXPECT_NE(errors[0].message().find(why), std::string::npos) << errors[0].message();
+  }
+  // Result rows: their group_by fields only, and no float or bool field anywhere.
+  const std::string kafka_sink = "sink={type: kafka, brokers: embedded, topic: \"per.{type}\"}";
+  EXPECT_EQ(parse_ok(clickstream_yaml, {kafka_sink}).sink.kafka.topic, "per.{type}");
+  const auto not_grouped = parse_errors(
+      clickstream_yaml, {"sink={type: kafka, brokers: embedded, topic: \"per.{event_id}\"}"});
+  ASSERT_EQ(not_grouped.size(), 1u) << messages(not_grouped);
+  EXPECT_EQ(not_grouped[0].key, "sink.topic");
+  EXPECT_NE(not_grouped[0].message().find("group_by"), std::string::npos)
+      << not_grouped[0].message();
+  const auto float_field = parse_errors(
+      R"(
+source: { type: file, path: events.jsonl }
+schema: { event_id: u64, amount: f64, ts: timestamp_ms }
+event_time: ts
+sink: { type: kafka, brokers: embedded, topic: "by.{amount}" }
+)");
+  ASSERT_EQ(float_field.size(), 1u) << messages(float_field);
+  EXPECT_NE(float_field[0].message().find("string or integer"), std::string::npos)
+      << float_field[0].message();
+  // A file path is not routed (yet): said, naming the key.
+  const auto path = parse_errors(forward_yaml, {"sink={type: file, path: \"out.{type}.jsonl\"}"});
+  ASSERT_EQ(path.size(), 1u) << messages(path);
+  EXPECT_EQ(path[0].key, "sink.path");
+}
+
 TEST(HostConfigYaml, EnumSpellings) {
   EXPECT_STREQ(to_string(source_type::stdin_stream), "stdin");
   EXPECT_STREQ(to_string(sink_type::stdout_stream), "stdout");

@@ -280,6 +280,20 @@ TEST(E2eKafka, MessageKeysAreTheGroupKeyAndCsvValuesHaveNoHeader) {
   EXPECT_EQ(rows, ref.size());
 }
 
+/// The forwarding config of config_text(): its window, group_by and aggregates removed.
+std::string forwarding_config(const std::string& brokers, const std::string& group,
+                              const std::string& sink) {
+  std::string config = config_text(brokers, group, sink);
+  for (const std::string line :
+       {"window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n", "group_by: [user_id, type]\n",
+        "aggregates: [count, sum(amount), min(amount), max(amount)]\n"}) {
+    const auto at = config.find(line);
+    EXPECT_NE(at, std::string::npos) << line;
+    if (at != std::string::npos) config.erase(at, line.size());
+  }
+  return config;
+}
+
 TEST(E2eKafka, ForwardingKeepsEachFirstCopyItsKeyAndItsPartitionOrder) {
   // No window: the accepted events themselves go to the sink, each message as received, with its
   // key (user_id here, so the topic stays partitioned by user), the first copy of each event_id.
@@ -287,16 +301,8 @@ TEST(E2eKafka, ForwardingKeepsEachFirstCopyItsKeyAndItsPartitionOrder) {
   const auto events = make_events(5000, 40, 9);
   produce(broker, "events", events);
   e2e::temp_dir dir;
-  std::string config =
-      config_text(broker.bootstrap_servers(), "g-forward", "sink: {type: kafka, topic: clean}");
-  for (const char* line :
-       {"window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n", "group_by: [user_id, type]\n",
-        "aggregates: [count, sum(amount), min(amount), max(amount)]\n"}) {
-    const auto at = config.find(line);
-    ASSERT_NE(at, std::string::npos) << line;
-    config.erase(at, std::string(line).size());
-  }
-  e2e::write_file(dir.file("k.yaml"), config);
+  e2e::write_file(dir.file("k.yaml"), forwarding_config(broker.bootstrap_servers(), "g-forward",
+                                                        "sink: {type: kafka, topic: clean}"));
   const auto r =
       e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -317,6 +323,77 @@ TEST(E2eKafka, ForwardingKeepsEachFirstCopyItsKeyAndItsPartitionOrder) {
   const auto stats = e2e::read_stats(dir.file("stats.json"));
   expect_identity(stats, events.size());
   EXPECT_EQ(e2e::as_i64(stats.at("rows_out")), static_cast<std::int64_t>(accepted));
+}
+
+TEST(E2eKafka, ForwardedEventsAreRoutedToTheTopicTheirTypeNames) {
+  // Types "view" and "purchase" name their topics; "a/b" is rewritten by the rule (a_b), and so
+  // counted; every event lands in exactly one topic, the first copy only.
+  dev_broker broker(1, {{"events", 3}, {"clean.view", 1}, {"clean.purchase", 2}, {"clean.a_b", 1}});
+  auto events = make_events(3000, 30, 12);
+  for (auto& e : events) {
+    if (e.type == "click") e.type = "a/b";
+  }
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"),
+                  forwarding_config(broker.bootstrap_servers(), "g-route",
+                                    "sink: {type: kafka, topic: \"clean.{type}\"}"));
+  const auto r =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::uint64_t> seen;
+  std::map<std::string, std::multiset<std::string>> expected;
+  std::size_t odd = 0;
+  for (const auto& e : events) {
+    if (!seen.insert(e.event_id).second) continue;
+    const std::string topic = e.type == "a/b" ? "clean.a_b" : "clean." + e.type;
+    odd += e.type == "a/b";
+    expected[topic].insert(to_json(e));
+  }
+  ASSERT_GT(odd, 0u);
+  std::map<std::string, std::multiset<std::string>> got;
+  for (const char* topic : {"clean.view", "clean.purchase", "clean.a_b"}) {
+    for (const message& m : consume_all(broker, topic)) got[topic].insert(m.value);
+  }
+  EXPECT_EQ(got, expected);
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  EXPECT_EQ(e2e::as_i64(stats.at("routes_rewritten")), static_cast<std::int64_t>(odd));
+  EXPECT_EQ(e2e::as_i64(stats.at("rows_out")), static_cast<std::int64_t>(seen.size()));
+}
+
+TEST(E2eKafka, ResultRowsAreRoutedByAGroupByFieldAndTooManyTopicsStopTheRun) {
+  dev_broker broker(1, {{"events", 2},
+                        {"per.click", 1},
+                        {"per.view", 1},
+                        {"per.purchase", 1},
+                        {"cap.click", 1},
+                        {"cap.view", 1},
+                        {"cap.purchase", 1}});
+  const auto events = make_events(3000, 20, 13);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  e2e::write_file(dir.file("k.yaml"), config_text(broker.bootstrap_servers(), "g-route-agg",
+                                                  "sink: {type: kafka, topic: \"per.{type}\"}"));
+  const auto r = e2e::trove({"run", "-c", dir.file("k.yaml"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> all;
+  for (const char* type : {"click", "view", "purchase"}) {
+    const std::vector<message> rows = consume_all(broker, std::string("per.") + type);
+    EXPECT_FALSE(rows.empty()) << type;
+    for (const message& m : rows) {
+      EXPECT_NE(m.value.find(std::string("\"type\":\"") + type + "\""), std::string::npos)
+          << m.value << " in per." << type;
+      all.push_back(m.value);
+    }
+  }
+  expect_matches(parse_rows(all), reference(events));
+  // Three types, two topics allowed: the run stops naming the key, never drops a row silently.
+  e2e::write_file(dir.file("k2.yaml"),
+                  config_text(broker.bootstrap_servers(), "g-route-cap",
+                              "sink: {type: kafka, topic: \"cap.{type}\", max_topics: 2}"));
+  const auto capped = e2e::trove({"run", "-c", dir.file("k2.yaml"), "-q"});
+  EXPECT_EQ(capped.exit_code, 1) << capped.err;
+  EXPECT_NE(capped.err.find("sink.max_topics"), std::string::npos) << capped.err;
 }
 
 /// A child trove process that the test stops with a signal.

@@ -152,6 +152,7 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
   bad_.fetch_add(out.status_counts[kernels::status_bad], std::memory_order_relaxed);
   stats_.windows_emitted += out.windows_emitted;
   stats_.rows_out += out.rows.rows;
+  router_.route(out.rows, batch, out.forwarded_rows);
   stats_.watermark = watermark_.current(clock_type::now());
   if (batch) {
     for (std::uint32_t row : out.bad_rows) {
@@ -185,6 +186,7 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
 run_stats pipeline::counted() const {
   run_stats s = stats_;
   s.bad = bad_.load();
+  s.routes_rewritten = router_.rewritten();
   s.in = s.accepted + s.duplicate + s.late + s.filtered + s.bad;
   return s;
 }

@@ -40,6 +40,7 @@
 #include "host/device_select.hpp"
 #include "host/device_stage.hpp"
 #include "host/offset_tracker.hpp"
+#include "host/router.hpp"
 #include "host/run_observer.hpp"
 #include "host/watermark.hpp"
 #include "io/csv_decoder.hpp"
@@ -252,6 +253,7 @@ class pipeline {
   selected_backend selected_;
   backend_allocator allocator_;
   device_stage stage_;
+  router router_;  // routed sink: each row's target (device thread), routed() read by the sink
   watermark_tracker watermark_;
   std::vector<std::unique_ptr<io::host_batch>> pool_;
   bounded_queue<io::host_batch*> free_;

@@ -15,6 +15,8 @@ void pipeline::write_sink() {
   so.path = config_.sink.path;
   so.kafka.brokers = sink_brokers_;  // `embedded` resolved
   so.kafka.topic = config_.sink.kafka.topic;
+  so.kafka.routed = router_.routed();
+  so.kafka.max_topics = config_.sink.kafka.max_topics;
   so.kafka.properties = config_.sink.kafka.properties;
   so.key_columns = config_.sink.kafka.key;
   if (restored_) so.resume_length = restored_->sink_length;
