@@ -2124,7 +2124,8 @@ std::string to_yaml(const pipeline_config& config) {
   if (sink.type == sink_type::kafka) {
     write(out, "brokers", sink.kafka.brokers);
     write(out, "topic", sink.kafka.topic);
-    if (sink.kafka.topic.find('{') != std::string::npos) {
+    if (sink.kafka.topic.find('{') != std::string::npos ||
+        sink.kafka.max_topics != kafka_sink_config{}.max_topics) {
       write(out, "max_topics", sink.kafka.max_topics);
     }
     if (!config.forward) write_list(out, "key", sink.kafka.key);

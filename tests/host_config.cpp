@@ -1138,6 +1138,7 @@ TEST(ConfigRouting, TopicPlaceholdersNameFieldsARowHasAValueOf) {
   EXPECT_EQ(forward.sink.kafka.topic, "clean.{type}.{event_id}");
   EXPECT_EQ(forward.sink.kafka.max_topics, 1000u);
   expect_round_trip(parse_ok(forward_yaml, {"sink.topic=clean.{type}", "sink.max_topics=20"}));
+  expect_round_trip(parse_ok(forward_yaml, {"sink.max_topics=20"}));  // kept, though unused
   EXPECT_NE(to_yaml(parse_ok(forward_yaml, {"sink.topic=c.{type}"})).find("max_topics"),
             std::string::npos);
   for (const auto& [override_text, why] : std::vector<std::pair<std::string, std::string>>{
