@@ -1563,9 +1563,10 @@ class agg_table_impl final : public agg_table {
     sketch_words_ = words;
   }
 
-  /// After a pass in which groups found the sketch arena full: at least doubles it (and by as
-  /// much as the pass asked for), keeping the blocks handed out. Every block that was handed out
-  /// lies below the old capacity, so copying that much keeps them all (the rest of it is zero);
+  /// After a pass in which groups found the sketch arena full: doubles it (the caller repeats
+  /// while a pass still finds it full), keeping the blocks handed out. Every block that was handed
+  /// out lies below sketch_used_ (allocation never passes the capacity), so copying that much
+  /// keeps them all (the rest of the new arena is zero);
   /// emitted groups' blocks are dropped by the next rebuild. Never a rebuild here: the pending
   /// list points into the slots.
   void make_sketch_room() {
