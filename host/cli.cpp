@@ -109,6 +109,13 @@ int cmd_run(const std::string& path, const std::vector<std::string>& sets,
         stats.in, stats.accepted, stats.duplicate, stats.late, stats.filtered, stats.bad,
         stats.rows_out, stats.windows_emitted, stats.seconds, stats.events_per_second,
         stats.device);
+    for (const output_stats& o : stats.outputs) {
+      fmt::print(stderr,
+                 "trove:   output {}: accepted {}  emitted into {}  filtered {}  late {}  rows out "
+                 "{}  windows {}\n",
+                 o.name, o.accepted, o.emitted_into, o.filtered, o.late, o.rows_out,
+                 o.windows_emitted);
+    }
   }
   if (!options.stats_json.empty()) {
     std::ofstream out(options.stats_json);

@@ -1826,6 +1826,29 @@ std::vector<std::string> output_columns(const pipeline_config& config) {
   return columns;
 }
 
+std::vector<output_config> outputs_of(const pipeline_config& config) {
+  if (!config.outputs.empty()) return config.outputs;
+  output_config one;
+  one.forward = config.forward;
+  one.window = config.window;
+  one.group_by = config.group_by;
+  one.aggregates = config.aggregates;
+  one.emit = config.emit;
+  one.late = config.late;
+  one.sink = config.sink;
+  return {std::move(one)};
+}
+
+std::vector<std::string> output_columns(const pipeline_config& /*config*/,
+                                        const output_config& output) {
+  if (output.forward) return {};  // records as received
+  std::vector<std::string> columns = output.group_by;
+  columns.emplace_back(window_start_column);
+  columns.emplace_back(window_end_column);
+  for (const auto& aggregate : output.aggregates) columns.push_back(output_column(aggregate));
+  return columns;
+}
+
 data_format format_from_path(std::string_view path) noexcept {
   constexpr std::string_view csv = ".csv";
   if (path.size() >= csv.size()) {

@@ -303,6 +303,23 @@ struct checkpoint_config {
   bool operator==(const checkpoint_config&) const = default;
 };
 
+/// @brief One entry of `outputs`: what one output makes of the deduplicated stream. Either an
+/// aggregation (`window`, `group_by`, `aggregates`, `emit`, `late`) or, with none of those, the
+/// accepted events themselves forwarded as received (`forward`).
+struct output_config {
+  std::string name;  ///< required, unique: [A-Za-z0-9_-], 1-64 bytes (the metrics' `output` label)
+  std::vector<filter_predicate> filter;  ///< applied after dedup (the top-level filter: before)
+  bool forward = false;
+  window_config window;  ///< aggregation only (forwarding: the 1 ms window, as at top level)
+  std::vector<std::string> group_by;
+  std::vector<aggregate_spec> aggregates{aggregate_spec{}};  ///< forwarding: empty
+  emit_mode emit = emit_mode::final;
+  late_policy late = late_policy::drop;
+  sink_config sink;  ///< required
+
+  bool operator==(const output_config&) const = default;
+};
+
 /// @brief The whole pipeline configuration, defaults filled in.
 struct pipeline_config {
   source_config source;
@@ -315,10 +332,16 @@ struct pipeline_config {
   window_config window;
   std::vector<std::string> group_by;                         ///< empty: one global group per window
   std::vector<aggregate_spec> aggregates{aggregate_spec{}};  ///< default [count]
-  std::vector<filter_predicate> filter;
+  std::vector<filter_predicate> filter;                      ///< before dedup (with `outputs`, too)
   emit_mode emit = emit_mode::final;
   late_policy late = late_policy::drop;
   sink_config sink;
+  /// `outputs`: several outputs of one deduplicated stream. Empty: the single output described by
+  /// the top-level window/group_by/aggregates/emit/late/sink (the form before `outputs`). With
+  /// outputs the parser leaves those top-level keys at their defaults except: forward = false,
+  /// window.allowed_lateness_ms = the largest of the outputs' (the shared watermark, from which
+  /// each output's own is derived), window.idle_timeout_ms = the smallest.
+  std::vector<output_config> outputs;
   dead_letter_config dead_letter;
   batch_config batch;
   device_choice device = device_choice::automatic;
@@ -390,6 +413,14 @@ pipeline_config load_config_string(std::string_view yaml, const std::vector<std:
 /// @brief Columns of an output row, in order: group_by fields, window_start, window_end, then
 /// one column per aggregate (none for a forwarding pipeline: its rows are records as received).
 [[nodiscard]] std::vector<std::string> output_columns(const pipeline_config& config);
+
+/// @brief The outputs of a pipeline: `outputs`, or the one the top-level keys describe (named "",
+/// with no filter of its own: the top-level filter applies before dedup).
+[[nodiscard]] std::vector<output_config> outputs_of(const pipeline_config& config);
+
+/// @brief Columns of one output's rows (as output_columns of a single-output pipeline).
+[[nodiscard]] std::vector<std::string> output_columns(const pipeline_config& config,
+                                                      const output_config& output);
 
 /// @brief The format a path's extension implies: csv for ".csv", json otherwise.
 [[nodiscard]] data_format format_from_path(std::string_view path) noexcept;

@@ -57,7 +57,9 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
       backend_(backend),
       stream_(backend.create_stream()),
       zero_copy_(backend.kind() == kernels::backend_kind::cpu && !stage_on_cpu),
-      copy_stream_(backend.create_stream()) {
+      copy_stream_(backend.create_stream()),
+      outputs_(outputs_of(config)),
+      several_(!config.outputs.empty()) {
   const io::schema& schema = config.schema;
   auto index = [&](const std::string& name) {
     const int i = schema.index_of(name);
@@ -65,30 +67,100 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
     return i;
   };
   event_time_column_ = index(config.event_time);
-  for (const auto& name : config.group_by) group_columns_.push_back(index(name));
-  TROVE_EXPECTS(group_columns_.size() <= kernels::max_key_columns,
+  TROVE_EXPECTS(config.filter.size() <= kernels::max_predicates,
+                "filter may hold at most 8 predicates");
+  // With checkpoints each table lists the groups updated since the last one: what the next
+  // checkpoint writes of it (snapshot_groups), a list of its own beside update emission's.
+  track_group_updates_ = config.checkpoint.has_value();
+  parts_.resize(outputs_.size());
+  for (std::size_t o = 0; o < outputs_.size(); ++o) {
+    parts_[o].config = &outputs_[o];
+    make_part(parts_[o], o == 0);
+  }
+
+  if (config.dedup) {
+    for (const auto& name : config.dedup->key) dedup_columns_.push_back(index(name));
+    TROVE_EXPECTS(dedup_columns_.size() <= kernels::max_key_columns,
+                  "dedup.key may name at most 8 fields");
+    kernels::dedup_options d;
+    d.ttl_ms = config.dedup->ttl_ms;
+    d.initial_capacity = config.dedup->initial_capacity;
+    d.max_bytes = config.dedup->max_bytes;
+    if (!config.dedup->incremental_rebuild) {
+      d.incremental_min_slots = std::numeric_limits<std::size_t>::max();
+    }
+    // One required integer key compares exactly in 16-byte slots.
+    const io::field& key = schema.fields[static_cast<std::size_t>(dedup_columns_.front())];
+    d.exact_64bit_keys =
+        dedup_columns_.size() == 1 && key.required && key.type != io::field_type::string;
+    dedup_ = backend.make_dedup_set(d, stream_);
+    dedup_options_ = d;
+  }
+
+  // The columns the kernels read, uploaded once per batch (each only once).
+  auto use = [&](int c) {
+    if (std::find(used_columns_.begin(), used_columns_.end(), c) == used_columns_.end()) {
+      used_columns_.push_back(c);
+    }
+  };
+  use(event_time_column_);
+  for (const auto& p : config.filter) use(index(p.field));
+  for (int c : dedup_columns_) use(c);
+  for (const output_part& part : parts_) {
+    for (const auto& p : part.config->filter) use(index(p.field));
+    for (int c : part.group_columns) use(c);
+    for (int c : part.field_columns) use(c);
+  }
+
+  // String constants of filters live on the device for the whole run.
+  auto upload_constants = [&](const std::vector<filter_predicate>& filter,
+                              kernels::device_buffer& to) {
+    std::string constants;
+    for (const auto& p : filter) {
+      if (const auto* s = std::get_if<std::string>(&p.value)) constants += *s;
+    }
+    if (constants.empty()) return;
+    to = kernels::device_buffer(backend, constants.size(), stream_);
+    backend.copy_to_device(to.data(), constants.data(), constants.size(), stream_);
+    backend.synchronize(stream_);
+  };
+  upload_constants(config.filter, filter_strings_);
+  for (output_part& part : parts_) upload_constants(part.config->filter, part.filter_strings);
+}
+
+void device_stage::make_part(output_part& part, bool first) {
+  const io::schema& schema = config_.schema;
+  const output_config& config = *part.config;
+  auto index = [&](const std::string& name) {
+    const int i = schema.index_of(name);
+    TROVE_EXPECTS(i >= 0, "unknown field '" + name + "'");
+    return i;
+  };
+  for (const auto& name : config.group_by) part.group_columns.push_back(index(name));
+  TROVE_EXPECTS(part.group_columns.size() <= kernels::max_key_columns,
                 "group_by may name at most 8 fields");
   TROVE_EXPECTS(config.filter.size() <= kernels::max_predicates,
                 "filter may hold at most 8 predicates");
 
   kernels::agg_options agg;
-  for (int c : group_columns_) {
+  for (int c : part.group_columns) {
     agg.key_is_string.push_back(schema.fields[static_cast<std::size_t>(c)].type ==
                                 io::field_type::string);
   }
+  std::vector<int>& field_columns = part.field_columns;
   for (const auto& spec : config.aggregates) {
     aggregate_output out{output_column(spec), spec.fn, -1, io::field_type::u64};
     if (spec.fn != aggregate_fn::count) {
       const int column = index(spec.field);
-      auto it = std::find(field_columns_.begin(), field_columns_.end(), column);
-      if (it == field_columns_.end()) {
-        field_columns_.push_back(column);
+      auto it = std::find(field_columns.begin(), field_columns.end(), column);
+      if (it == field_columns.end()) {
+        field_columns.push_back(column);
         agg.fields.push_back(kind_of(schema.fields[static_cast<std::size_t>(column)].type));
         agg.field_nullable.push_back(!schema.fields[static_cast<std::size_t>(column)].required);
         agg.field_accumulators.push_back(0);
-        it = field_columns_.end() - 1;
+        it = field_columns.end() - 1;
       }
-      out.field_slot = static_cast<int>(it - field_columns_.begin());
+      out.field_slot = static_cast<int>(it - field_columns.begin());
       // Only the accumulators an aggregate reads exist in the table (avg: the sum, divided by
       // the non-null count that every nullable field keeps).
       std::uint8_t& wanted = agg.field_accumulators[static_cast<std::size_t>(out.field_slot)];
@@ -121,64 +193,37 @@ device_stage::device_stage(const pipeline_config& config, kernels::backend& back
                  : spec.fn == aggregate_fn::approx_count_distinct     ? io::field_type::u64
                                                                       : type;
     }
-    outputs_.push_back(out);
+    part.aggregates.push_back(out);
   }
-  agg.hll_precision = config.sketch.hll_precision;
-  agg.quantile_accuracy = config.sketch.quantile_accuracy;
+  agg.hll_precision = config_.sketch.hll_precision;
+  agg.quantile_accuracy = config_.sketch.quantile_accuracy;
   agg.window = {config.window.size_ms,
                 config.window.slide_ms > 0 ? config.window.slide_ms : config.window.size_ms};
-  // With checkpoints the table lists the groups updated since the last one: what the next
-  // checkpoint writes of it (snapshot_groups), a list of its own beside update emission's.
-  track_group_updates_ = config.checkpoint.has_value();
   agg.track_updates = config.emit == emit_mode::update;
-  agg.track_checkpoint = track_group_updates_;
-  agg.initial_capacity = config.window.initial_capacity;
+  // Only the first output's checkpoints write what changed; the others' are written whole.
+  agg.track_checkpoint = track_group_updates_ && first;
+  // A forwarding output aggregates nothing: its (idle) table stays at the smallest size.
+  agg.initial_capacity = config.forward ? 1024 : config.window.initial_capacity;
   agg.max_bytes = config.window.max_bytes;
   // The tables' work (allocation, zeroing, kernels, frees) is ordered on the kernels' stream.
-  agg_ = backend.make_agg_table(agg, stream_);
-  agg_options_ = agg;
-
-  if (config.dedup) {
-    for (const auto& name : config.dedup->key) dedup_columns_.push_back(index(name));
-    TROVE_EXPECTS(dedup_columns_.size() <= kernels::max_key_columns,
-                  "dedup.key may name at most 8 fields");
-    kernels::dedup_options d;
-    d.ttl_ms = config.dedup->ttl_ms;
-    d.initial_capacity = config.dedup->initial_capacity;
-    d.max_bytes = config.dedup->max_bytes;
-    if (!config.dedup->incremental_rebuild) {
-      d.incremental_min_slots = std::numeric_limits<std::size_t>::max();
-    }
-    // One required integer key compares exactly in 16-byte slots.
-    const io::field& key = schema.fields[static_cast<std::size_t>(dedup_columns_.front())];
-    d.exact_64bit_keys =
-        dedup_columns_.size() == 1 && key.required && key.type != io::field_type::string;
-    dedup_ = backend.make_dedup_set(d, stream_);
-    dedup_options_ = d;
+  part.agg = backend_.make_agg_table(agg, stream_);
+  part.agg_options = agg;
+  // `outputs`: the shared watermark holds back the largest allowed lateness; an output that
+  // allows less sees a watermark that far ahead of it.
+  if (several_) {
+    part.lateness_offset = config_.window.allowed_lateness_ms - config.window.allowed_lateness_ms;
   }
+}
 
-  // The columns the kernels read, uploaded once per batch (each only once).
-  auto use = [&](int c) {
-    if (std::find(used_columns_.begin(), used_columns_.end(), c) == used_columns_.end()) {
-      used_columns_.push_back(c);
-    }
-  };
-  use(event_time_column_);
-  for (const auto& p : config.filter) use(index(p.field));
-  for (int c : dedup_columns_) use(c);
-  for (int c : group_columns_) use(c);
-  for (int c : field_columns_) use(c);
-
-  // String constants of filters live on the device for the whole run.
-  std::string constants;
-  for (const auto& p : config.filter) {
-    if (const auto* s = std::get_if<std::string>(&p.value)) constants += *s;
+std::int64_t device_stage::watermark_of(const output_part& part, std::int64_t watermark) noexcept {
+  if (part.lateness_offset == 0 || watermark == INT64_MIN || watermark == INT64_MAX) {
+    return watermark;
   }
-  if (!constants.empty()) {
-    filter_strings_ = kernels::device_buffer(backend, constants.size(), stream_);
-    backend.copy_to_device(filter_strings_.data(), constants.data(), constants.size(), stream_);
-    backend.synchronize(stream_);
+  std::int64_t shifted;
+  if (__builtin_add_overflow(watermark, part.lateness_offset, &shifted)) {
+    shifted = part.lateness_offset > 0 ? INT64_MAX - 1 : INT64_MIN;
   }
+  return shifted;
 }
 
 device_stage::~device_stage() {
@@ -194,7 +239,7 @@ device_stage::~device_stage() {
   keys_ = {};
   filter_strings_ = {};
   dedup_.reset();
-  agg_.reset();
+  parts_.clear();
   backend_.destroy_stream(copy_stream_);
   backend_.destroy_stream(stream_);
 }
@@ -280,10 +325,45 @@ kernels::column_view device_stage::column(const io::host_batch& batch, int index
   return view;
 }
 
+void device_stage::set_predicates(const io::host_batch& batch,
+                                  const std::vector<filter_predicate>& filter,
+                                  const kernels::device_buffer& strings,
+                                  kernels::classify_input& in) {
+  std::uint32_t string_at = 0;
+  for (const auto& p : filter) {
+    kernels::predicate& k = in.predicates[in.num_predicates++];
+    const int c = config_.schema.index_of(p.field);
+    k.column = column(batch, c);
+    k.op = to_kernel(p.op);
+    k.kind = kind_of(config_.schema.fields[static_cast<std::size_t>(c)].type);
+    std::visit(
+        [&](const auto& v) {
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, std::string>) {
+            k.d_string = strings.as<char>() + string_at;
+            k.string_length = static_cast<std::uint32_t>(v.size());
+            string_at += k.string_length;
+          } else if constexpr (std::is_same_v<V, double>) {
+            k.value = k.kind == kernels::value_kind::f64
+                          ? std::bit_cast<std::uint64_t>(v)
+                          : static_cast<std::uint64_t>(static_cast<std::int64_t>(v));
+          } else if constexpr (std::is_same_v<V, bool>) {
+            k.value = v ? 1 : 0;
+          } else {
+            k.value = k.kind == kernels::value_kind::f64
+                          ? std::bit_cast<std::uint64_t>(static_cast<double>(v))
+                          : static_cast<std::uint64_t>(v);
+          }
+        },
+        p.value);
+  }
+}
+
 step_output device_stage::process(const io::host_batch& batch, std::int64_t before,
                                   std::int64_t after, std::span<const std::int64_t> row_frontier) {
   step_output out;
-  out.rows = empty_result();
+  out.outputs.resize(parts_.size());
+  for (std::size_t o = 0; o < parts_.size(); ++o) out.outputs[o].rows = empty_result(o);
   const std::size_t n = batch.size();
   if (n > 0) {
     auto start = clock_type::now();
@@ -310,64 +390,31 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     if (dedup_ && keys_.size() < n * sizeof(kernels::hash128)) {
       keys_ = kernels::device_buffer(backend_, n * 2 * sizeof(kernels::hash128), stream_);
     }
+    // The shared pass: event-time range, the top-level filter and dedup keys; with one output
+    // also its late check (fused). With `outputs` no row is late here: lateness is per output.
+    output_part& first = parts_.front();
     kernels::classify_input in;
     in.num_rows = n;
     in.d_event_time =
         reinterpret_cast<const std::int64_t*>(column(batch, event_time_column_).d_values);
-    in.window = {config_.window.size_ms,
-                 config_.window.slide_ms > 0 ? config_.window.slide_ms : config_.window.size_ms};
-    in.emitted_watermark = agg_->emitted_watermark();
-    std::uint32_t string_at = 0;
-    for (const auto& p : config_.filter) {
-      kernels::predicate& k = in.predicates[in.num_predicates++];
-      const int c = config_.schema.index_of(p.field);
-      k.column = column(batch, c);
-      k.op = to_kernel(p.op);
-      k.kind = kind_of(config_.schema.fields[static_cast<std::size_t>(c)].type);
-      std::visit(
-          [&](const auto& v) {
-            using V = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<V, std::string>) {
-              k.d_string = filter_strings_.as<char>() + string_at;
-              k.string_length = static_cast<std::uint32_t>(v.size());
-              string_at += k.string_length;
-            } else if constexpr (std::is_same_v<V, double>) {
-              k.value = k.kind == kernels::value_kind::f64
-                            ? std::bit_cast<std::uint64_t>(v)
-                            : static_cast<std::uint64_t>(static_cast<std::int64_t>(v));
-            } else if constexpr (std::is_same_v<V, bool>) {
-              k.value = v ? 1 : 0;
-            } else {
-              k.value = k.kind == kernels::value_kind::f64
-                            ? std::bit_cast<std::uint64_t>(static_cast<double>(v))
-                            : static_cast<std::uint64_t>(v);
-            }
-          },
-          p.value);
-    }
+    in.window = first.agg_options.window;
+    in.emitted_watermark = several_ ? INT64_MIN : first.agg->emitted_watermark();
+    set_predicates(batch, config_.filter, filter_strings_, in);
     for (int c : dedup_columns_) in.dedup_keys.columns[in.dedup_keys.count++] = column(batch, c);
-    kernels::agg_input agg;
-    agg.num_rows = n;
-    for (int c : group_columns_) {
-      agg.keys.columns[agg.keys.count++] = column(batch, c);
-      if (batch.schema().fields[static_cast<std::size_t>(c)].type == io::field_type::string) {
-        agg.key_string_bytes += batch.offsets(static_cast<std::size_t>(c))[n];
-      }
-    }
-    for (std::size_t f = 0; f < field_columns_.size(); ++f) {
-      agg.fields[f] = column(batch, field_columns_[f]);
-    }
+    const std::int32_t* d_partition = nullptr;
+    std::size_t partition_stride = 1;
     if (zero_copy_) {  // read in place from the batch's source positions
       static_assert(sizeof(io::source_position) % sizeof(std::int32_t) == 0);
-      agg.d_partition = &batch.positions()[0].partition;
-      agg.partition_stride = sizeof(io::source_position) / sizeof(std::int32_t);
+      d_partition = &batch.positions()[0].partition;
+      partition_stride = sizeof(io::source_position) / sizeof(std::int32_t);
     } else {
-      agg.d_partition = current_->d_partition;
-      agg.partition_stride = 1;
+      d_partition = current_->d_partition;
     }
+    const std::int64_t* d_frontier = nullptr;
     if (!row_frontier.empty()) {
       TROVE_EXPECTS(row_frontier.size() == n, "device_stage: one row frontier per row");
-      const std::int64_t* d_frontier = row_frontier.data();
+      TROVE_EXPECTS(!several_, "device_stage: row frontiers with several outputs");
+      d_frontier = row_frontier.data();
       if (!zero_copy_) {
         if (row_frontier_.size() < n * sizeof(std::int64_t)) {
           row_frontier_ = kernels::device_buffer(backend_, n * 2 * sizeof(std::int64_t), stream_);
@@ -377,7 +424,6 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
         d_frontier = row_frontier_.as<std::int64_t>();
       }
       in.d_row_frontier = d_frontier;
-      agg.d_row_frontier = d_frontier;
     }
     timings_.h2d = seconds_since(start);
     start = clock_type::now();
@@ -395,38 +441,83 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
       entries_count_ = dedup_->collect_accepted(d_keys, in.d_event_time, d_status, n, before,
                                                 entries_.get(), stream_);
     }
-    agg.d_event_time = in.d_event_time;
-    agg.d_status = d_status;
-    if (!config_.forward) agg_->aggregate(agg, stream_);
     backend_.count_status(d_status, n, out.status_counts, stream_);
-    if (config_.forward && out.status_counts[kernels::status_accepted] > 0) {
-      // The forwarded rows: a compaction of the accept mask on the device, only their indices
-      // come back (the record bytes stay on the host).
-      if (selected_.size() < n * sizeof(std::uint32_t)) {
-        selected_ = kernels::device_buffer(backend_, n * 2 * sizeof(std::uint32_t), stream_);
-      }
-      const std::size_t count = backend_.select_rows(d_status, n, kernels::status_accepted,
-                                                     selected_.as<std::uint32_t>(), stream_);
-      out.forwarded_rows.resize(count);
-      backend_.copy_to_host(out.forwarded_rows.data(), selected_.data(),
-                            count * sizeof(std::uint32_t), stream_);
-      backend_.synchronize(stream_);
-      forward(batch, out);
-    }
-    // Rows that must reach the dead-letter file: event times out of range (always) and late rows
-    // (with late: dead_letter). Statuses come back only when there are some.
-    const bool late_rows =
-        config_.late == late_policy::dead_letter && out.status_counts[kernels::status_late] > 0;
-    if (late_rows || out.status_counts[kernels::status_bad] > 0) {
-      std::vector<std::uint8_t> status(n);
-      backend_.copy_to_host(status.data(), d_status, n, stream_);
+    // Statuses come back to the host only when some rows must reach the dead-letter file.
+    std::vector<std::uint8_t> host_status;
+    auto rows_with = [&](const std::uint8_t* d, std::uint8_t status,
+                         std::vector<std::uint32_t>& rows) {
+      host_status.resize(n);
+      backend_.copy_to_host(host_status.data(), d, n, stream_);
       backend_.synchronize(stream_);
       for (std::size_t row = 0; row < n; ++row) {
-        if (status[row] == kernels::status_bad) {
-          out.bad_rows.push_back(static_cast<std::uint32_t>(row));
-        } else if (late_rows && status[row] == kernels::status_late) {
-          out.late_rows.push_back(static_cast<std::uint32_t>(row));
+        if (host_status[row] == status) rows.push_back(static_cast<std::uint32_t>(row));
+      }
+    };
+    if (out.status_counts[kernels::status_bad] > 0) {
+      rows_with(d_status, kernels::status_bad, out.bad_rows);
+    }
+
+    for (std::size_t o = 0; o < parts_.size(); ++o) {
+      output_part& part = parts_[o];
+      const output_config& oc = *part.config;
+      output_step& step = out.outputs[o];
+      const std::uint8_t* d_part_status = d_status;
+      if (several_) {
+        // The output's own filter and lateness, over the rows the shared pass accepted.
+        if (part.status.size() < n) part.status = kernels::device_buffer(backend_, n * 2, stream_);
+        kernels::classify_input refine;
+        refine.num_rows = n;
+        refine.d_event_time = in.d_event_time;
+        refine.window = part.agg_options.window;
+        refine.emitted_watermark = part.agg->emitted_watermark();
+        refine.d_prior_status = d_status;
+        set_predicates(batch, oc.filter, part.filter_strings, refine);
+        backend_.classify(refine, part.status.as<std::uint8_t>(), nullptr, stream_);
+        d_part_status = part.status.as<std::uint8_t>();
+        std::uint64_t counts[kernels::status_count] = {};
+        backend_.count_status(d_part_status, n, counts, stream_);
+        step.emitted_into = counts[kernels::status_accepted];
+        step.late = counts[kernels::status_late];
+        step.filtered =
+            counts[kernels::status_filtered] - out.status_counts[kernels::status_filtered];
+      } else {
+        step.emitted_into = out.status_counts[kernels::status_accepted];
+        step.late = out.status_counts[kernels::status_late];
+      }
+      if (!oc.forward) {
+        kernels::agg_input agg;
+        agg.num_rows = n;
+        for (int c : part.group_columns) {
+          agg.keys.columns[agg.keys.count++] = column(batch, c);
+          if (batch.schema().fields[static_cast<std::size_t>(c)].type == io::field_type::string) {
+            agg.key_string_bytes += batch.offsets(static_cast<std::size_t>(c))[n];
+          }
         }
+        for (std::size_t f = 0; f < part.field_columns.size(); ++f) {
+          agg.fields[f] = column(batch, part.field_columns[f]);
+        }
+        agg.d_partition = d_partition;
+        agg.partition_stride = partition_stride;
+        agg.d_row_frontier = d_frontier;
+        agg.d_event_time = in.d_event_time;
+        agg.d_status = d_part_status;
+        part.agg->aggregate(agg, stream_);
+      } else if (step.emitted_into > 0) {
+        // The forwarded rows: a compaction of the accept mask on the device, only their indices
+        // come back (the record bytes stay on the host).
+        if (part.selected.size() < n * sizeof(std::uint32_t)) {
+          part.selected = kernels::device_buffer(backend_, n * 2 * sizeof(std::uint32_t), stream_);
+        }
+        const std::size_t count = backend_.select_rows(d_part_status, n, kernels::status_accepted,
+                                                       part.selected.as<std::uint32_t>(), stream_);
+        step.forwarded_rows.resize(count);
+        backend_.copy_to_host(step.forwarded_rows.data(), part.selected.data(),
+                              count * sizeof(std::uint32_t), stream_);
+        backend_.synchronize(stream_);
+        forward(batch, step);
+      }
+      if (oc.late == late_policy::dead_letter && step.late > 0) {
+        rows_with(d_part_status, kernels::status_late, step.late_rows);
       }
     }
     timings_.kernels = seconds_since(start);
@@ -436,31 +527,51 @@ step_output device_stage::process(const io::host_batch& batch, std::int64_t befo
     current_ = nullptr;
   }
   const auto start = clock_type::now();
-  if (!config_.forward) {
-    if (config_.emit == emit_mode::update && n > 0) {
-      emit(agg_->extract_updated(stream_), out, true);
-    }
-    emit(agg_->extract_closed(after, stream_), out, config_.emit == emit_mode::final);
-  }
+  extract(after, n > 0, out);
   timings_.extract = seconds_since(start);
   return out;
 }
 
+void device_stage::extract(std::int64_t watermark, bool updates, step_output& out) {
+  for (std::size_t o = 0; o < parts_.size(); ++o) {
+    output_part& part = parts_[o];
+    const output_config& oc = *part.config;
+    if (oc.forward) continue;  // nothing is held back
+    if (oc.emit == emit_mode::update && updates) {
+      emit(part, part.agg->extract_updated(stream_), out.outputs[o], true);
+    }
+    emit(part, part.agg->extract_closed(watermark_of(part, watermark), stream_), out.outputs[o],
+         oc.emit == emit_mode::final);
+  }
+}
+
 kernels::agg_snapshot device_stage::snapshot_groups(bool updated_only) {
+  kernels::agg_table& agg = *parts_.front().agg;
   if (updated_only) {
     TROVE_EXPECTS(updated_groups_known(), "snapshot_groups: the updated groups are not tracked");
-    return agg_->snapshot_updated(stream_);
+    return agg.snapshot_updated(stream_);
   }
-  kernels::agg_snapshot all = agg_->snapshot(stream_);
+  kernels::agg_snapshot all = agg.snapshot(stream_);
   if (track_group_updates_) {
-    agg_->forget_updated(stream_);  // the next checkpoint continues from this one
+    agg.forget_updated(stream_);  // the next checkpoint continues from this one
     updates_since_full_ = true;
   }
   return all;
 }
 
 std::size_t device_stage::updated_groups() const noexcept {
-  return track_group_updates_ ? agg_->updated_count() : 0;
+  return track_group_updates_ ? parts_.front().agg->updated_count() : 0;
+}
+
+kernels::agg_snapshot device_stage::snapshot_output(std::size_t output) {
+  TROVE_EXPECTS(output > 0 && output < parts_.size(), "snapshot_output: no such output");
+  return parts_[output].agg->snapshot(stream_);
+}
+
+void device_stage::restore_output(std::size_t output, const kernels::agg_snapshot& groups,
+                                  std::int64_t emitted_watermark) {
+  TROVE_EXPECTS(output > 0 && output < parts_.size(), "restore_output: no such output");
+  parts_[output].agg->restore(groups, emitted_watermark, stream_);
 }
 
 void device_stage::restore(const std::vector<kernels::dedup_entry>& entries, std::int64_t watermark,
@@ -468,14 +579,16 @@ void device_stage::restore(const std::vector<kernels::dedup_entry>& entries, std
   if (dedup_ && !entries.empty()) {
     dedup_->insert_entries(entries.data(), entries.size(), watermark, stream_);
   }
-  agg_->restore(groups, emitted_watermark, stream_);
+  parts_.front().agg->restore(groups, emitted_watermark, stream_);
 }
 
 void device_stage::reset_state() {
   // The old tables free their memory on the work stream before the new ones take theirs.
-  cross_partition_before_ += agg_->cross_partition_rows();
-  agg_.reset();
-  agg_ = backend_.make_agg_table(agg_options_, stream_);
+  for (output_part& part : parts_) {
+    cross_partition_before_ += part.agg->cross_partition_rows();
+    part.agg.reset();
+    part.agg = backend_.make_agg_table(part.agg_options, stream_);
+  }
   updates_since_full_ = false;  // a checkpoint chain's groups are gone from the new table
   if (dedup_) {
     dedup_.reset();
@@ -485,21 +598,21 @@ void device_stage::reset_state() {
 
 step_output device_stage::close_windows(std::int64_t watermark) {
   step_output out;
-  out.rows = empty_result();
-  if (config_.forward) return out;  // nothing is held back
-  if (config_.emit == emit_mode::update) emit(agg_->extract_updated(stream_), out, true);
-  emit(agg_->extract_closed(watermark, stream_), out, config_.emit == emit_mode::final);
+  out.outputs.resize(parts_.size());
+  for (std::size_t o = 0; o < parts_.size(); ++o) out.outputs[o].rows = empty_result(o);
+  extract(watermark, true, out);
   return out;
 }
 
-void device_stage::emit(kernels::agg_result&& result, step_output& out, bool rows) {
+void device_stage::emit(const output_part& part, kernels::agg_result&& result, output_step& out,
+                        bool rows) {
   if (result.rows == 0) return;
-  if (rows) convert(result, out.rows);
+  if (rows) convert(part, result, out.rows);
   // In update mode closed windows were already emitted as updates; they only count here.
-  if (!rows || config_.emit == emit_mode::final) out.windows_emitted += result.windows;
+  if (!rows || part.config->emit == emit_mode::final) out.windows_emitted += result.windows;
 }
 
-void device_stage::forward(const io::host_batch& batch, step_output& out) const {
+void device_stage::forward(const io::host_batch& batch, output_step& out) const {
   io::result_batch& rows = out.rows;
   if (batch.has_records()) {
     rows.record_header = batch.record_header();
@@ -511,25 +624,27 @@ void device_stage::forward(const io::host_batch& batch, step_output& out) const 
   }
 }
 
-io::result_batch device_stage::empty_result() const {
+io::result_batch device_stage::empty_result(std::size_t output) const {
+  const output_part& part = parts_.at(output);
   io::result_batch batch;
-  if (config_.forward) {
+  if (part.config->forward) {
     batch.forwarded = true;
     return batch;
   }
-  for (int c : group_columns_) {
+  for (int c : part.group_columns) {
     const io::field& f = config_.schema.fields[static_cast<std::size_t>(c)];
     batch.add_column(f.name, f.type);
   }
   batch.add_column("window_start", io::field_type::timestamp_ms);
   batch.add_column("window_end", io::field_type::timestamp_ms);
-  for (const auto& o : outputs_) batch.add_column(o.name, o.type);
+  for (const auto& o : part.aggregates) batch.add_column(o.name, o.type);
   return batch;
 }
 
-void device_stage::convert(const kernels::agg_result& r, io::result_batch& out) const {
+void device_stage::convert(const output_part& part, const kernels::agg_result& r,
+                           io::result_batch& out) const {
   std::size_t col = 0;
-  for (std::size_t k = 0; k < group_columns_.size(); ++k, ++col) {
+  for (std::size_t k = 0; k < part.group_columns.size(); ++k, ++col) {
     io::result_column& dst = out.columns[col];
     const kernels::result_key_column& src = r.keys[k];
     for (std::size_t row = 0; row < r.rows; ++row) {
@@ -547,7 +662,7 @@ void device_stage::convert(const kernels::agg_result& r, io::result_batch& out) 
   ++col;
   for (std::size_t row = 0; row < r.rows; ++row) out.columns[col].append_i64(r.window_end[row]);
   ++col;
-  for (const auto& o : outputs_) {
+  for (const auto& o : part.aggregates) {
     io::result_column& dst = out.columns[col++];
     if (o.fn == aggregate_fn::count) {
       for (std::size_t row = 0; row < r.rows; ++row) dst.append_u64(r.count[row]);
@@ -610,10 +725,24 @@ kernels::table_stats device_stage::dedup_stats() const {
   return dedup_ ? dedup_->stats() : kernels::table_stats{};
 }
 kernels::table_stats device_stage::agg_stats() const {
-  return agg_->stats();
+  if (parts_.size() == 1) return parts_.front().agg->stats();
+  kernels::table_stats sum;
+  for (const output_part& part : parts_) {
+    const kernels::table_stats t = part.agg->stats();
+    sum.entries += t.entries;
+    sum.used += t.used;
+    sum.capacity += t.capacity;
+    sum.bytes += t.bytes;
+    sum.rebuilds += t.rebuilds;
+    sum.blocking_rebuilds += t.blocking_rebuilds;
+    sum.sketch_bytes += t.sketch_bytes;
+  }
+  return sum;
 }
 std::uint64_t device_stage::cross_partition_rows() const {
-  return cross_partition_before_ + agg_->cross_partition_rows();
+  std::uint64_t rows = cross_partition_before_;
+  for (const output_part& part : parts_) rows += part.agg->cross_partition_rows();
+  return rows;
 }
 
 }  // namespace trove::host

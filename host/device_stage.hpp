@@ -23,14 +23,23 @@
 
 namespace trove::host {
 
+/// @brief One output's part of a step.
+struct output_step {
+  io::result_batch rows;                      ///< rows to hand to the output's sink, in order
+  std::uint64_t emitted_into = 0;             ///< rows aggregated (or forwarded) by the output
+  std::uint64_t filtered = 0;                 ///< rows the output's own filter rejected
+  std::uint64_t late = 0;                     ///< rows late for the output's windows
+  std::uint64_t windows_emitted = 0;          ///< windows closed by this step
+  std::vector<std::uint32_t> late_rows;       ///< filled when late: dead_letter
+  std::vector<std::uint32_t> forwarded_rows;  ///< forwarding outputs: the accepted rows, in order
+};
+
 /// @brief What one step produced.
 struct step_output {
-  io::result_batch rows;  ///< rows to hand to the sink, in order
+  /// The shared pass: every row once (with `outputs`, late is per output and 0 here).
   std::uint64_t status_counts[kernels::status_count] = {};
-  std::uint64_t windows_emitted = 0;     ///< windows closed by this step
-  std::vector<std::uint32_t> late_rows;  ///< filled when late: dead_letter
-  std::vector<std::uint32_t> bad_rows;   ///< event time out of range (dead-lettered)
-  std::vector<std::uint32_t> forwarded_rows;  ///< forwarding pipelines: the accepted rows, in order
+  std::vector<std::uint32_t> bad_rows;  ///< event time out of range (dead-lettered)
+  std::vector<output_step> outputs;     ///< one per output (outputs_of(config)), in order
 };
 
 /// @brief Per-stage timings of the last step, in seconds (for metrics and the load harness).
@@ -91,10 +100,26 @@ class device_stage {
   /// what snapshot_groups(true) returns); 0 when not tracked.
   [[nodiscard]] std::size_t updated_groups() const noexcept;
 
-  /// @brief The watermark up to which windows were emitted.
+  /// @brief The watermark up to which windows were emitted (of the first output).
   [[nodiscard]] std::int64_t emitted_watermark() const noexcept {
-    return agg_->emitted_watermark();
+    return parts_.front().agg->emitted_watermark();
   }
+
+  /// @brief The watermark up to which an output's windows were emitted.
+  [[nodiscard]] std::int64_t emitted_watermark(std::size_t output) const {
+    return parts_.at(output).agg->emitted_watermark();
+  }
+
+  /// @brief For a checkpoint of several outputs: every open group of an output past the first
+  /// (the first one's go through snapshot_groups()).
+  [[nodiscard]] kernels::agg_snapshot snapshot_output(std::size_t output);
+
+  /// @brief Loads an output's (past the first) open groups and emitted-window frontier.
+  void restore_output(std::size_t output, const kernels::agg_snapshot& groups,
+                      std::int64_t emitted_watermark);
+
+  /// @brief The outputs, in order (outputs_of(config)).
+  [[nodiscard]] const std::vector<output_config>& outputs() const noexcept { return outputs_; }
 
   /// @brief Loads a checkpoint's state into the (empty) tables: dedup entries live at
   /// `watermark`, the open groups and the emitted-window frontier.
@@ -108,10 +133,11 @@ class device_stage {
   /// @brief Emits every window closed by the watermark (INT64_MAX at end of input).
   step_output close_windows(std::int64_t watermark);
 
-  /// @brief Columns of the result rows, in output order.
-  [[nodiscard]] io::result_batch empty_result() const;
+  /// @brief Columns of an output's result rows, in order.
+  [[nodiscard]] io::result_batch empty_result(std::size_t output = 0) const;
 
   [[nodiscard]] kernels::table_stats dedup_stats() const;
+  /// @brief The aggregation tables' stats, summed over the outputs.
   [[nodiscard]] kernels::table_stats agg_stats() const;
   /// @brief Updates of aggregation groups by rows of another source partition than the group's
   /// creator, since the stage was made (kernels::agg_table::cross_partition_rows).
@@ -133,10 +159,6 @@ class device_stage {
   };
   void stage(const io::host_batch& batch, staged_batch& slot, bool on_copy_stream);
   kernels::column_view column(const io::host_batch& batch, int index);
-  void convert(const kernels::agg_result& result, io::result_batch& out) const;
-  /// Forwarding: the accepted rows' records (as received) into out.rows.
-  void forward(const io::host_batch& batch, step_output& out) const;
-  void emit(kernels::agg_result&& result, step_output& out, bool rows);
 
   struct aggregate_output {
     std::string name;
@@ -144,6 +166,33 @@ class device_stage {
     int field_slot;  // index into agg_options::fields; -1 for count
     io::field_type type;
   };
+  /// What one output keeps: its aggregation table (forwarding outputs: an idle one), the columns
+  /// it reads and, with `outputs`, its own filter and statuses.
+  struct output_part {
+    const output_config* config = nullptr;  // into outputs_
+    std::vector<int> group_columns;
+    std::vector<int> field_columns;  // schema columns of the aggregated numeric fields
+    std::vector<aggregate_output> aggregates;
+    std::unique_ptr<kernels::agg_table> agg;
+    kernels::agg_options agg_options;  // reset_state() makes the table again from these
+    std::int64_t lateness_offset = 0;  // its watermark = the shared one + this (`outputs`)
+    kernels::device_buffer filter_strings;
+    kernels::device_buffer status;    // `outputs`: its rows' statuses
+    kernels::device_buffer selected;  // forwarding: indices of the accepted rows
+  };
+  void make_part(output_part& part, bool first);
+  /// The output's watermark for the shared watermark `watermark`.
+  static std::int64_t watermark_of(const output_part& part, std::int64_t watermark) noexcept;
+  /// Fills `in`'s predicates from `filter`, string constants from `strings`.
+  void set_predicates(const io::host_batch& batch, const std::vector<filter_predicate>& filter,
+                      const kernels::device_buffer& strings, kernels::classify_input& in);
+  void convert(const output_part& part, const kernels::agg_result& result,
+               io::result_batch& out) const;
+  /// Forwarding: the accepted rows' records (as received) into out.rows.
+  void forward(const io::host_batch& batch, output_step& out) const;
+  void emit(const output_part& part, kernels::agg_result&& result, output_step& out, bool rows);
+  /// Every output's extraction for the shared watermark.
+  void extract(std::int64_t watermark, bool updates, step_output& out);
 
   const pipeline_config& config_;
   kernels::backend& backend_;
@@ -154,9 +203,10 @@ class device_stage {
   staged_batch* current_ = nullptr;  // the slot of the batch in process()
   std::vector<int> used_columns_;    // schema columns the kernels read
   std::unique_ptr<kernels::dedup_set> dedup_;
-  std::unique_ptr<kernels::agg_table> agg_;
-  kernels::agg_options agg_options_;  // reset_state() makes the tables again from these
   kernels::dedup_options dedup_options_;
+  std::vector<output_config> outputs_;
+  std::vector<output_part> parts_;            // one per output
+  bool several_ = false;                      // `outputs`: each output refines the shared statuses
   std::uint64_t cross_partition_before_ = 0;  // counted by tables reset_state() dropped
   bool track_group_updates_ = false;          // checkpoints (snapshot_groups)
   // The table's list of updated groups covers every change since the last snapshot_groups():
@@ -164,14 +214,10 @@ class device_stage {
   bool updates_since_full_ = true;
   int event_time_column_ = -1;
   std::vector<int> dedup_columns_;
-  std::vector<int> group_columns_;
-  std::vector<int> field_columns_;  // schema columns of the aggregated numeric fields
-  std::vector<aggregate_output> outputs_;
   kernels::device_buffer status_;
   kernels::device_buffer keys_;
   kernels::device_buffer row_frontier_;  // upload path: the batch's row frontiers
-  kernels::device_buffer filter_strings_;
-  kernels::device_buffer selected_;  // forwarding: indices of the accepted rows
+  kernels::device_buffer filter_strings_;  // the top-level filter's string constants
   step_timings timings_;
   bool collect_ = false;
   // Not a vector: a batch's entries are written by the copy out, never initialised first.

@@ -152,9 +152,19 @@ void metrics_registry::on_progress(const run_stats& stats, const state_report& s
   constexpr auto relaxed = std::memory_order_relaxed;
   {
     std::lock_guard lock(counts_mutex_);  // once per batch: uncontended but for a scrape
-    counts_ = {stats.in,       stats.accepted,        stats.duplicate,
-               stats.late,     stats.filtered,        stats.bad,
-               stats.rows_out, stats.windows_emitted, stats.routes_rewritten};
+    counts_.in = stats.in;
+    counts_.accepted = stats.accepted;
+    counts_.duplicate = stats.duplicate;
+    counts_.late = stats.late;
+    counts_.filtered = stats.filtered;
+    counts_.bad = stats.bad;
+    counts_.rows_out = stats.rows_out;
+    counts_.windows_emitted = stats.windows_emitted;
+    counts_.routes_rewritten = stats.routes_rewritten;
+    try {
+      counts_.outputs = stats.outputs;
+    } catch (...) {  // out of memory: the outputs' series keep their last values
+    }
   }
   batches_processed_.store(stats.batches, relaxed);
   dedup_entries_.store(state.dedup.entries, relaxed);
@@ -224,9 +234,19 @@ void metrics_registry::on_batch(const batch_report& report) noexcept {
 void metrics_registry::on_finished(const run_stats& stats) noexcept {
   {
     std::lock_guard lock(counts_mutex_);
-    counts_ = {stats.in,       stats.accepted,        stats.duplicate,
-               stats.late,     stats.filtered,        stats.bad,
-               stats.rows_out, stats.windows_emitted, stats.routes_rewritten};
+    counts_.in = stats.in;
+    counts_.accepted = stats.accepted;
+    counts_.duplicate = stats.duplicate;
+    counts_.late = stats.late;
+    counts_.filtered = stats.filtered;
+    counts_.bad = stats.bad;
+    counts_.rows_out = stats.rows_out;
+    counts_.windows_emitted = stats.windows_emitted;
+    counts_.routes_rewritten = stats.routes_rewritten;
+    try {
+      counts_.outputs = stats.outputs;
+    } catch (...) {  // out of memory: the outputs' series keep their last values
+    }
   }
   finished_ = true;
 }
@@ -335,6 +355,38 @@ std::string metrics_registry::render(observer_clock::time_point now, std::int64_
   w.sample("trove_routes_rewritten_total", "", counts.routes_rewritten);
   w.family("trove_windows_emitted_total", "counter", "Windows closed and emitted.");
   w.sample("trove_windows_emitted_total", "", counts.windows_emitted);
+  if (!counts.outputs.empty()) {
+    // `outputs`: each output's own accounting, accepted = emitted_into + filtered + late.
+    w.family("trove_output_records_total", "counter",
+             "Per output, the records the shared pass accepted by their outcome in the output; "
+             "per output they add up to trove_records_total{status=\"accepted\"}.");
+    for (const output_stats& o : counts.outputs) {
+      const std::string name = escape_label_value(o.name);
+      w.sample("trove_output_records_total",
+               fmt::format("output=\"{}\",status=\"emitted_into\"", name), o.emitted_into);
+      w.sample("trove_output_records_total", fmt::format("output=\"{}\",status=\"filtered\"", name),
+               o.filtered);
+      w.sample("trove_output_records_total", fmt::format("output=\"{}\",status=\"late\"", name),
+               o.late);
+    }
+    w.family("trove_output_rows_out_total", "counter", "Per output, result rows written.");
+    for (const output_stats& o : counts.outputs) {
+      w.sample("trove_output_rows_out_total",
+               fmt::format("output=\"{}\"", escape_label_value(o.name)), o.rows_out);
+    }
+    w.family("trove_output_windows_emitted_total", "counter",
+             "Per output, windows closed and emitted.");
+    for (const output_stats& o : counts.outputs) {
+      w.sample("trove_output_windows_emitted_total",
+               fmt::format("output=\"{}\"", escape_label_value(o.name)), o.windows_emitted);
+    }
+    w.family("trove_output_routes_rewritten_total", "counter",
+             "Per output, rows whose routed target the unsafe-value rule rewrote.");
+    for (const output_stats& o : counts.outputs) {
+      w.sample("trove_output_routes_rewritten_total",
+               fmt::format("output=\"{}\"", escape_label_value(o.name)), o.routes_rewritten);
+    }
+  }
   w.family("trove_batches_total", "counter", "Micro-batches by stage reached.");
   w.sample("trove_batches_total", "stage=\"device\"", batches_processed_.load(relaxed));
   w.sample("trove_batches_total", "stage=\"sink\"", batches_written_.load(relaxed));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "host/histogram.hpp"
+#include "host/pipeline.hpp"
 #include "host/run_observer.hpp"
 
 namespace trove::host {
@@ -89,6 +90,7 @@ class metrics_registry final : public run_observer {
     std::uint64_t in = 0, accepted = 0, duplicate = 0, late = 0, filtered = 0, bad = 0;
     std::uint64_t rows_out = 0, windows_emitted = 0;
     std::uint64_t routes_rewritten = 0;
+    std::vector<output_stats> outputs;  ///< `outputs`: per output
   };
   mutable std::mutex counts_mutex_;
   record_counts counts_;

@@ -16,7 +16,6 @@ pipeline::pipeline(const pipeline_config& config, const run_options& options)
       selected_(select_backend(config.device)),
       allocator_(*selected_.backend),
       stage_(config, *selected_.backend),
-      router_(config),
       watermark_(config.window.allowed_lateness_ms, idle_timeout_of(config)),
       free_(config.batch.buffers),
       ready_(config.batch.buffers),
@@ -27,9 +26,15 @@ pipeline::pipeline(const pipeline_config& config, const run_options& options)
   for (std::uint32_t i = 0; i < config.batch.buffers; ++i) {
     pool_.push_back(std::make_unique<io::host_batch>(config.schema, config.batch.max_events,
                                                      config.batch.max_string_bytes, allocator_));
-    pool_.back()->keep_records(config.forward);
     free_.push(pool_.back().get());
   }
+  bool forwards = false;
+  for (const output_config& output : stage_.outputs()) {
+    routers_.emplace_back(config.schema, output.sink);
+    forwards = forwards || output.forward;
+    if (!config.outputs.empty()) stats_.outputs.push_back(output_stats{.name = output.name});
+  }
+  for (auto& batch : pool_) batch->keep_records(forwards);
   ts_column_ = static_cast<std::size_t>(config.schema.index_of(config.event_time));
   stats_.device = selected_.backend->description();
   exactly_once_ = config.sink.type == sink_type::kafka &&
@@ -89,21 +94,30 @@ std::int64_t pipeline::idle_timeout_of(const pipeline_config& config) {
 /// `brokers: embedded` anywhere starts one in-process dev broker that both use.
 void pipeline::start_embedded_broker() {
   source_brokers_ = config_.source.kafka.brokers;
-  sink_brokers_ = config_.sink.kafka.brokers;
   const bool source_embedded =
       config_.source.type == source_type::kafka && source_brokers_ == "embedded";
-  const bool sink_embedded = config_.sink.type == sink_type::kafka && sink_brokers_ == "embedded";
-  if (!source_embedded && !sink_embedded) return;
   std::vector<io::dev_topic> topics;
   if (source_embedded) {
     for (const auto& topic : config_.source.kafka.topics) topics.push_back({topic, 4});
   }
-  if (sink_embedded) topics.push_back({config_.sink.kafka.topic, 4});
+  std::vector<bool> sink_embedded;
+  for (const output_config& output : stage_.outputs()) {
+    sink_brokers_.push_back(output.sink.kafka.brokers);
+    sink_embedded.push_back(output.sink.type == sink_type::kafka &&
+                            output.sink.kafka.brokers == "embedded");
+    if (sink_embedded.back()) topics.push_back({output.sink.kafka.topic, 4});
+  }
+  if (!source_embedded &&
+      std::find(sink_embedded.begin(), sink_embedded.end(), true) == sink_embedded.end()) {
+    return;
+  }
   dev_broker_ = std::make_unique<io::dev_broker>(1, topics);
   spdlog::info("embedded dev broker (librdkafka mock cluster) at {}",
                dev_broker_->bootstrap_servers());
   if (source_embedded) source_brokers_ = dev_broker_->bootstrap_servers();
-  if (sink_embedded) sink_brokers_ = dev_broker_->bootstrap_servers();
+  for (std::size_t o = 0; o < sink_embedded.size(); ++o) {
+    if (sink_embedded[o]) sink_brokers_[o] = dev_broker_->bootstrap_servers();
+  }
 }
 
 }  // namespace detail
@@ -120,7 +134,7 @@ void request_stop() noexcept {
 std::string run_stats::to_json() const {
   std::string device_json;
   io::append_json_string(device_json, device);
-  return fmt::format(
+  std::string json = fmt::format(
       "{{\"in\":{},\"accepted\":{},\"duplicate\":{},\"late\":{},\"filtered\":{},\"bad\":{},"
       "\"rows_out\":{},\"windows_emitted\":{},\"batches\":{},\"seconds\":{:.6f},"
       "\"events_per_second\":{:.1f},\"device\":{},\"watermark\":{},\"open_groups\":{},"
@@ -133,6 +147,22 @@ std::string run_stats::to_json() const {
       checkpoints, restored_checkpoint, restore_seconds, checkpoints_delayed, checkpoint_bytes,
       checkpoint_max_cut_seconds, checkpoint_max_write_seconds, transactions_committed,
       transactions_aborted, routes_rewritten);
+  if (!outputs.empty()) {
+    json.pop_back();  // the closing brace
+    json += ",\"outputs\":[";
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+      const output_stats& s = outputs[o];
+      std::string name;
+      io::append_json_string(name, s.name);
+      json += fmt::format(
+          "{}{{\"name\":{},\"accepted\":{},\"emitted_into\":{},\"filtered\":{},\"late\":{},"
+          "\"rows_out\":{},\"windows_emitted\":{},\"routes_rewritten\":{}}}",
+          o ? "," : "", name, s.accepted, s.emitted_into, s.filtered, s.late, s.rows_out,
+          s.windows_emitted, s.routes_rewritten);
+    }
+    json += "]}";
+  }
+  return json;
 }
 
 run_stats run_pipeline(const pipeline_config& config, const run_options& options) {

@@ -23,6 +23,19 @@ struct run_options {
   std::vector<run_observer*> observers;
 };
 
+/// @brief Counters of one output of several (`outputs`): `accepted = emitted_into + filtered +
+/// late` always, `accepted` being the records the shared pass (top-level filter, dedup) accepted.
+struct output_stats {
+  std::string name;
+  std::uint64_t accepted = 0;
+  std::uint64_t emitted_into = 0;  ///< aggregated into a window (or forwarded)
+  std::uint64_t filtered = 0;      ///< rejected by the output's own filter
+  std::uint64_t late = 0;          ///< every window of the record was already emitted
+  std::uint64_t rows_out = 0;
+  std::uint64_t windows_emitted = 0;
+  std::uint64_t routes_rewritten = 0;  ///< rows whose routed target the unsafe-value rule rewrote
+};
+
 /// @brief Counters of a run; `in = accepted + duplicate + late + filtered + bad` always. After a
 /// restore from a checkpoint they are cumulative (they include the runs before it).
 struct run_stats {
@@ -55,6 +68,9 @@ struct run_stats {
   /// routed sink (`{field}` in sink.topic): rows whose target the unsafe-value rule rewrote (null,
   /// empty or all-dots values, bytes a topic name cannot hold, names over 249 bytes), this run
   std::uint64_t routes_rewritten = 0;
+  /// `outputs`: per output, in order (then `late` above is 0: lateness is per output, and
+  /// rows_out, windows_emitted and routes_rewritten are the outputs' sums). Empty otherwise.
+  std::vector<output_stats> outputs;
 
   /// @brief The stats as one JSON object (the --stats-json file).
   [[nodiscard]] std::string to_json() const;

@@ -17,14 +17,16 @@ std::string_view integer_text(std::uint64_t word, io::field_type type, std::stri
 
 }  // namespace
 
-router::router(const pipeline_config& config) {
-  if (config.sink.type != sink_type::kafka) return;
+router::router(const pipeline_config& config) : router(config.schema, config.sink) {}
+
+router::router(const io::schema& schema, const sink_config& sink) {
+  if (sink.type != sink_type::kafka) return;
   std::string error;
-  route_ = io::route_template::parse(config.sink.kafka.topic, error);
+  route_ = io::route_template::parse(sink.kafka.topic, error);
   if (!route_ || !route_->routed()) return;
   for (const std::string& name : route_->fields()) {
     names_.push_back(name);
-    schema_columns_.push_back(config.schema.index_of(name));
+    schema_columns_.push_back(schema.index_of(name));
   }
   values_.resize(names_.size());
   numbers_.resize(names_.size());

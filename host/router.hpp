@@ -20,7 +20,10 @@ namespace trove::host {
 /// @brief Fills result_batch::targets for a routed sink (does nothing for a fixed target).
 class router {
  public:
+  /// @brief The router of a single-output pipeline's sink.
   explicit router(const pipeline_config& config);
+  /// @brief The router of one sink whose rows carry fields of `schema`.
+  router(const io::schema& schema, const sink_config& sink);
 
   /// @brief Whether the sink's target has placeholders.
   [[nodiscard]] bool routed() const noexcept { return route_.has_value() && route_->routed(); }

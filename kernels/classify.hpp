@@ -46,6 +46,10 @@ struct classify_input {
   predicate predicates[max_predicates];
   std::uint32_t num_predicates = 0;
   key_columns dedup_keys;  ///< count 0 = no dedup
+  /// One output of several (`outputs`): the statuses the shared pass (filter, dedup) left; rows
+  /// not accepted there keep theirs, the others are checked against this output's filter and
+  /// lateness. Null: the shared pass itself.
+  const std::uint8_t* d_prior_status = nullptr;
 };
 
 namespace detail {
@@ -107,6 +111,10 @@ struct classify_fn {
   hash128* d_dedup_keys;
 
   TROVE_HD void operator()(std::size_t row) const noexcept {
+    if (in.d_prior_status != nullptr && in.d_prior_status[row] != status_accepted) {
+      d_status[row] = in.d_prior_status[row];
+      return;
+    }
     const std::int64_t t = in.d_event_time[row];
     if (t < min_event_time || t > max_event_time) {
       d_status[row] = status_bad;

@@ -74,7 +74,7 @@ run_output run(const host::pipeline_config& config, bool staged, bool prefetch, 
   io::json_encoder encoder;
   auto account = [&](host::step_output&& step) {
     for (int s = 0; s < kernels::status_count; ++s) out.counts[s] += step.status_counts[s];
-    encoder.encode(step.rows, out.rows);
+    encoder.encode(step.outputs.at(0).rows, out.rows);
   };
   std::int64_t watermark = INT64_MIN;
   std::int64_t max_ts = INT64_MIN;

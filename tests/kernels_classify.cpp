@@ -351,6 +351,47 @@ TYPED_TEST(ClassifyTest, LateOnlyOnceEveryWindowOfTheRowWasEmitted) {
   }
 }
 
+// One output of several: rows the shared pass did not accept keep their status; accepted ones
+// are checked against the output's own filter and lateness (filter before late).
+TYPED_TEST(ClassifyTest, APriorStatusIsKeptAndOnlyAcceptedRowsAreRefined) {
+  std::mt19937_64 rng(11);
+  const std::size_t n = 4000;
+  std::vector<std::int64_t> t(n);
+  std::vector<std::uint64_t> v(n);
+  std::vector<std::uint8_t> prior(n);
+  const std::uint8_t duplicate = kernels::status_duplicate;
+  const std::uint8_t priors[] = {accepted, accepted, accepted, duplicate, filtered, bad, late};
+  for (std::size_t i = 0; i < n; ++i) {
+    t[i] = static_cast<std::int64_t>(rng() % 40'000);
+    v[i] = rng() % 10;
+    prior[i] = priors[rng() % std::size(priors)];
+  }
+  const std::int64_t* d_t = this->times(n, t);
+  auto d_prior = this->upload(prior);
+  kernels::classify_input in;
+  in.num_rows = n;
+  in.d_event_time = d_t;
+  in.window = {10'000, 10'000};
+  in.emitted_watermark = 20'000;  // windows ending at or before 20 s were emitted
+  in.d_prior_status = d_prior.template as<std::uint8_t>();
+  kernels::predicate& p = in.predicates[in.num_predicates++];
+  p.column = this->fixed_column(v);
+  p.op = compare_op::lt;
+  p.kind = value_kind::u64;
+  p.value = 7;
+  const auto got = this->classify(in);
+  std::size_t refined = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint8_t want = prior[i];
+    if (prior[i] == accepted) {
+      ++refined;
+      want = !(v[i] < 7) ? filtered : (t[i] / 10'000 + 1) * 10'000 <= 20'000 ? late : accepted;
+    }
+    ASSERT_EQ(int{got[i]}, int{want}) << "row " << i << " prior " << int{prior[i]};
+  }
+  EXPECT_GT(refined, n / 4);
+}
+
 // A partition that moved from an instance whose frontier was ahead holds its rows to that
 // frontier (per row); rows without one, or with one behind the table's, to the table's.
 TYPED_TEST(ClassifyTest, ARowFrontierAheadOfTheTablesMakesItsRowsLate) {

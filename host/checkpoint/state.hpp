@@ -87,6 +87,21 @@ struct run_counters {
   }
 };
 
+/// @brief What a checkpoint keeps of one output of several (`outputs`). The first output's open
+/// groups are the checkpoint's own (agg, group_segments: a chain of updates); the others' are
+/// written whole, here, at every checkpoint.
+struct output_state {
+  std::int64_t emitted_watermark = INT64_MIN;  ///< its windows ending at or before it were emitted
+  std::uint64_t sink_length = 0;               ///< its file sink: bytes at the cut
+  std::uint64_t accepted = 0;                  ///< its cumulative counters (output_stats)
+  std::uint64_t emitted_into = 0;
+  std::uint64_t filtered = 0;
+  std::uint64_t late = 0;
+  std::uint64_t rows_out = 0;
+  std::uint64_t windows_emitted = 0;
+  kernels::agg_snapshot groups;  ///< every open group (the first output: none, see above)
+};
+
 /// @brief One checkpoint.
 struct checkpoint_state {
   std::uint64_t id = 0;         ///< 1, 2, 3, ... (newest is largest)
@@ -100,7 +115,7 @@ struct checkpoint_state {
   std::vector<partition_event_time> partitions;
   std::int64_t emitted_watermark = INT64_MIN;  ///< windows ending at or before it were emitted
   source_position_state source;
-  std::uint64_t sink_length = 0;         ///< file sink: bytes at the cut
+  std::uint64_t sink_length = 0;         ///< file sink: bytes at the cut (the first output's)
   std::uint64_t dead_letter_length = 0;  ///< dead-letter file: bytes at the cut
   /// When loaded: every open group at the cut (group_segments merged). When written: the groups
   /// this checkpoint writes as segment `id` — every open group, or with agg_updates_only those
@@ -114,6 +129,8 @@ struct checkpoint_state {
   std::int64_t window_size_ms = 0;       ///< for the merge: which groups were emitted since
   std::uint64_t open_groups = 0;         ///< open groups at the cut
   std::vector<segment_ref> segments;     ///< live dedup segments, oldest first (this one's last)
+  /// `outputs`: one per output, in order (format 5 on); empty for the single-output form.
+  std::vector<output_state> outputs;
   /// When loaded: every entry of every segment, oldest first.
   std::vector<dedup_record> dedup_entries;
   /// When written: the entries accepted since the previous cut, written as segment `id` (not part

@@ -347,6 +347,15 @@ std::string encode_manifest(const checkpoint_state& s) {
     w.put<std::int64_t>(seg.max_first_seen);
     w.put<std::uint64_t>(seg.checksum);
   }
+  w.put<std::uint64_t>(s.outputs.size());
+  for (const output_state& o : s.outputs) {
+    w.put<std::int64_t>(o.emitted_watermark);
+    for (const std::uint64_t v : {o.sink_length, o.accepted, o.emitted_into, o.filtered, o.late,
+                                  o.rows_out, o.windows_emitted}) {
+      w.put<std::uint64_t>(v);
+    }
+    put_groups(w, o.groups);
+  }
   return envelope(manifest_magic, w.take());
 }
 
@@ -415,6 +424,19 @@ checkpoint_state decode_manifest(std::string_view bytes) {
     seg.max_first_seen = r.get<std::int64_t>();
     seg.checksum = r.get<std::uint64_t>();
     s.segments.push_back(seg);
+  }
+  if (version >= 5) {
+    const std::uint64_t outputs = r.get_count(8 * 8 + 4 * 8);
+    for (std::uint64_t i = 0; i < outputs; ++i) {
+      output_state o;
+      o.emitted_watermark = r.get<std::int64_t>();
+      for (std::uint64_t* v : {&o.sink_length, &o.accepted, &o.emitted_into, &o.filtered, &o.late,
+                               &o.rows_out, &o.windows_emitted}) {
+        *v = r.get<std::uint64_t>();
+      }
+      o.groups = get_groups(r, version);
+      s.outputs.push_back(std::move(o));
+    }
   }
   r.finish();
   return s;

@@ -32,8 +32,10 @@ namespace trove::host {
 /// frontier (a shared checkpoint.dir). 3: the open groups move from the manifest into group
 /// segments, a chain of a full one and the updates after it. 4: group slots keep only the
 /// accumulators the pipeline asks for, and a group segment names its slot layout (older ones hold
-/// the full layout, which the aggregation table converts). Versions 1 to 3 are still read.
-inline constexpr std::uint32_t checkpoint_format_version = 4;
+/// the full layout, which the aggregation table converts). 5: a pipeline with `outputs` keeps, per
+/// output, its emitted-window frontier, sink length, counters and (past the first) open groups.
+/// Versions 1 to 4 are still read.
+inline constexpr std::uint32_t checkpoint_format_version = 5;
 
 /// @brief A checkpoint file that cannot be used (torn, corrupt, wrong version).
 class checkpoint_error : public std::runtime_error {

@@ -38,27 +38,43 @@ std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   }
   keys.emplace_back("event_time", typed({config_.event_time}));
   keys.emplace_back("dedup.key", config_.dedup ? typed(config_.dedup->key) : "(none)");
-  keys.emplace_back("group_by", typed(config_.group_by));
-  std::string aggregates;
-  std::vector<std::string> fields;
-  for (const auto& a : config_.aggregates) {
-    aggregates += (aggregates.empty() ? "" : ", ") + to_string(a);
-    if (!a.field.empty()) fields.push_back(a.field);
+  // The single form's keys are written as they always were (checkpoints of older troves stay
+  // compatible); with `outputs` each output's under `outputs[i].`, and their names in order.
+  const bool several = !config_.outputs.empty();
+  bool sketches = false;
+  bool quantiles = false;
+  if (several) {
+    std::string names;
+    for (const auto& o : config_.outputs) names += (names.empty() ? "" : ", ") + o.name;
+    keys.emplace_back("outputs", "[" + names + "]");
   }
-  keys.emplace_back("aggregates", "[" + aggregates + "] " + typed(fields));
-  keys.emplace_back("window.type", to_string(config_.window.type));
-  keys.emplace_back("window.size", std::to_string(config_.window.size_ms) + "ms");
-  keys.emplace_back("window.slide", std::to_string(config_.window.slide_ms) + "ms");
+  const std::vector<output_config> outputs = outputs_of(config_);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const output_config& o = outputs[i];
+    const std::string prefix = several ? fmt::format("outputs[{}].", i) : std::string();
+    if (several && o.forward) continue;  // no state of its own
+    keys.emplace_back(prefix + "group_by", typed(o.group_by));
+    std::string aggregates;
+    std::vector<std::string> fields;
+    for (const auto& a : o.aggregates) {
+      aggregates += (aggregates.empty() ? "" : ", ") + to_string(a);
+      if (!a.field.empty()) fields.push_back(a.field);
+    }
+    keys.emplace_back(prefix + "aggregates", "[" + aggregates + "] " + typed(fields));
+    keys.emplace_back(prefix + "window.type", to_string(o.window.type));
+    keys.emplace_back(prefix + "window.size", std::to_string(o.window.size_ms) + "ms");
+    keys.emplace_back(prefix + "window.slide", std::to_string(o.window.slide_ms) + "ms");
+    sketches = sketches || std::any_of(o.aggregates.begin(), o.aggregates.end(), [](const auto& a) {
+                 return a.fn == aggregate_fn::approx_count_distinct;
+               });
+    quantiles = quantiles || std::any_of(o.aggregates.begin(), o.aggregates.end(),
+                                         [](const auto& a) { return is_quantile(a.fn); });
+  }
   // Registers of another precision are another sketch (only pipelines that keep one say so, so
   // checkpoints written before sketches existed stay compatible).
-  const bool sketches =
-      std::any_of(config_.aggregates.begin(), config_.aggregates.end(),
-                  [](const auto& a) { return a.fn == aggregate_fn::approx_count_distinct; });
   if (sketches) {
     keys.emplace_back("sketch.hll_precision", std::to_string(config_.sketch.hll_precision));
   }
-  const bool quantiles = std::any_of(config_.aggregates.begin(), config_.aggregates.end(),
-                                     [](const auto& a) { return is_quantile(a.fn); });
   if (quantiles) {
     keys.emplace_back("sketch.quantile_accuracy",
                       fmt::format("{}", config_.sketch.quantile_accuracy));
@@ -86,9 +102,13 @@ bool first_shared_start(const std::string& dir) {
 /// Throws when a checkpoint was written under another configuration (naming the key).
 void pipeline::check_compat(const checkpoint_state& st) const {
   const checkpoint_config& cc = *config_.checkpoint;
-  for (const auto& [key, value] : compat_keys()) {
+  const auto keys = compat_keys();
+  for (const auto& [key, value] : keys) {
+    bool found = false;
     for (const auto& [saved_key, saved] : st.compat) {
-      if (saved_key != key || saved == value) continue;
+      if (saved_key != key) continue;
+      found = true;
+      if (saved == value) continue;
       throw logic_error(fmt::format(
           "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written with {} = {}, but the "
           "configuration now says {}; the saved state means nothing under the new value. "
@@ -96,6 +116,33 @@ void pipeline::check_compat(const checkpoint_state& st) const {
           "(or delete its checkpoint-*.ckpt, dedup-*.seg and groups-*.seg files)",
           key, cc.dir, st.id, key, saved, value));
     }
+    // A checkpoint of the single form restored into `outputs` (or back) has another layout.
+    if (!found && (key == "outputs" || key.rfind("outputs[", 0) == 0)) {
+      throw logic_error(fmt::format(
+          "outputs: the checkpoint in checkpoint.dir '{}' (id {}) was written without `outputs` "
+          "(a single-output pipeline), but the configuration now has them; the saved state "
+          "means nothing under the new layout. Start fresh: point checkpoint.dir at an empty "
+          "directory",
+          cc.dir, st.id));
+    }
+  }
+  if (config_.outputs.empty()) {
+    for (const auto& [saved_key, saved] : st.compat) {
+      if (saved_key == "outputs") {
+        throw logic_error(fmt::format(
+            "outputs: the checkpoint in checkpoint.dir '{}' (id {}) was written with outputs {}, "
+            "but the configuration now has none; the saved state means nothing under the new "
+            "layout. Restore the outputs, or start fresh: point checkpoint.dir at an empty "
+            "directory",
+            cc.dir, st.id, saved));
+      }
+    }
+  }
+  if (!config_.outputs.empty() && st.outputs.size() != config_.outputs.size()) {
+    throw logic_error(
+        fmt::format("outputs: the checkpoint in checkpoint.dir '{}' (id {}) holds {} outputs, the "
+                    "configuration {}; start fresh: point checkpoint.dir at an empty directory",
+                    cc.dir, st.id, st.outputs.size(), config_.outputs.size()));
   }
 }
 
@@ -141,6 +188,9 @@ void pipeline::open_checkpoints() {
         entries[i].first_seen = r.first_seen;
       }
       stage_.restore(entries, st.watermark, st.agg, st.emitted_watermark);
+      for (std::size_t o = 1; o < st.outputs.size(); ++o) {
+        stage_.restore_output(o, st.outputs[o].groups, st.outputs[o].emitted_watermark);
+      }
       std::vector<watermark_tracker::partition_mark> marks;
       for (const auto& p : st.partitions) marks.push_back({p.partition, p.max_event_time});
       watermark_.restore(marks, st.watermark, clock_type::now());
@@ -154,6 +204,16 @@ void pipeline::open_checkpoints() {
     stats_.rows_out = st.counters.rows_out;
     stats_.windows_emitted = st.counters.windows_emitted;
     stats_.batches = st.counters.batches;
+    for (std::size_t o = 0; o < st.outputs.size() && o < stats_.outputs.size(); ++o) {
+      const output_state& saved = st.outputs[o];
+      output_stats& s = stats_.outputs[o];
+      s.accepted = saved.accepted;
+      s.emitted_into = saved.emitted_into;
+      s.filtered = saved.filtered;
+      s.late = saved.late;
+      s.rows_out = saved.rows_out;
+      s.windows_emitted = saved.windows_emitted;
+    }
     stats_.watermark = st.watermark;
     stats_.restored_checkpoint = st.id;
     stats_.restore_seconds = std::chrono::duration<double>(clock_type::now() - load_begin).count();
@@ -167,6 +227,7 @@ void pipeline::open_checkpoints() {
     restored_->dedup_entries.clear();
     restored_->dedup_entries.shrink_to_fit();
     restored_->agg = {};
+    for (output_state& o : restored_->outputs) o.groups = {};  // the sink keeps the lengths
     if (shared) {
       spdlog::info(
           "checkpoint {} of member '{}' found in '{}': counters and sink positions continue; "
@@ -299,6 +360,18 @@ std::uint64_t pipeline::cut_checkpoint() {
         chained + stage_.updated_groups() <= 2 * std::max<std::uint64_t>(st->open_groups, 1);
   }
   st->agg = stage_.snapshot_groups(updates_only);
+  for (std::size_t o = 0; o < stats_.outputs.size(); ++o) {
+    const output_stats& s = stats_.outputs[o];
+    output_state& saved = st->outputs.emplace_back();
+    saved.emitted_watermark = stage_.emitted_watermark(o);
+    saved.accepted = s.accepted;
+    saved.emitted_into = s.emitted_into;
+    saved.filtered = s.filtered;
+    saved.late = s.late;
+    saved.rows_out = s.rows_out;
+    saved.windows_emitted = s.windows_emitted;
+    if (o > 0) saved.groups = stage_.snapshot_output(o);
+  }
   st->agg_updates_only = updates_only;
   if (updates_only) st->group_segments = std::move(chain);
   // Entries that expired already (first_seen + ttl <= watermark) are never needed again: after

@@ -83,7 +83,8 @@ void pipeline::process() {
     item->report.h2d_seconds = stage_.timings().h2d;
     item->report.kernel_seconds = stage_.timings().kernels;
     item->report.extract_seconds = stage_.timings().extract;
-    item->report.rows_out = out.rows.rows;
+    item->report.rows_out = 0;
+    for (const output_step& step : out.outputs) item->report.rows_out += step.rows.rows;
     account(std::move(out), item->batch, &item->report);
     if (consumer_ && !coordinator_ && last_sink_seq_ != no_sink_seq) {
       tracker_.emitted(after, last_sink_seq_);
@@ -150,9 +151,24 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
   stats_.late += out.status_counts[kernels::status_late];
   stats_.filtered += out.status_counts[kernels::status_filtered];
   bad_.fetch_add(out.status_counts[kernels::status_bad], std::memory_order_relaxed);
-  stats_.windows_emitted += out.windows_emitted;
-  stats_.rows_out += out.rows.rows;
-  router_.route(out.rows, batch, out.forwarded_rows);
+  const bool several = !config_.outputs.empty();
+  std::uint64_t rows = 0;
+  for (std::size_t o = 0; o < out.outputs.size(); ++o) {
+    output_step& step = out.outputs[o];
+    stats_.windows_emitted += step.windows_emitted;
+    stats_.rows_out += step.rows.rows;
+    rows += step.rows.rows;
+    routers_[o].route(step.rows, batch, step.forwarded_rows);
+    if (several) {
+      output_stats& s = stats_.outputs[o];
+      s.accepted += out.status_counts[kernels::status_accepted];
+      s.emitted_into += step.emitted_into;
+      s.filtered += step.filtered;
+      s.late += step.late;
+      s.rows_out += step.rows.rows;
+      s.windows_emitted += step.windows_emitted;
+    }
+  }
   stats_.watermark = watermark_.current(clock_type::now());
   if (batch) {
     for (std::uint32_t row : out.bad_rows) {
@@ -161,20 +177,28 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
                                      kernels::max_event_time),
                          source, where, io::row_as_json(*batch, row));
     }
-    for (std::uint32_t row : out.late_rows) {
-      const auto [source, where] = locate(batch->positions()[row]);
-      dead_letter_.write(fmt::format("late: every window of the record was already emitted "
-                                     "(watermark {})",
-                                     stats_.watermark),
-                         source, where, io::row_as_json(*batch, row));
+    for (std::size_t o = 0; o < out.outputs.size(); ++o) {
+      const std::string of_output =
+          several ? fmt::format(" of output '{}'", stage_.outputs()[o].name) : std::string();
+      for (std::uint32_t row : out.outputs[o].late_rows) {
+        const auto [source, where] = locate(batch->positions()[row]);
+        dead_letter_.write(fmt::format("late: every window{} of the record was already emitted "
+                                       "(watermark {})",
+                                       of_output, stats_.watermark),
+                           source, where, io::row_as_json(*batch, row));
+      }
     }
   }
   // Every batch passes through the sink queue (its report travels with its rows), even
   // without rows; the sink skips empty ones.
-  if (report || out.rows.rows > 0 || (config_.sink.format == data_format::csv && !sent_any_)) {
+  const bool csv =
+      std::any_of(stage_.outputs().begin(), stage_.outputs().end(),
+                  [](const output_config& o) { return o.sink.format == data_format::csv; });
+  if (report || rows > 0 || (csv && !sent_any_)) {
     sent_any_ = true;
     sink_item item;
-    item.rows = std::move(out.rows);
+    item.rows.reserve(out.outputs.size());
+    for (output_step& step : out.outputs) item.rows.push_back(std::move(step.rows));
     item.report = report ? *report : batch_report{};
     item.has_report = report != nullptr;
     item.seq = sink_seq_;
@@ -186,7 +210,11 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
 run_stats pipeline::counted() const {
   run_stats s = stats_;
   s.bad = bad_.load();
-  s.routes_rewritten = router_.rewritten();
+  s.routes_rewritten = 0;
+  for (std::size_t o = 0; o < routers_.size(); ++o) {
+    s.routes_rewritten += routers_[o].rewritten();
+    if (o < s.outputs.size()) s.outputs[o].routes_rewritten = routers_[o].rewritten();
+  }
   s.in = s.accepted + s.duplicate + s.late + s.filtered + s.bad;
   return s;
 }

@@ -111,7 +111,7 @@ struct batch_item {
 
 /// Result rows travelling from the device stage to the sink, with the report of their batch.
 struct sink_item {
-  io::result_batch rows;
+  std::vector<io::result_batch> rows;  // one per output, in order
   batch_report report;
   bool has_report = false;  // false for the rows of the final extraction (no batch)
   std::uint64_t seq = 0;    // 0, 1, 2, ... in queue order (offset commits wait for its flush)
@@ -253,7 +253,8 @@ class pipeline {
   selected_backend selected_;
   backend_allocator allocator_;
   device_stage stage_;
-  router router_;  // routed sink: each row's target (device thread), routed() read by the sink
+  // Per output: its sink's router (each row's target, device thread; routed() read by the sink).
+  std::vector<router> routers_;
   watermark_tracker watermark_;
   std::vector<std::unique_ptr<io::host_batch>> pool_;
   bounded_queue<io::host_batch*> free_;
@@ -268,7 +269,7 @@ class pipeline {
       const std::vector<std::pair<std::int32_t, std::int64_t>>& partition_max) const;
   std::unique_ptr<io::dev_broker> dev_broker_;  // `brokers: embedded`
   std::string source_brokers_;
-  std::string sink_brokers_;
+  std::vector<std::string> sink_brokers_;  // per output
   // The CSV source's header line (set by the source thread before its first batch): a file that
   // forwarded CSV records starts with it.
   std::string csv_header_;

@@ -7,55 +7,72 @@
 namespace trove::host::detail {
 
 void pipeline::write_sink() {
-  io::result_sink_options so;
-  so.kind = config_.sink.type == sink_type::kafka  ? io::sink_kind::kafka
-            : config_.sink.type == sink_type::file ? io::sink_kind::file
-                                                   : io::sink_kind::stdout_stream;
-  so.csv = config_.sink.format == data_format::csv;
-  so.path = config_.sink.path;
-  so.kafka.brokers = sink_brokers_;  // `embedded` resolved
-  so.kafka.topic = config_.sink.kafka.topic;
-  so.kafka.routed = router_.routed();
-  so.kafka.max_topics = config_.sink.kafka.max_topics;
-  so.kafka.properties = config_.sink.kafka.properties;
-  so.key_columns = config_.sink.kafka.key;
-  if (restored_) so.resume_length = restored_->sink_length;
-  so.durable = coordinator_ != nullptr;
-  if (exactly_once_) {
-    const auto set = so.kafka.properties.find("transactional.id");
-    // One per member of the group (its source.instance_id, or its slot in the shared
-    // checkpoint.dir): concurrent instances never fence each other, and a restarted one (same
-    // slot) fences what its predecessor left open.
-    so.kafka.transactional_id =
-        set != so.kafka.properties.end()
-            ? set->second
-            : "trove-" + config_.source.kafka.group_id + "-" +
-                  (ownership_ ? ownership_->member() : config_.source.kafka.instance_id);
-    so.kafka.properties.erase("transactional.id");
-    // A transaction stays open for one checkpoint interval (more when a write is slow): the
-    // broker must not time it out first.
-    so.kafka.transaction_timeout_ms = static_cast<int>(std::min<std::int64_t>(
-        std::max<std::int64_t>(60'000, 3 * config_.checkpoint->interval_ms), 15 * 60'000));
-    spdlog::info(
-        "sink: exactly-once, one Kafka transaction per checkpoint (transactional.id "
-        "'{}')",
-        so.kafka.transactional_id);
+  const std::vector<output_config>& outputs = stage_.outputs();
+  std::vector<std::unique_ptr<io::result_sink>> sinks;
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    const sink_config& sc = outputs[o].sink;
+    io::result_sink_options so;
+    so.kind = sc.type == sink_type::kafka  ? io::sink_kind::kafka
+              : sc.type == sink_type::file ? io::sink_kind::file
+                                           : io::sink_kind::stdout_stream;
+    so.csv = sc.format == data_format::csv;
+    so.path = sc.path;
+    so.kafka.brokers = sink_brokers_[o];  // `embedded` resolved
+    so.kafka.topic = sc.kafka.topic;
+    so.kafka.routed = routers_[o].routed();
+    so.kafka.max_topics = sc.kafka.max_topics;
+    so.kafka.properties = sc.kafka.properties;
+    so.key_columns = sc.kafka.key;
+    // exactly_once: the single-output form only (the parser refuses it in `outputs`).
+    if (restored_) {
+      so.resume_length = o == 0 || o >= restored_->outputs.size()
+                             ? restored_->sink_length
+                             : restored_->outputs[o].sink_length;
+    }
+    so.durable = coordinator_ != nullptr;
+    if (exactly_once_ && o == 0) {
+      const auto set = so.kafka.properties.find("transactional.id");
+      // One per member of the group (its source.instance_id, or its slot in the shared
+      // checkpoint.dir): concurrent instances never fence each other, and a restarted one (same
+      // slot) fences what its predecessor left open.
+      so.kafka.transactional_id =
+          set != so.kafka.properties.end()
+              ? set->second
+              : "trove-" + config_.source.kafka.group_id + "-" +
+                    (ownership_ ? ownership_->member() : config_.source.kafka.instance_id);
+      so.kafka.properties.erase("transactional.id");
+      // A transaction stays open for one checkpoint interval (more when a write is slow): the
+      // broker must not time it out first.
+      so.kafka.transaction_timeout_ms = static_cast<int>(std::min<std::int64_t>(
+          std::max<std::int64_t>(60'000, 3 * config_.checkpoint->interval_ms), 15 * 60'000));
+      spdlog::info(
+          "sink: exactly-once, one Kafka transaction per checkpoint (transactional.id "
+          "'{}')",
+          so.kafka.transactional_id);
+    }
+    try {
+      sinks.push_back(std::make_unique<io::result_sink>(so));
+    } catch (const std::invalid_argument& e) {
+      throw logic_error(outputs.size() > 1
+                            ? fmt::format("output '{}': {}", outputs[o].name, e.what())
+                            : std::string(e.what()));
+    }
   }
-  std::unique_ptr<io::result_sink> opened;
-  try {
-    opened = std::make_unique<io::result_sink>(so);
-  } catch (const std::invalid_argument& e) {
-    throw logic_error(e.what());
-  }
-  io::result_sink& sink = *opened;
+  io::result_sink& sink = *sinks.front();
+  auto flush_all = [&] {
+    for (auto& s : sinks) s->flush();
+  };
   while (auto item = out_.pop()) {
     if (item->checkpoint) {
       // Every row before the cut is written: make it (and the dead letters) durable, then the
       // writer thread makes the checkpoint durable.
-      sink.flush();
-      sink.sync();
+      flush_all();
+      for (auto& s : sinks) s->sync();
       dead_letter_.sync();
       item->checkpoint->sink_length = sink.length();
+      for (std::size_t o = 0; o < item->checkpoint->outputs.size() && o < sinks.size(); ++o) {
+        item->checkpoint->outputs[o].sink_length = sinks[o]->length();
+      }
       const std::uint64_t id = item->checkpoint->id;
       std::vector<io::source_offset> offsets;
       std::vector<kafka_position> positions;
@@ -80,23 +97,25 @@ void pipeline::write_sink() {
     }
     auto& report = item->report;
     report.out_queue_depth = out_.size();
-    sink.write(item->rows, report.encode_seconds, report.sink_seconds);
+    for (std::size_t o = 0; o < sinks.size() && o < item->rows.size(); ++o) {
+      sinks[o]->write(item->rows[o], report.encode_seconds, report.sink_seconds);
+    }
     // Results leave the process as soon as nothing else is waiting: a downstream reader of a
     // slow stream sees each batch's rows then, not when a stdio buffer happens to fill.
     if (out_.size() == 0) {
       const auto begin = clock_type::now();
-      sink.flush();
+      flush_all();
       report.sink_seconds += std::chrono::duration<double>(clock_type::now() - begin).count();
       tracker_.flushed(item->seq);
     }
     if (item->has_report) {
       report.sink_done = clock_type::now();
-      report.result_rows = &item->rows;
+      report.result_rows = item->rows.empty() ? nullptr : &item->rows.front();
       for (auto* o : options_.observers) o->on_batch(report);
       report.result_rows = nullptr;
     }
   }
-  sink.flush();
+  flush_all();
   sink_flushed_all_ = true;
 }
 
