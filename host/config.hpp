@@ -18,6 +18,32 @@
 /// dead_letter: { path: bad.jsonl }
 /// @endcode
 ///
+/// Several outputs of one deduplicated stream: `outputs`, a list of up to 16 entries, each with
+/// its own name, filter (applied after dedup; the top-level `filter` applies before), window,
+/// group_by, aggregates, emit, late and sink (examples/outputs.yaml). An entry with none of
+/// window, group_by, aggregates, emit and late forwards the accepted events. With `outputs` the
+/// top-level window, group_by, aggregates, emit, late and sink are refused, and so (for now) is
+/// `checkpoint`:
+/// @code{.yaml}
+/// source:    { type: kafka, brokers: "broker:9092", topics: [events] }
+/// schema:    { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+/// event_time: ts
+/// dedup:     { key: [event_id], ttl: 10m }
+/// outputs:
+///   - name: per_user
+///     window: { type: tumbling, size: 1m, allowed_lateness: 5s }
+///     group_by: [user_id, type]
+///     aggregates: [count, sum(amount)]
+///     sink: { type: file, path: per_user.jsonl }
+///   - name: purchases
+///     filter: [{ field: type, op: "==", value: purchase }]
+///     window: { type: hopping, size: 1m, slide: 10s }
+///     aggregates: [count, max(amount)]
+///     sink: { type: kafka, topic: purchases }            # brokers: the source's
+///   - name: clean                                        # forwards, routed by a field
+///     sink: { type: kafka, topic: "events.clean.{type}" }
+/// @endcode
+///
 /// Schema types are `u64`, `i64`, `f64`, `timestamp_ms`, `bool` and `string`. A trailing `?`
 /// (`amount: f64?`) or the long form `amount: {type: f64, required: false}` marks a field
 /// optional: a record without it is accepted with a null value (null values are skipped by
@@ -303,6 +329,23 @@ struct checkpoint_config {
   bool operator==(const checkpoint_config&) const = default;
 };
 
+/// @brief One entry of `outputs`: what one output makes of the deduplicated stream. Either an
+/// aggregation (`window`, `group_by`, `aggregates`, `emit`, `late`) or, with none of those, the
+/// accepted events themselves forwarded as received (`forward`).
+struct output_config {
+  std::string name;  ///< required, unique: [A-Za-z0-9_-], 1-64 bytes (the metrics' `output` label)
+  std::vector<filter_predicate> filter;  ///< applied after dedup (the top-level filter: before)
+  bool forward = false;
+  window_config window;  ///< aggregation only (forwarding: the 1 ms window, as at top level)
+  std::vector<std::string> group_by;
+  std::vector<aggregate_spec> aggregates{aggregate_spec{}};  ///< forwarding: empty
+  emit_mode emit = emit_mode::final;
+  late_policy late = late_policy::drop;
+  sink_config sink;  ///< required
+
+  bool operator==(const output_config&) const = default;
+};
+
 /// @brief The whole pipeline configuration, defaults filled in.
 struct pipeline_config {
   source_config source;
@@ -315,10 +358,17 @@ struct pipeline_config {
   window_config window;
   std::vector<std::string> group_by;                         ///< empty: one global group per window
   std::vector<aggregate_spec> aggregates{aggregate_spec{}};  ///< default [count]
-  std::vector<filter_predicate> filter;
+  std::vector<filter_predicate> filter;                      ///< before dedup (with `outputs`, too)
   emit_mode emit = emit_mode::final;
   late_policy late = late_policy::drop;
   sink_config sink;
+  /// `outputs`: several outputs of one deduplicated stream. Empty: the single output described by
+  /// the top-level window/group_by/aggregates/emit/late/sink (the form before `outputs`). With
+  /// outputs the parser leaves those top-level keys at their defaults except: forward = false,
+  /// aggregates empty, window.size_ms = slide_ms = 1, window.allowed_lateness_ms = the largest of
+  /// the aggregating outputs' (the shared watermark, from which each output's own is derived; 0
+  /// when none aggregates), window.idle_timeout_ms = the smallest (30 s when none aggregates).
+  std::vector<output_config> outputs;
   dead_letter_config dead_letter;
   batch_config batch;
   device_choice device = device_choice::automatic;
@@ -362,7 +412,8 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
 /// @brief Applies one override `key.path=value` (a leading "--set " is accepted) to a document:
 /// the value is parsed as YAML (so `[a, b]` is a list) and missing intermediate maps are created.
 /// @return false (with an error appended) when the override is malformed or its path runs
-/// through a non-map value
+/// through a non-map value: list entries (`outputs[0].name`) cannot be overridden, only a whole
+/// list (`outputs=[...]`)
 bool apply_override(YAML::Node& root, std::string_view assignment,
                     std::vector<config_error>& errors);
 
@@ -390,6 +441,14 @@ pipeline_config load_config_string(std::string_view yaml, const std::vector<std:
 /// @brief Columns of an output row, in order: group_by fields, window_start, window_end, then
 /// one column per aggregate (none for a forwarding pipeline: its rows are records as received).
 [[nodiscard]] std::vector<std::string> output_columns(const pipeline_config& config);
+
+/// @brief The outputs of a pipeline: `outputs`, or the one the top-level keys describe (named "",
+/// with no filter of its own: the top-level filter applies before dedup).
+[[nodiscard]] std::vector<output_config> outputs_of(const pipeline_config& config);
+
+/// @brief Columns of one output's rows (as output_columns of a single-output pipeline).
+[[nodiscard]] std::vector<std::string> output_columns(const pipeline_config& config,
+                                                      const output_config& output);
 
 /// @brief The format a path's extension implies: csv for ".csv", json otherwise.
 [[nodiscard]] data_format format_from_path(std::string_view path) noexcept;
