@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -620,6 +621,7 @@ const std::vector<std::string> top_level_keys = {"source",
                                                  "emit",
                                                  "late",
                                                  "sink",
+                                                 "outputs",
                                                  "dead_letter",
                                                  "batch",
                                                  "device",
@@ -998,13 +1000,13 @@ void parse_window(checker& check, const map_reader& top, window_config& out) {
     return;
   }
   if (!node.IsMap()) {
-    check.invalid("window", node, std::string(expected));
+    check.invalid(top.path("window"), node, std::string(expected));
     return;
   }
   const keys_by_type types = {{"tumbling", {}}, {"hopping", {"slide"}}};
   const std::vector<std::string> common = {
       "type", "size", "allowed_lateness", "idle_timeout", "initial_capacity", "max_bytes"};
-  map_reader reader(check, node, "window", all_keys(types, common));
+  map_reader reader(check, node, top.path("window"), all_keys(types, common));
 
   bool type_ok = false;
   if (const YAML::Node n = reader.get("type"); present(n)) {
@@ -1064,10 +1066,11 @@ void parse_group_by(checker& check, const map_reader& top, const schema_info& sc
   const YAML::Node node = top.get("group_by");
   if (!present(node)) return;
   std::vector<YAML::Node> items;
-  if (!read_name_list(check, "group_by", node, out, &items)) return;
+  const std::string key = top.path("group_by");
+  if (!read_name_list(check, key, node, out, &items)) return;
   std::set<std::string> seen;
   for (std::size_t index = 0; index < out.size(); ++index) {
-    const std::string path = list_item_path("group_by", node, index);
+    const std::string path = list_item_path(key, node, index);
     if (!seen.insert(out[index]).second) {
       check.invalid(path, items[index], "each field once", "listed twice");
       continue;
@@ -1126,7 +1129,7 @@ void parse_aggregates(checker& check, const map_reader& top, const schema_info& 
       "p50/p90/p95/p99/p999(field)";
   if (!present(node)) return;  // default [count]
   if (!(node.IsSequence() && node.size() > 0) && !(node.IsScalar() && !node.Scalar().empty())) {
-    check.invalid("aggregates", node, std::string(expected_list));
+    check.invalid(top.path("aggregates"), node, std::string(expected_list));
     return;
   }
   out.clear();
@@ -1137,7 +1140,7 @@ void parse_aggregates(checker& check, const map_reader& top, const schema_info& 
   const std::size_t count = node.IsSequence() ? node.size() : 1;
   for (std::size_t index = 0; index < count; ++index) {
     const YAML::Node item = node.IsSequence() ? node[index] : node;
-    const std::string path = list_item_path("aggregates", node, index);
+    const std::string path = list_item_path(top.path("aggregates"), node, index);
     aggregate_spec aggregate;
     std::string reason;
     if (!item.IsScalar() || !parse_aggregate_text(item.Scalar(), aggregate, reason)) {
@@ -1180,7 +1183,7 @@ void parse_filter(checker& check, const map_reader& top, const schema_info& sche
   const YAML::Node node = top.get("filter");
   if (!present(node)) return;
   if (!node.IsSequence() && !node.IsMap()) {
-    check.invalid("filter", node,
+    check.invalid(top.path("filter"), node,
                   "a list of predicates like [{field: amount, op: \">\", value: 0}]");
     return;
   }
@@ -1188,7 +1191,7 @@ void parse_filter(checker& check, const map_reader& top, const schema_info& sche
   const std::vector<std::string> op_names = canonical_names(compare_ops);
   for (std::size_t index = 0; index < count; ++index) {
     const YAML::Node item = node.IsSequence() ? node[index] : node;
-    const std::string path = list_item_path("filter", node, index);
+    const std::string path = list_item_path(top.path("filter"), node, index);
     if (!item.IsMap()) {
       check.invalid(path, item, "a predicate like {field: amount, op: \">\", value: 0}");
       continue;
@@ -1320,14 +1323,14 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
   const YAML::Node node = top.get("sink");
   if (!present(node)) return;  // stdout, json
   if (!node.IsMap()) {
-    check.invalid("sink", node, "a map like {type: file, path: out.jsonl}");
+    check.invalid(top.path("sink"), node, "a map like {type: file, path: out.jsonl}");
     return;
   }
   const keys_by_type types = {
       {"file", {"path", "format"}},
       {"stdout", {"format"}},
       {"kafka", {"brokers", "topic", "max_topics", "key", "format", "properties", "delivery"}}};
-  map_reader reader(check, node, "sink", all_keys(types, {"type"}));
+  map_reader reader(check, node, top.path("sink"), all_keys(types, {"type"}));
   if (const YAML::Node n = reader.get("type"); present(n)) {
     if (!read_enum(check, reader.path("type"), n, sink_types, out.type)) {
       reader.finish();
@@ -1417,24 +1420,199 @@ void parse_sink(checker& check, const map_reader& top, const source_config& sour
 
 /// A forwarding pipeline writes records as received: the sink takes the source's format, and a
 /// Kafka record keeps its message key.
-void check_forwarding(checker& check, const map_reader& top, pipeline_config& config) {
+void check_forwarding(checker& check, const map_reader& top, const source_config& source,
+                      sink_config& out) {
   const YAML::Node sink = top.get("sink");
   const data_format records =
-      config.source.type == source_type::synthetic ? data_format::json : config.source.format;
+      source.type == source_type::synthetic ? data_format::json : source.format;
   if (present(sink) && sink.IsMap()) {
     const YAML::Node format = sink["format"];
-    if (present(format) && config.sink.format != records) {
-      check.invalid("sink.format", format,
+    if (present(format) && out.format != records) {
+      check.invalid(top.path("sink") + ".format", format,
                     fmt::format("{} (the source's format) or nothing", to_string(records)),
                     "without a window the accepted records are forwarded as received");
     }
     const YAML::Node key = sink["key"];
     if (present(key)) {
-      check.invalid("sink.key", key, "no key",
+      check.invalid(top.path("sink") + ".key", key, "no key",
                     "forwarded records keep their Kafka message key (none from a file)");
     }
   }
-  config.sink.format = records;
+  out.format = records;
+}
+
+// ---- outputs -----------------------------------------------------------------------------------
+
+constexpr std::size_t max_outputs = 16;
+constexpr std::size_t max_output_name_bytes = 64;
+
+/// Keys of one entry of `outputs`.
+const std::vector<std::string> output_keys = {"name",       "filter", "window", "group_by",
+                                              "aggregates", "emit",   "late",   "sink"};
+
+/// Top-level keys that describe the single output; with `outputs` each entry has its own.
+const std::vector<std::string> single_output_keys = {"window", "group_by", "aggregates",
+                                                     "emit",   "late",     "sink"};
+
+bool valid_output_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > max_output_name_bytes) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+/// "outputs[0] (per_user)", or "outputs[0]" when the entry has no valid name.
+std::string describe_output(std::size_t index, const std::string& name) {
+  const std::string path = item_path("outputs", index);
+  return name.empty() ? path : fmt::format("{} ({})", path, name);
+}
+
+/// One entry of `outputs`: the same rules as the top-level single output, every key under
+/// `outputs[i].`.
+void parse_output(checker& check, const YAML::Node& node, const std::string& path,
+                  const source_config& source, const schema_info& schema, output_config& out) {
+  map_reader entry(check, node, path, output_keys);
+
+  const std::string name_expected = fmt::format(
+      "a name of 1 to {} letters, digits, _ or -, like per_user", max_output_name_bytes);
+  if (const YAML::Node n = entry.get("name"); present(n)) {
+    if (read_string(check, entry.path("name"), n, out.name, name_expected) &&
+        !valid_output_name(out.name)) {
+      check.invalid(entry.path("name"), n, name_expected,
+                    out.name.size() > max_output_name_bytes
+                        ? fmt::format("{} bytes long", out.name.size())
+                        : "only letters, digits, _ and - (the name labels the output's metrics)");
+      out.name.clear();
+    }
+  } else {
+    entry.missing("name", name_expected);
+  }
+
+  parse_filter(check, entry, schema, out.filter);
+  out.forward = forwards(entry);
+  if (out.forward) {
+    // As at top level: the 1 ms window no row is ever late for.
+    out.aggregates.clear();
+    out.window.size_ms = out.window.slide_ms = 1;
+  } else {
+    parse_window(check, entry, out.window);
+    parse_group_by(check, entry, schema, out.group_by);
+    parse_aggregates(check, entry, schema, out.group_by, out.aggregates);
+  }
+  if (const YAML::Node n = entry.get("emit"); present(n)) {
+    read_enum(check, entry.path("emit"), n, emit_modes, out.emit);
+  }
+  if (const YAML::Node n = entry.get("late"); present(n)) {
+    read_enum(check, entry.path("late"), n, late_policies, out.late);
+  }
+
+  const YAML::Node sink = entry.get("sink");
+  if (present(sink)) {
+    parse_sink(check, entry, source, schema, out.group_by, out.forward, out.sink);
+  } else {
+    entry.missing("sink", "a map like {type: file, path: out.jsonl}");
+  }
+  if (out.forward) check_forwarding(check, entry, source, out.sink);
+  if (out.sink.type == sink_type::kafka && out.sink.kafka.delivery == delivery_mode::exactly_once) {
+    const YAML::Node delivery = sink.IsMap() ? sink["delivery"] : YAML::Node();
+    check.add(entry.path("sink") + ".delivery", "exactly_once", "at_least_once in an output",
+              "exactly_once writes one transaction per checkpoint, and checkpoints do not yet "
+              "cover outputs",
+              config_error::kind::invalid_value, line_of(delivery));
+  }
+  entry.finish();
+}
+
+/// `outputs`: the entries, then what must hold across them (unique names, one writer per file,
+/// at most one stdout sink).
+void parse_outputs(checker& check, const map_reader& top, const source_config& source,
+                   const schema_info& schema, std::vector<output_config>& out) {
+  const YAML::Node node = top.get("outputs");
+  constexpr std::string_view expected =
+      "a non-empty list of outputs like [{name: all, sink: {type: stdout}}]";
+  if (!node.IsSequence() || node.size() == 0) {
+    check.invalid("outputs", node, std::string(expected));
+    return;
+  }
+  if (node.size() > max_outputs) {
+    check.invalid("outputs", node, fmt::format("at most {} outputs", max_outputs),
+                  fmt::format("{} given", node.size()));
+  }
+  std::map<std::string, std::size_t> names;  // name → index of the entry that has it
+  std::map<std::string, std::size_t> files;  // normalised sink path → index of its writer
+  out.reserve(node.size());
+  std::optional<std::size_t> stdout_writer;
+  for (std::size_t index = 0; index < node.size(); ++index) {
+    const YAML::Node item = node[index];
+    const std::string path = item_path("outputs", index);
+    if (!item.IsMap()) {
+      check.invalid(path, item,
+                    "a map like {name: per_user, window: {type: tumbling, size: 1m}, sink: "
+                    "{type: file, path: per_user.jsonl}}");
+      out.emplace_back();  // keeps out[i] the entry outputs[i]
+      continue;
+    }
+    output_config output;
+    parse_output(check, item, path, source, schema, output);
+
+    if (!output.name.empty()) {
+      const auto [it, inserted] = names.emplace(output.name, index);
+      if (!inserted) {
+        check.invalid(
+            path + ".name", item["name"], "a name no other output uses",
+            fmt::format("{} is already named '{}'", item_path("outputs", it->second), output.name));
+      }
+    }
+    const YAML::Node sink = item["sink"];
+    if (present(sink) && sink.IsMap()) {
+      if (output.sink.type == sink_type::file && !output.sink.path.empty()) {
+        const std::string file =
+            std::filesystem::path(output.sink.path).lexically_normal().string();
+        const auto [it, inserted] = files.emplace(file, index);
+        if (!inserted) {
+          const output_config& first = out[it->second];
+          check.invalid(path + ".sink.path", sink["path"], "a file no other output writes",
+                        fmt::format("{} writes {} already; two writers would interleave their "
+                                    "rows",
+                                    describe_output(it->second, first.name), first.sink.path));
+        }
+      }
+      if (output.sink.type == sink_type::stdout_stream) {
+        if (stdout_writer) {
+          const bool typed = present(sink["type"]);
+          check.invalid(path + (typed ? ".sink.type" : ".sink"), typed ? sink["type"] : sink,
+                        "a file or kafka sink",
+                        fmt::format("one output at most writes to stdout, and {} does already: "
+                                    "two would interleave their rows",
+                                    describe_output(*stdout_writer, out[*stdout_writer].name)));
+        } else {
+          stdout_writer = index;
+        }
+      }
+    }
+    out.push_back(std::move(output));
+  }
+}
+
+/// With `outputs` the top-level window is the shared one every output's is derived from: 1 ms,
+/// the largest allowed_lateness and the smallest idle_timeout of the aggregating outputs.
+void derive_shared_window(pipeline_config& config) {
+  config.forward = false;
+  config.window = window_config{};
+  config.window.size_ms = config.window.slide_ms = 1;
+  config.group_by.clear();
+  config.aggregates.clear();
+  bool aggregating = false;
+  for (const auto& output : config.outputs) {
+    if (output.forward) continue;
+    config.window.allowed_lateness_ms =
+        std::max(config.window.allowed_lateness_ms, output.window.allowed_lateness_ms);
+    config.window.idle_timeout_ms =
+        aggregating ? std::min(config.window.idle_timeout_ms, output.window.idle_timeout_ms)
+                    : output.window.idle_timeout_ms;
+    aggregating = true;
+  }
 }
 
 void parse_dead_letter(checker& check, const map_reader& top, dead_letter_config& out) {
@@ -1899,12 +2077,31 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
     return config;
   }
   map_reader top(check, document, "", top_level_keys);
+  // `outputs`: each entry has its own window ... sink; the top-level ones are refused.
+  const bool with_outputs = present(top.get("outputs"));
+  if (with_outputs) {
+    std::vector<std::string> allowed;
+    std::map<std::string, std::string> elsewhere;
+    for (const auto& key : top_level_keys) {
+      if (std::find(single_output_keys.begin(), single_output_keys.end(), key) ==
+          single_output_keys.end()) {
+        allowed.push_back(key);
+      } else {
+        elsewhere[key] = fmt::format(
+            "with outputs, each output has its own {}; move it into an entry of outputs", key);
+      }
+    }
+    top.allow_only(std::move(allowed), std::move(elsewhere));
+  }
   parse_source(check, top, config.source);
   const schema_info schema = parse_schema(check, top, config.schema);
   parse_event_time(check, top, schema, config.event_time);
   parse_dedup(check, top, schema, config.dedup);
-  config.forward = forwards(top);
-  if (config.forward) {
+  config.forward = !with_outputs && forwards(top);
+  if (with_outputs) {
+    parse_outputs(check, top, config.source, schema, config.outputs);
+    derive_shared_window(config);
+  } else if (config.forward) {
     // No window: a 1 ms tumbling one that no row is ever late for keeps the watermark (dedup
     // expiry) and every window computation well defined.
     config.aggregates.clear();
@@ -1915,14 +2112,16 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
     parse_aggregates(check, top, schema, config.group_by, config.aggregates);
   }
   parse_filter(check, top, schema, config.filter);
-  if (const YAML::Node n = top.get("emit"); present(n)) {
-    read_enum(check, "emit", n, emit_modes, config.emit);
+  if (!with_outputs) {
+    if (const YAML::Node n = top.get("emit"); present(n)) {
+      read_enum(check, "emit", n, emit_modes, config.emit);
+    }
+    if (const YAML::Node n = top.get("late"); present(n)) {
+      read_enum(check, "late", n, late_policies, config.late);
+    }
+    parse_sink(check, top, config.source, schema, config.group_by, config.forward, config.sink);
+    if (config.forward) check_forwarding(check, top, config.source, config.sink);
   }
-  if (const YAML::Node n = top.get("late"); present(n)) {
-    read_enum(check, "late", n, late_policies, config.late);
-  }
-  parse_sink(check, top, config.source, schema, config.group_by, config.forward, config.sink);
-  if (config.forward) check_forwarding(check, top, config);
   parse_dead_letter(check, top, config.dead_letter);
   parse_batch(check, top, config.batch);
   if (const YAML::Node n = top.get("device"); present(n)) {
@@ -1932,6 +2131,12 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
   parse_sketch(check, top, config.sketch);
   parse_log(check, top, config.log);
   parse_checkpoint(check, top, config.source, config.checkpoint);
+  if (const YAML::Node n = top.get("checkpoint"); with_outputs && present(n)) {
+    check.add("checkpoint", as_written(n), "no checkpoint section together with outputs",
+              "checkpoints do not yet cover outputs; run without checkpoint, or use the "
+              "single-output form",
+              config_error::kind::invalid_value, line_of(n));
+  }
   check_delivery(check, top, config);
   check_rebalancing(check, config);
   if (const YAML::Node n = top.get("shutdown_timeout"); present(n)) {
@@ -1968,6 +2173,15 @@ bool apply_override(YAML::Node& root, std::string_view assignment,
       return false;
     }
   }
+  constexpr std::string_view list_entries =
+      "list entries (like outputs[0]) cannot be overridden with --set; set the whole list "
+      "(outputs=[...]) or edit the file";
+  if (key.find_first_of("[]") != std::string::npos) {
+    check.add(key, std::string(trim(text.substr(equals + 1))),
+              "a path of map keys, like window.size", std::string(list_entries),
+              config_error::kind::invalid_value, 0);
+    return false;
+  }
   const std::string value_text(trim(text.substr(equals + 1)));
   YAML::Node value;
   try {
@@ -1995,7 +2209,8 @@ bool apply_override(YAML::Node& root, std::string_view assignment,
       child = YAML::Node(YAML::NodeType::Map);
     } else if (!child.IsMap()) {
       check.add(key, value_text, fmt::format("a path through maps, but {} is not a map", walked),
-                "", config_error::kind::invalid_value, 0);
+                child.IsSequence() ? std::string(list_entries) : std::string(),
+                config_error::kind::invalid_value, 0);
       return false;
     }
     current.reset(child);
@@ -2026,24 +2241,82 @@ pipeline_config load_config_file(const std::string& path, const std::vector<std:
   return load_impl(text.str(), path, overrides, errors);
 }
 
-/// The window, group_by and aggregates of an aggregating pipeline.
-static void write_aggregation(YAML::Emitter& out, const pipeline_config& config) {
+/// The window, group_by and aggregates of an aggregating output.
+static void write_aggregation(YAML::Emitter& out, const window_config& window,
+                              const std::vector<std::string>& group_by,
+                              const std::vector<aggregate_spec>& aggregate_list) {
   out << YAML::Key << "window" << YAML::Value << YAML::BeginMap;
-  write(out, "type", to_string(config.window.type));
-  write(out, "size", format_duration(config.window.size_ms));
-  if (config.window.type == window_type::hopping) {
-    write(out, "slide", format_duration(config.window.slide_ms));
-  }
-  write(out, "allowed_lateness", format_duration(config.window.allowed_lateness_ms));
-  write(out, "idle_timeout", format_duration(config.window.idle_timeout_ms));
-  write(out, "initial_capacity", config.window.initial_capacity);
-  write(out, "max_bytes", format_size(config.window.max_bytes));
+  write(out, "type", to_string(window.type));
+  write(out, "size", format_duration(window.size_ms));
+  if (window.type == window_type::hopping) write(out, "slide", format_duration(window.slide_ms));
+  write(out, "allowed_lateness", format_duration(window.allowed_lateness_ms));
+  write(out, "idle_timeout", format_duration(window.idle_timeout_ms));
+  write(out, "initial_capacity", window.initial_capacity);
+  write(out, "max_bytes", format_size(window.max_bytes));
   out << YAML::EndMap;
 
-  write_list(out, "group_by", config.group_by);
+  write_list(out, "group_by", group_by);
   std::vector<std::string> aggregates;
-  for (const auto& aggregate : config.aggregates) aggregates.push_back(to_string(aggregate));
+  for (const auto& aggregate : aggregate_list) aggregates.push_back(to_string(aggregate));
   write_list(out, "aggregates", aggregates);
+}
+
+/// `filter` (nothing when empty).
+static void write_filter(YAML::Emitter& out, const std::vector<filter_predicate>& filter) {
+  if (filter.empty()) return;
+  out << YAML::Key << "filter" << YAML::Value << YAML::BeginSeq;
+  for (const auto& predicate : filter) {
+    out << YAML::Flow << YAML::BeginMap;
+    write(out, "field", predicate.field);
+    out << YAML::Key << "op" << YAML::Value << YAML::DoubleQuoted << to_string(predicate.op);
+    if (std::holds_alternative<std::string>(predicate.value)) {
+      out << YAML::Key << "value" << YAML::Value << YAML::DoubleQuoted
+          << value_text(predicate.value);
+    } else {
+      write(out, "value", value_text(predicate.value));
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+}
+
+/// `sink` of an output (a forwarding one has no Kafka key: records keep their own).
+static void write_sink(YAML::Emitter& out, const sink_config& sink, bool forward) {
+  out << YAML::Key << "sink" << YAML::Value << YAML::BeginMap;
+  write(out, "type", to_string(sink.type));
+  if (sink.type == sink_type::file) write(out, "path", sink.path);
+  write(out, "format", to_string(sink.format));
+  if (sink.type == sink_type::kafka) {
+    write(out, "brokers", sink.kafka.brokers);
+    write(out, "topic", sink.kafka.topic);
+    if (sink.kafka.topic.find('{') != std::string::npos ||
+        sink.kafka.max_topics != kafka_sink_config{}.max_topics) {
+      write(out, "max_topics", sink.kafka.max_topics);
+    }
+    if (!forward) write_list(out, "key", sink.kafka.key);
+    write(out, "delivery",
+          sink.kafka.delivery == delivery_mode::exactly_once ? "exactly_once" : "at_least_once");
+    if (!sink.kafka.properties.empty()) write_map(out, "properties", sink.kafka.properties);
+  }
+  out << YAML::EndMap;
+}
+
+/// `outputs`: every entry with every default written out.
+static void write_outputs(YAML::Emitter& out, const std::vector<output_config>& outputs) {
+  out << YAML::Key << "outputs" << YAML::Value << YAML::BeginSeq;
+  for (const auto& output : outputs) {
+    out << YAML::BeginMap;
+    write(out, "name", output.name);
+    write_filter(out, output.filter);
+    if (!output.forward) {
+      write_aggregation(out, output.window, output.group_by, output.aggregates);
+      write(out, "emit", to_string(output.emit));
+      write(out, "late", to_string(output.late));
+    }
+    write_sink(out, output.sink, output.forward);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
 }
 
 std::string to_yaml(const pipeline_config& config) {
@@ -2111,52 +2384,27 @@ std::string to_yaml(const pipeline_config& config) {
     out << YAML::EndMap;
   }
 
-  if (!config.forward) write_aggregation(out, config);
+  // With outputs, each entry has its own window ... sink; the top-level ones are derived.
+  const bool single = config.outputs.empty();
+  if (single && !config.forward) {
+    write_aggregation(out, config.window, config.group_by, config.aggregates);
+  }
   out << YAML::Key << "sketch" << YAML::Value << YAML::BeginMap;
   write(out, "hll_precision", config.sketch.hll_precision);
   write(out, "quantile_accuracy", config.sketch.quantile_accuracy);
   out << YAML::EndMap;
 
-  if (!config.filter.empty()) {
-    out << YAML::Key << "filter" << YAML::Value << YAML::BeginSeq;
-    for (const auto& predicate : config.filter) {
-      out << YAML::Flow << YAML::BeginMap;
-      write(out, "field", predicate.field);
-      out << YAML::Key << "op" << YAML::Value << YAML::DoubleQuoted << to_string(predicate.op);
-      if (std::holds_alternative<std::string>(predicate.value)) {
-        out << YAML::Key << "value" << YAML::Value << YAML::DoubleQuoted
-            << value_text(predicate.value);
-      } else {
-        write(out, "value", value_text(predicate.value));
-      }
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
+  write_filter(out, config.filter);
 
-  if (!config.forward) {
-    write(out, "emit", to_string(config.emit));
-    write(out, "late", to_string(config.late));
-  }
-
-  const auto& sink = config.sink;
-  out << YAML::Key << "sink" << YAML::Value << YAML::BeginMap;
-  write(out, "type", to_string(sink.type));
-  if (sink.type == sink_type::file) write(out, "path", sink.path);
-  write(out, "format", to_string(sink.format));
-  if (sink.type == sink_type::kafka) {
-    write(out, "brokers", sink.kafka.brokers);
-    write(out, "topic", sink.kafka.topic);
-    if (sink.kafka.topic.find('{') != std::string::npos ||
-        sink.kafka.max_topics != kafka_sink_config{}.max_topics) {
-      write(out, "max_topics", sink.kafka.max_topics);
+  if (single) {
+    if (!config.forward) {
+      write(out, "emit", to_string(config.emit));
+      write(out, "late", to_string(config.late));
     }
-    if (!config.forward) write_list(out, "key", sink.kafka.key);
-    write(out, "delivery",
-          sink.kafka.delivery == delivery_mode::exactly_once ? "exactly_once" : "at_least_once");
-    if (!sink.kafka.properties.empty()) write_map(out, "properties", sink.kafka.properties);
+    write_sink(out, config.sink, config.forward);
+  } else {
+    write_outputs(out, config.outputs);
   }
-  out << YAML::EndMap;
 
   if (!config.dead_letter.path.empty()) {
     out << YAML::Key << "dead_letter" << YAML::Value << YAML::BeginMap;

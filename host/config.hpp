@@ -18,6 +18,32 @@
 /// dead_letter: { path: bad.jsonl }
 /// @endcode
 ///
+/// Several outputs of one deduplicated stream: `outputs`, a list of up to 16 entries, each with
+/// its own name, filter (applied after dedup; the top-level `filter` applies before), window,
+/// group_by, aggregates, emit, late and sink (examples/outputs.yaml). An entry with none of
+/// window, group_by, aggregates, emit and late forwards the accepted events. With `outputs` the
+/// top-level window, group_by, aggregates, emit, late and sink are refused, and so (for now) is
+/// `checkpoint`:
+/// @code{.yaml}
+/// source:    { type: kafka, brokers: "broker:9092", topics: [events] }
+/// schema:    { event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64 }
+/// event_time: ts
+/// dedup:     { key: [event_id], ttl: 10m }
+/// outputs:
+///   - name: per_user
+///     window: { type: tumbling, size: 1m, allowed_lateness: 5s }
+///     group_by: [user_id, type]
+///     aggregates: [count, sum(amount)]
+///     sink: { type: file, path: per_user.jsonl }
+///   - name: purchases
+///     filter: [{ field: type, op: "==", value: purchase }]
+///     window: { type: hopping, size: 1m, slide: 10s }
+///     aggregates: [count, max(amount)]
+///     sink: { type: kafka, topic: purchases }            # brokers: the source's
+///   - name: clean                                        # forwards, routed by a field
+///     sink: { type: kafka, topic: "events.clean.{type}" }
+/// @endcode
+///
 /// Schema types are `u64`, `i64`, `f64`, `timestamp_ms`, `bool` and `string`. A trailing `?`
 /// (`amount: f64?`) or the long form `amount: {type: f64, required: false}` marks a field
 /// optional: a record without it is accepted with a null value (null values are skipped by
@@ -339,8 +365,9 @@ struct pipeline_config {
   /// `outputs`: several outputs of one deduplicated stream. Empty: the single output described by
   /// the top-level window/group_by/aggregates/emit/late/sink (the form before `outputs`). With
   /// outputs the parser leaves those top-level keys at their defaults except: forward = false,
-  /// window.allowed_lateness_ms = the largest of the outputs' (the shared watermark, from which
-  /// each output's own is derived), window.idle_timeout_ms = the smallest.
+  /// aggregates empty, window.size_ms = slide_ms = 1, window.allowed_lateness_ms = the largest of
+  /// the aggregating outputs' (the shared watermark, from which each output's own is derived; 0
+  /// when none aggregates), window.idle_timeout_ms = the smallest (30 s when none aggregates).
   std::vector<output_config> outputs;
   dead_letter_config dead_letter;
   batch_config batch;
@@ -385,7 +412,8 @@ pipeline_config parse_config(const YAML::Node& root, std::vector<config_error>& 
 /// @brief Applies one override `key.path=value` (a leading "--set " is accepted) to a document:
 /// the value is parsed as YAML (so `[a, b]` is a list) and missing intermediate maps are created.
 /// @return false (with an error appended) when the override is malformed or its path runs
-/// through a non-map value
+/// through a non-map value: list entries (`outputs[0].name`) cannot be overridden, only a whole
+/// list (`outputs=[...]`)
 bool apply_override(YAML::Node& root, std::string_view assignment,
                     std::vector<config_error>& errors);
 
