@@ -44,7 +44,11 @@ result_sink::result_sink(const result_sink_options& options)
         throw std::runtime_error("cannot truncate sink file '" + options.path +
                                  "': " + std::strerror(errno));
       }
-      wrote_header_ = *resume > 0;
+      // Bug (found by the outputs kill test): a resumed CSV file got its header a second time.
+      if (*resume > 0) {
+        wrote_header_ = true;
+        csv_.omit_header();
+      }
     }
     file_ = std::fopen(options.path.c_str(), resume ? "a" : "w");
     if (!file_) {

@@ -1686,7 +1686,7 @@ TEST(ConfigOutputs, EachMistakeNamesItsKeyUnderOutputs) {
        "outputs[0].sink.key", "forwarded records keep their Kafka message key"},
       {with_outputs("  - name: a\n    window: { type: tumbling, size: 1m }\n    sink: { type: "
                     "kafka, topic: t, delivery: exactly_once }\n"),
-       "outputs[0].sink.delivery", "checkpoints do not yet cover outputs"},
+       "outputs[0].sink.delivery", "outputs do not yet share one"},
       {with_outputs(std::string(two_outputs) +
                     "  - name: again\n    sink: { type: file, path: ./per_user.jsonl }\n"),
        "outputs[2].sink.path", "outputs[0] (per_user) writes per_user.jsonl already"},
@@ -1697,8 +1697,8 @@ TEST(ConfigOutputs, EachMistakeNamesItsKeyUnderOutputs) {
        "outputs[1].sink", "one output at most writes to stdout"},
       // the top level with outputs
       {with_outputs(two_outputs, "checkpoint: { dir: state }\n"), "checkpoint",
-       "checkpoints do not yet cover outputs; run without checkpoint, or use the single-output "
-       "form"},
+       "with a Kafka source, checkpoints do not yet cover outputs (file and synthetic sources "
+       "do)"},
       {std::string(contract_yaml), "outputs[1].sink.brokers",
        "required when the source is not "
        "kafka"},
