@@ -137,6 +137,10 @@ class device_stage {
   [[nodiscard]] io::result_batch empty_result(std::size_t output = 0) const;
 
   [[nodiscard]] kernels::table_stats dedup_stats() const;
+  /// @brief Open groups of one output's aggregation table.
+  [[nodiscard]] std::size_t open_groups(std::size_t output) const {
+    return parts_.at(output).agg->stats().entries;
+  }
   /// @brief The aggregation tables' stats, summed over the outputs.
   [[nodiscard]] kernels::table_stats agg_stats() const;
   /// @brief Updates of aggregation groups by rows of another source partition than the group's

@@ -396,6 +396,72 @@ TEST(E2eKafka, ResultRowsAreRoutedByAGroupByFieldAndTooManyTopicsStopTheRun) {
   EXPECT_NE(capped.err.find("sink.max_topics"), std::string::npos) << capped.err;
 }
 
+// The contract of several outputs, Kafka → Kafka: one consumer, one dedup pass, an aggregation
+// into one topic, the accepted records routed by type into others, and a file output of the
+// purchases' aggregation; each output exact, the records once each.
+TEST(E2eKafka, SeveralOutputsShareOneDedupPassAndEachIsExact) {
+  dev_broker broker(1, {{"events", 3},
+                        {"per_user", 2},
+                        {"clean.view", 1},
+                        {"clean.purchase", 1},
+                        {"clean.click", 1}});
+  const auto events = make_events(3000, 25, 21);
+  produce(broker, "events", events);
+  e2e::temp_dir dir;
+  const std::string yaml =
+      "source: {type: kafka, brokers: \"" + broker.bootstrap_servers() +
+      "\", topics: [events], group_id: g-outputs, exit_at_end: true, properties: "
+      "{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n"
+      "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}\n"
+      "event_time: ts\n"
+      "dedup: {key: [event_id], ttl: 1h}\n"
+      "batch: {max_events: 2000}\n"
+      "outputs:\n"
+      "  - name: per_user\n"
+      "    window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n"
+      "    group_by: [user_id, type]\n"
+      "    aggregates: [count, sum(amount), min(amount), max(amount)]\n"
+      "    sink: {type: kafka, topic: per_user}\n"
+      "  - name: purchases\n"
+      "    filter: [{field: type, op: \"==\", value: purchase}]\n"
+      "    window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n"
+      "    group_by: [user_id, type]\n"
+      "    aggregates: [count, sum(amount), min(amount), max(amount)]\n"
+      "    sink: {type: file, path: \"" +
+      dir.file("purchases.jsonl") +
+      "\"}\n"
+      "  - name: clean\n"
+      "    sink: {type: kafka, topic: \"clean.{type}\"}\n";
+  e2e::write_file(dir.file("k.yaml"), yaml);
+  const auto r =
+      e2e::trove({"run", "-c", dir.file("k.yaml"), "-q", "--stats-json", dir.file("stats.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_matches(parse_rows(values(consume_all(broker, "per_user"))), reference(events));
+  std::vector<event> purchases;
+  for (const auto& e : events) {
+    if (e.type == "purchase") purchases.push_back(e);
+  }
+  ASSERT_FALSE(purchases.empty());
+  std::vector<std::string> lines;
+  for (const auto& line : e2e::split_lines(e2e::read_file(dir.file("purchases.jsonl")))) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  expect_matches(parse_rows(lines), reference(purchases));
+  std::set<std::uint64_t> seen;
+  std::map<std::string, std::multiset<std::string>> expected;
+  for (const auto& e : events) {
+    if (seen.insert(e.event_id).second) expected["clean." + e.type].insert(to_json(e));
+  }
+  std::map<std::string, std::multiset<std::string>> got;
+  for (const char* topic : {"clean.view", "clean.purchase", "clean.click"}) {
+    for (const message& m : consume_all(broker, topic)) got[topic].insert(m.value);
+  }
+  EXPECT_EQ(got, expected);
+  const auto stats = e2e::read_stats(dir.file("stats.json"));
+  expect_identity(stats, events.size());
+  EXPECT_EQ(e2e::as_i64(stats.at("accepted")), static_cast<std::int64_t>(seen.size()));
+}
+
 /// A child trove process that the test stops with a signal.
 class child {
  public:

@@ -151,6 +151,7 @@ TEST(E2eOutputs, EachOutputMatchesTheReferenceAndDedupRunsOnce) {
     sh.disorder_ms = 9 * second;  // late for every output now and then
     sh.resend_ratio = 0.15;
     sh.resend_lag = 200;
+    sh.null_amount = 0.05;
     const std::vector<event> events = make_events(sh, seed);
     const std::string input = dir.file("events.jsonl");
     e2e::write_file(input, to_json_lines(events));
@@ -168,7 +169,8 @@ TEST(E2eOutputs, EachOutputMatchesTheReferenceAndDedupRunsOnce) {
     specs[2].name = "clean";
     specs[2].forward = true;
     specs[2].o.keep = [](const event& e) { return e.type != "view"; };
-    const auto keep = [](const event& e) { return !e.amount || *e.amount >= -50; };
+    // A null never matches a filter: a record without an amount is filtered.
+    const auto keep = [](const event& e) { return e.amount && *e.amount >= -50; };
 
     const std::string per_user = dir.file("per_user.jsonl");
     const std::string purchases = dir.file("purchases.csv");
@@ -176,7 +178,7 @@ TEST(E2eOutputs, EachOutputMatchesTheReferenceAndDedupRunsOnce) {
     const std::string yaml =
         "source: {type: file, path: \"" + input +
         "\", format: json}\n"
-        "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}\n"
+        "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: \"f64?\"}\n"
         "event_time: ts\n"
         "dedup: {key: [event_id], ttl: 10m}\n"
         "filter: [{field: amount, op: \">=\", value: -50}]\n"

@@ -222,6 +222,48 @@ TEST(Metrics, EmptyRegistryRendersNaNWatermarkAndParses) {
   EXPECT_EQ(s.count("trove_device_info{device=\"\"}"), 0u);  // no device yet: no info sample
 }
 
+// `outputs`: each output's accounting under its `output` label; none of these series without.
+TEST(Metrics, EachOutputHasItsOwnSeries) {
+  metrics_registry m;
+  run_stats stats;
+  stats.in = 10;
+  stats.accepted = 8;
+  stats.duplicate = 2;
+  stats.outputs.push_back(output_stats{.name = "per_user",
+                                       .accepted = 8,
+                                       .emitted_into = 6,
+                                       .filtered = 0,
+                                       .late = 2,
+                                       .rows_out = 3,
+                                       .windows_emitted = 1,
+                                       .routes_rewritten = 0});
+  stats.outputs.push_back(output_stats{.name = "cl\"ean",
+                                       .accepted = 8,
+                                       .emitted_into = 5,
+                                       .filtered = 3,
+                                       .late = 0,
+                                       .rows_out = 5,
+                                       .windows_emitted = 0,
+                                       .routes_rewritten = 4});
+  m.on_progress(stats, state_report{});
+  const samples s = parse_with_prometheus(m.render());
+  for (const char* output : {"per_user", "cl\\\"ean"}) {
+    const std::string label = std::string("output=\"") + output + "\"";
+    double sum = 0;
+    for (const char* status : {"emitted_into", "filtered", "late"}) {
+      sum += at(s, "trove_output_records_total{" + label + ",status=\"" + status + "\"}");
+    }
+    EXPECT_EQ(sum, at(s, "trove_records_total{status=\"accepted\"}")) << output;
+  }
+  EXPECT_EQ(at(s, "trove_output_records_total{output=\"per_user\",status=\"late\"}"), 2);
+  EXPECT_EQ(at(s, "trove_output_rows_out_total{output=\"per_user\"}"), 3);
+  EXPECT_EQ(at(s, "trove_output_windows_emitted_total{output=\"per_user\"}"), 1);
+  EXPECT_EQ(at(s, "trove_output_routes_rewritten_total{output=\"cl\\\"ean\"}"), 4);
+  metrics_registry single;
+  single.on_progress(run_stats{}, state_report{});
+  EXPECT_EQ(single.render().find("trove_output_"), std::string::npos);
+}
+
 TEST(Metrics, LabelValuesAreEscaped) {
   EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   metrics_registry m;

@@ -52,7 +52,10 @@ std::vector<std::pair<std::string, std::string>> pipeline::compat_keys() const {
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const output_config& o = outputs[i];
     const std::string prefix = several ? fmt::format("outputs[{}].", i) : std::string();
-    if (several && o.forward) continue;  // no state of its own
+    if (several && o.forward) {  // no state of its own
+      keys.emplace_back(prefix + "forward", "true");
+      continue;
+    }
     keys.emplace_back(prefix + "group_by", typed(o.group_by));
     std::string aggregates;
     std::vector<std::string> fields;
@@ -117,7 +120,7 @@ void pipeline::check_compat(const checkpoint_state& st) const {
           key, cc.dir, st.id, key, saved, value));
     }
     // A checkpoint of the single form restored into `outputs` (or back) has another layout.
-    if (!found && (key == "outputs" || key.rfind("outputs[", 0) == 0)) {
+    if (!found && key == "outputs") {
       throw logic_error(fmt::format(
           "outputs: the checkpoint in checkpoint.dir '{}' (id {}) was written without `outputs` "
           "(a single-output pipeline), but the configuration now has them; the saved state "
@@ -126,16 +129,32 @@ void pipeline::check_compat(const checkpoint_state& st) const {
           cc.dir, st.id));
     }
   }
-  if (config_.outputs.empty()) {
-    for (const auto& [saved_key, saved] : st.compat) {
-      if (saved_key == "outputs") {
-        throw logic_error(fmt::format(
-            "outputs: the checkpoint in checkpoint.dir '{}' (id {}) was written with outputs {}, "
-            "but the configuration now has none; the saved state means nothing under the new "
-            "layout. Restore the outputs, or start fresh: point checkpoint.dir at an empty "
-            "directory",
-            cc.dir, st.id, saved));
-      }
+  // An output that forwarded and now aggregates (or back) keeps other state: its keys differ.
+  auto has = [](const std::vector<std::pair<std::string, std::string>>& list,
+                const std::string& key) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& kv) { return kv.first == key; });
+  };
+  for (const auto& [saved_key, saved] : st.compat) {
+    if (saved_key == "outputs" && config_.outputs.empty()) {
+      throw logic_error(fmt::format(
+          "outputs: the checkpoint in checkpoint.dir '{}' (id {}) was written with outputs {}, "
+          "but the configuration now has none; the saved state means nothing under the new "
+          "layout. Restore the outputs, or start fresh: point checkpoint.dir at an empty "
+          "directory",
+          cc.dir, st.id, saved));
+    }
+  }
+  for (const auto* side : {&keys, &st.compat}) {
+    const auto& other = side == &keys ? st.compat : keys;
+    for (const auto& [key, value] : *side) {
+      if (key.rfind("outputs[", 0) != 0 || has(other, key)) continue;
+      const std::string output = key.substr(0, key.find(']') + 1);
+      throw logic_error(fmt::format(
+          "{}: the checkpoint in checkpoint.dir '{}' (id {}) was written when this output {}, "
+          "and it {} now; the saved state means nothing under the new shape. Restore it, or "
+          "start fresh: point checkpoint.dir at an empty directory",
+          output, cc.dir, st.id, has(st.compat, output + ".forward") ? "forwarded" : "aggregated",
+          has(keys, output + ".forward") ? "forwards" : "aggregates"));
     }
   }
   if (!config_.outputs.empty() && st.outputs.size() != config_.outputs.size()) {
@@ -348,8 +367,10 @@ std::uint64_t pipeline::cut_checkpoint() {
   // The open groups: only those updated since the previous checkpoint when its chain may be
   // continued, until the chain would hold twice as many rows as there are open groups (a restore
   // reads every segment of the chain) or grows long; then every open group again.
-  st->window_size_ms = config_.window.size_ms;
-  st->open_groups = stage_.agg_stats().entries;
+  // (of the first output: its groups are the chain's; Bug, review: with `outputs` the shared 1 ms
+  // window and the sum over every output made an updates-only checkpoint unloadable)
+  st->window_size_ms = stage_.outputs().front().window.size_ms;
+  st->open_groups = stage_.open_groups(0);
   std::vector<group_segment_ref> chain;
   bool updates_only = stage_.updated_groups_known() && coordinator_->group_chain(chain);
   if (updates_only) {

@@ -143,6 +143,14 @@ void pipeline::process() {
   }
 }
 
+namespace {
+/// A row as a dead letter shows it: its record as received where the batch keeps records (a
+/// forwarding output), else its fields as JSON.
+std::string record_text(const io::host_batch& batch, std::uint32_t row) {
+  return batch.has_records() ? std::string(batch.record(row)) : io::row_as_json(batch, row);
+}
+}  // namespace
+
 /// Counts a step's statuses, dead-letters its bad and late rows and queues its rows for the sink
 /// (with the batch's report, when there is a batch).
 void pipeline::account(step_output&& out, const io::host_batch* batch, const batch_report* report) {
@@ -175,17 +183,19 @@ void pipeline::account(step_output&& out, const io::host_batch* batch, const bat
       const auto [source, where] = locate(batch->positions()[row]);
       dead_letter_.write(fmt::format("event time out of range [{}, {}] ms", kernels::min_event_time,
                                      kernels::max_event_time),
-                         source, where, io::row_as_json(*batch, row));
+                         source, where, record_text(*batch, row));
     }
     for (std::size_t o = 0; o < out.outputs.size(); ++o) {
       const std::string of_output =
           several ? fmt::format(" of output '{}'", stage_.outputs()[o].name) : std::string();
+      // The watermark the output emitted its windows up to (with `outputs`, its own).
+      const std::int64_t watermark = several ? stage_.emitted_watermark(o) : stats_.watermark;
       for (std::uint32_t row : out.outputs[o].late_rows) {
         const auto [source, where] = locate(batch->positions()[row]);
         dead_letter_.write(fmt::format("late: every window{} of the record was already emitted "
                                        "(watermark {})",
-                                       of_output, stats_.watermark),
-                           source, where, io::row_as_json(*batch, row));
+                                       of_output, watermark),
+                           source, where, record_text(*batch, row));
       }
     }
   }

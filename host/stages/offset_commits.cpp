@@ -56,10 +56,27 @@ std::int64_t pipeline::durable_at(
   // Out-of-range event times are bad rows (classify): they never close, so the batch becomes
   // committable only at the end of the input.
   if (latest < kernels::min_event_time || latest > kernels::max_event_time) return INT64_MAX;
-  const kernels::window_spec window{
-      config_.window.size_ms, config_.window.type == window_type::hopping ? config_.window.slide_ms
-                                                                          : config_.window.size_ms};
-  return window.last_start(latest) + window.size_ms;  // is_late's window end
+  if (config_.outputs.empty()) {
+    const kernels::window_spec window{config_.window.size_ms,
+                                      config_.window.type == window_type::hopping
+                                          ? config_.window.slide_ms
+                                          : config_.window.size_ms};
+    return window.last_start(latest) + window.size_ms;  // is_late's window end
+  }
+  // `outputs`: the shared watermark at which every aggregating output emitted the batch's latest
+  // window. An output's own watermark runs ahead of the shared one by the lateness it allows
+  // less than the largest (Bug, review: the 1 ms shared window made a batch committable long
+  // before its windows closed, so a crash lost its records).
+  std::int64_t at = latest;  // forwarding outputs write the records at once
+  for (const output_config& o : config_.outputs) {
+    if (o.forward) continue;
+    const kernels::window_spec window{o.window.size_ms, o.window.type == window_type::hopping
+                                                            ? o.window.slide_ms
+                                                            : o.window.size_ms};
+    const std::int64_t ahead = config_.window.allowed_lateness_ms - o.window.allowed_lateness_ms;
+    at = std::max(at, window.last_start(latest) + window.size_ms - ahead);
+  }
+  return at;
 }
 
 }  // namespace trove::host::detail

@@ -25,9 +25,12 @@ void pipeline::write_sink() {
     so.key_columns = sc.kafka.key;
     // exactly_once: the single-output form only (the parser refuses it in `outputs`).
     if (restored_) {
-      so.resume_length = o == 0 || o >= restored_->outputs.size()
-                             ? restored_->sink_length
-                             : restored_->outputs[o].sink_length;
+      // check_compat() made sure a checkpoint of `outputs` has one length per output.
+      if (o > 0 && o >= restored_->outputs.size()) {
+        throw logic_error(fmt::format("output '{}': the checkpoint has no sink position for it",
+                                      outputs[o].name));
+      }
+      so.resume_length = o == 0 ? restored_->sink_length : restored_->outputs[o].sink_length;
     }
     so.durable = coordinator_ != nullptr;
     if (exactly_once_ && o == 0) {
