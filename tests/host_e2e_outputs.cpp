@@ -245,6 +245,72 @@ TEST(E2eOutputs, EachOutputMatchesTheReferenceAndDedupRunsOnce) {
   }
 }
 
+// Batches of many records, and an output in `emit: update` beside one in `final`: read as an
+// upsert (the last row per group and window) the changelog equals the reference, and the final
+// output is exact. Disorder stays within every lateness, so batching cannot matter.
+TEST(E2eOutputs, UpdateAndFinalOutputsOverLargeBatches) {
+  e2e::temp_dir dir;
+  shape sh;
+  sh.events = 6000;
+  sh.disorder_ms = 1500;
+  const std::vector<event> events = make_events(sh, 9);
+  std::vector<event> originals;  // re-sends are duplicates (decided before late)
+  for (const event& e : events) {
+    if (!e.resend) originals.push_back(e);
+  }
+  ASSERT_LT(max_behind(originals), 3 * second);
+  const std::string input = dir.file("events.jsonl");
+  e2e::write_file(input, to_json_lines(events));
+  std::vector<output_spec> specs(2);
+  specs[0].name = "changes";
+  specs[0].o.lateness_ms = 5 * second;
+  specs[1].name = "per_type";
+  specs[1].o.size_ms = 10 * second;
+  specs[1].o.slide_ms = 10 * second;
+  specs[1].o.lateness_ms = 3 * second;
+  specs[1].o.group = {group_field::type};
+  specs[1].o.aggregates = {"count", "sum"};
+  const std::string yaml =
+      "source: {type: file, path: \"" + input +
+      "\"}\n"
+      "schema: {event_id: u64, user_id: u64, type: string, ts: timestamp_ms, amount: f64}\n"
+      "event_time: ts\n"
+      "dedup: {key: [event_id], ttl: 10m}\n"
+      "outputs:\n"
+      "  - name: changes\n"
+      "    window: {type: tumbling, size: 1m, allowed_lateness: 5s}\n"
+      "    group_by: [user_id, type]\n"
+      "    aggregates: [count, sum(amount), min(amount), max(amount), avg(amount)]\n"
+      "    emit: update\n"
+      "    sink: {type: file, path: \"" +
+      dir.file("changes.jsonl") +
+      "\"}\n"
+      "  - name: per_type\n"
+      "    window: {type: tumbling, size: 10s, allowed_lateness: 3s}\n"
+      "    group_by: [type]\n"
+      "    aggregates: [count, sum(amount)]\n"
+      "    sink: {type: file, path: \"" +
+      dir.file("per_type.jsonl") + "\"}\n";
+  const run_result run = run_trove(dir, yaml, {"--set", "batch.max_events=512"});
+  ASSERT_RAN(run);
+  const outputs_result ref = reference_outputs(events, 10 * minute, {}, specs);
+  ASSERT_EQ(ref.outputs[0].r.late + ref.outputs[1].r.late, 0u);
+  const std::vector<actual_row> changes =
+      rows_from_json(e2e::read_json_lines(dir.file("changes.jsonl")), specs[0].o);
+  ASSERT_GT(changes.size(), ref.outputs[0].r.rows.size());  // a changelog: more than one per group
+  std::map<row_key, actual_row> last;
+  for (const actual_row& row : changes) last[row.key] = row;
+  std::vector<actual_row> upsert;
+  for (auto& [key, row] : last) upsert.push_back(row);
+  expect_final_rows(upsert, ref.outputs[0].r, specs[0].o);
+  expect_final_rows(rows_from_json(e2e::read_json_lines(dir.file("per_type.jsonl")), specs[1].o),
+                    ref.outputs[1].r, specs[1].o);
+  const auto per_output = output_stats(run.stats);
+  expect_output_stats(per_output.at("changes"), ref, ref.outputs[0]);
+  expect_output_stats(per_output.at("per_type"), ref, ref.outputs[1]);
+  EXPECT_EQ(stat(per_output.at("changes"), "rows_out"), changes.size());
+}
+
 // Late records go to the dead-letter file once per output that found them late, naming it.
 TEST(E2eOutputs, LateRecordsAreDeadLetteredPerOutput) {
   e2e::temp_dir dir;
