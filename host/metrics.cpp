@@ -148,23 +148,27 @@ void metrics_registry::on_source_ready() noexcept {
   source_ready_ = true;
 }
 
+void metrics_registry::set_counts(const run_stats& stats) noexcept {
+  counts_.in = stats.in;
+  counts_.accepted = stats.accepted;
+  counts_.duplicate = stats.duplicate;
+  counts_.late = stats.late;
+  counts_.filtered = stats.filtered;
+  counts_.bad = stats.bad;
+  counts_.rows_out = stats.rows_out;
+  counts_.windows_emitted = stats.windows_emitted;
+  counts_.routes_rewritten = stats.routes_rewritten;
+  try {
+    counts_.outputs = stats.outputs;
+  } catch (...) {  // out of memory: the outputs' series keep their last values
+  }
+}
+
 void metrics_registry::on_progress(const run_stats& stats, const state_report& state) noexcept {
   constexpr auto relaxed = std::memory_order_relaxed;
   {
     std::lock_guard lock(counts_mutex_);  // once per batch: uncontended but for a scrape
-    counts_.in = stats.in;
-    counts_.accepted = stats.accepted;
-    counts_.duplicate = stats.duplicate;
-    counts_.late = stats.late;
-    counts_.filtered = stats.filtered;
-    counts_.bad = stats.bad;
-    counts_.rows_out = stats.rows_out;
-    counts_.windows_emitted = stats.windows_emitted;
-    counts_.routes_rewritten = stats.routes_rewritten;
-    try {
-      counts_.outputs = stats.outputs;
-    } catch (...) {  // out of memory: the outputs' series keep their last values
-    }
+    set_counts(stats);
   }
   batches_processed_.store(stats.batches, relaxed);
   dedup_entries_.store(state.dedup.entries, relaxed);
@@ -234,19 +238,7 @@ void metrics_registry::on_batch(const batch_report& report) noexcept {
 void metrics_registry::on_finished(const run_stats& stats) noexcept {
   {
     std::lock_guard lock(counts_mutex_);
-    counts_.in = stats.in;
-    counts_.accepted = stats.accepted;
-    counts_.duplicate = stats.duplicate;
-    counts_.late = stats.late;
-    counts_.filtered = stats.filtered;
-    counts_.bad = stats.bad;
-    counts_.rows_out = stats.rows_out;
-    counts_.windows_emitted = stats.windows_emitted;
-    counts_.routes_rewritten = stats.routes_rewritten;
-    try {
-      counts_.outputs = stats.outputs;
-    } catch (...) {  // out of memory: the outputs' series keep their last values
-    }
+    set_counts(stats);
   }
   finished_ = true;
 }

@@ -94,6 +94,8 @@ class metrics_registry final : public run_observer {
   };
   mutable std::mutex counts_mutex_;
   record_counts counts_;
+  /// Copies a report's counters into counts_ (counts_mutex_ held).
+  void set_counts(const run_stats& stats) noexcept;
   std::atomic<std::uint64_t> batches_processed_{0};
   std::atomic<std::uint64_t> batches_written_{0};
 
