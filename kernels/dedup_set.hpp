@@ -2,11 +2,12 @@
 /// @file dedup_set.hpp
 /// @brief Exact deduplication with an event-time TTL, device-resident across batches.
 ///
-/// Semantics (DESIGN.md, "Dedup"): a row is a duplicate when a row with the same key was accepted
-/// earlier and that entry has not expired; an entry accepted with event time t0 expires once the
-/// watermark W reaches t0 + ttl (W >= t0 + ttl), and the key may then be accepted again. Within a
-/// batch the first row in arrival order wins whatever the thread interleaving (a key accepted in
-/// the batch is a duplicate for the rest of the batch, even if the watermark already expired it).
+/// Semantics (README, "Semantics worth knowing"): a row is a duplicate when a row with the same key
+/// was accepted earlier and that entry has not expired; an entry accepted with event time t0
+/// expires once the watermark W reaches t0 + ttl (W >= t0 + ttl), and the key may then be accepted
+/// again. Within a batch the first row in arrival order wins whatever the thread interleaving (a
+/// key accepted in the batch is a duplicate for the rest of the batch, even if the watermark
+/// already expired it).
 ///
 /// Memory policy: the table is an open-addressing table (linear probing) rebuilt before a batch
 /// would push its load past max_load; a rebuild drops expired entries and sizes the next table

@@ -234,8 +234,9 @@ group_values group_of(const event& e, const std::vector<group_field>& fields) {
   return out;
 }
 
-/// Per-record semantics of DESIGN.md; the watermark is max event time seen - allowed_lateness,
-/// windows ending at or before it are emitted after each record, +infinity at the end.
+/// Per-record semantics as documented (README); the watermark is max event time seen -
+/// allowed_lateness, windows ending at or before it are emitted after each record, +infinity at the
+/// end.
 ref_result reference(const std::vector<event>& events, const ref_options& o) {
   constexpr std::int64_t minus_infinity = std::numeric_limits<std::int64_t>::min();
   ref_result r;

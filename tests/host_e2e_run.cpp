@@ -1,10 +1,10 @@
 /// @file host_e2e_run.cpp
 /// @brief End-to-end runs of the `trove` binary compared with a reference written here from the
-/// "Semantics" of DESIGN.md: per record in arrival order, filter → dedup (TTL) → late → every
-/// window containing the event time. The product evaluates the watermark per batch, so the inputs
-/// either run with batch.max_events=1 (per-record semantics are then exact) or are built so that
-/// batch boundaries cannot matter (disorder within allowed_lateness, ttl longer than the span);
-/// make_events() callers assert that precondition.
+/// documented semantics (README, "Semantics worth knowing"): per record in arrival order, filter →
+/// dedup (TTL) → late → every window containing the event time. The product evaluates the watermark
+/// per batch, so the inputs either run with batch.max_events=1 (per-record semantics are then
+/// exact) or are built so that batch boundaries cannot matter (disorder within allowed_lateness,
+/// ttl longer than the span); make_events() callers assert that precondition.
 
 #include <gtest/gtest.h>
 

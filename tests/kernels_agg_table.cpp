@@ -1,7 +1,7 @@
 // Direct tests of agg_table on every backend: byte-exact string keys, the update changelog,
 // window boundaries, hopping windows over negative times, integer and float aggregates, a million
 // groups, deterministic output order and the memory cap. Results are compared with a plain model
-// written from DESIGN.md ("Windows", "Emission", "Aggregates") or with values derived in the test.
+// written from the documented semantics (README) or with values derived in the test.
 #include <unistd.h>
 #include <algorithm>
 #include <array>

@@ -2,7 +2,7 @@
 // exact 64-bit keys): TTL boundaries, first-row-wins within a batch, determinism across thread
 // counts, forced slot collisions, growth, the memory cap, expiry on rebuild, the degenerate batch
 // and event times at the ends of the accepted range. Every status is compared with a plain model
-// written from DESIGN.md ("Dedup") or with values derived by hand in the test.
+// written from the documented semantics (README) or with values derived by hand in the test.
 #include <omp.h>
 
 #include <unistd.h>

@@ -1,9 +1,9 @@
 #pragma once
 /// @file reference.hpp
 /// @brief The plain reference implementation of trove's semantics (std containers, one thread,
-/// row by row) that kernel and end-to-end tests compare against. Written from DESIGN.md, not from
-/// the kernels: filter → dedup (TTL) → late → every open window → aggregates (a late record whose
-/// key was accepted is a duplicate).
+/// row by row) that kernel and end-to-end tests compare against. Written from the documented
+/// semantics (README), not from the kernels: filter → dedup (TTL) → late → every open window →
+/// aggregates (a late record whose key was accepted is a duplicate).
 
 #include <algorithm>
 #include <cmath>
